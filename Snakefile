@@ -1,0 +1,26 @@
+# NCSN reproducibility study. Thin on purpose: the config is validated here, before any job is
+# scheduled, and each stage lives in workflow/rules/<stage>.smk. Everything that computes is in
+# src/ncsn and is called as `python -m ncsn <command>`.
+# The default workflow profile (workflow/profiles/default) selects config/quick.yaml;
+# `--configfile config/config.yaml` runs the paper-scale study.
+
+import sys
+
+from ncsn.config import validate_config
+from ncsn.errors import ConfigError
+
+try:
+    config = validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+except ConfigError as err:
+    # A config mistake is the user's to fix: print the message alone, not a traceback.
+    sys.exit(f"error: {err}")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        ALL_TARGETS,

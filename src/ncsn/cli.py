@@ -1,0 +1,48 @@
+"""``python -m ncsn <command>``: the entry points that the Snakemake rules call.
+
+Each command lives in its own module, which provides ``add_arguments(parser)`` and ``run(args)``.
+Modules are imported only when their command runs, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ncsn.errors import NcsnError
+
+# command name -> (module, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("ncsn.data.acquire", "obtain, verify and stage MNIST / Fashion-MNIST"),
+    "check-config": ("ncsn.config", "validate a config file against the schema"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m ncsn <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "`python -m ncsn <command> --help` describes a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, description = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"python -m ncsn {name}", description=description)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except NcsnError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,108 @@
+"""Load and validate the study configuration.
+
+The schema (``workflow/schemas/config.schema.yaml``) checks types, allowed values and unknown keys;
+the checks below it cover what a JSON schema cannot say (``sigma_min < sigma_max``).  Every problem
+is reported at once, each naming its key, so a user fixes a config in one pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ncsn.errors import ConfigError
+
+DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        with path.open() as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; pass an existing YAML file.") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+
+
+def _key(path: Iterator[Any]) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    schema, kind, value = error.schema, error.validator, error.instance
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in value]
+        where = "" if key == "<top level>" else f" in '{key}'"
+        return f"missing required key{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}{where}"
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(k for k in value if k not in allowed)
+        where = "" if key == "<top level>" else f" under '{key}'"
+        return f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)}{where}; allowed: {', '.join(allowed)}"
+    if kind == "enum":
+        return f"'{key}' is {value!r}; allowed values: {', '.join(map(str, error.validator_value))}"
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"'{key}' must be of type {expected}, got {value!r} ({type(value).__name__})"
+    if kind in {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}:
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
+        return f"'{key}' is {value!r}; it must be {op} {error.validator_value}"
+    if kind in {"minItems", "maxItems", "uniqueItems"}:
+        return f"'{key}': {error.message}"
+    return f"'{key}': {error.message}"
+
+
+def _semantic_problems(node: Any, path: tuple = ()) -> Iterator[str]:
+    """Checks across keys, applied wherever the keys occur in the config."""
+    if isinstance(node, Mapping):
+        lo, hi = node.get("sigma_min"), node.get("sigma_max")
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo >= hi:
+            key = _key(path + ("sigma_min",))
+            yield f"'{key}' ({lo}) must be smaller than '{_key(path + ('sigma_max',))}' ({hi})"
+        for name, child in node.items():
+            yield from _semantic_problems(child, path + (name,))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _semantic_problems(child, path + (i,))
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | Path = DEFAULT_SCHEMA,
+                    source: str = "the config") -> dict[str, Any]:
+    """Return ``config`` as a plain dict, or raise ConfigError listing every problem found."""
+    schema = load_yaml(schema_path)
+    config = dict(config or {})
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = sorted({_describe(e) for e in validator.iter_errors(config)})
+    if not problems:
+        problems = list(_semantic_problems(config))
+    if problems:
+        bullet = "\n  - ".join(problems)
+        raise ConfigError(
+            f"{source} is invalid ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  - {bullet}\n"
+            f"Fix the key(s) in the config file (or the --config override); config/README.md explains "
+            f"every key and its allowed values.")
+    return config
+
+
+def load_config(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    return validate_config(load_yaml(path), schema_path, source=f"config file {path}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("configfile", type=Path, help="YAML config to check")
+    parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA, help="JSON schema (YAML)")
+
+
+def run(args: argparse.Namespace) -> int:
+    load_config(args.configfile, args.schema)
+    print(f"{args.configfile}: valid")
+    return 0
