@@ -1,11 +1,13 @@
 # Shared helpers for the rules. Each stage appends its final outputs to ALL_TARGETS.
 import json
+import sys
 
 ALL_TARGETS = []
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-NCSN = "python -m ncsn"
+# The interpreter running Snakemake has the package installed (see README); jobs use the same one.
+NCSN = f"{sys.executable} -m ncsn"
 
 
 def settings(*keys):

@@ -15,7 +15,7 @@ rule data:
     benchmark:
         f"{BENCHMARKS}/data/{{dataset}}.tsv"
     shell:
-        "{NCSN} data {wildcards.dataset} --out {output.tensors} --root {params.root:q} "
+        "{NCSN} data {wildcards.dataset} --out {output.tensors} --root={params.root:q} "
         "--sources {params.sources} > {log} 2>&1"
 
 

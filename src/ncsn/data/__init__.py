@@ -1,0 +1,1 @@
+"""Data: image datasets (acquisition, verification, loading) and 2-D toy distributions."""
