@@ -1,0 +1,58 @@
+# The two commands of the README:
+#   make study   set up (virtualenv + packages) and run the study at CPU scale (config/quick.yaml)
+#   make test    set up and run the test suite
+# Everything else here is a building block of those two, or the full-scale / cluster variants.
+
+PYTHON  ?= python3.11
+VENV    ?= .venv
+CORES   ?= 2
+CONFIG  ?= config/quick.yaml
+SNAKE_ARGS ?=
+
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+SNAKEMAKE := $(BIN)/snakemake
+
+.PHONY: setup system-deps study full dry-run report test test-fast clean-results help
+
+help:
+	@echo "make study      set up and run the CPU-scale study (CONFIG=$(CONFIG), CORES=$(CORES))"
+	@echo "make full       set up and run the paper-scale study (config/config.yaml; meant for a GPU)"
+	@echo "make test       set up and run every test"
+	@echo "make dry-run    show the jobs the study would run"
+
+# The virtualenv is (re)built whenever the pinned requirements or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# Offline mirror of Fashion-MNIST is a Debian package: make sure apt knows the package list.
+system-deps:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    ! apt-cache policy dataset-fashion-mnist 2>/dev/null | grep -q 'Candidate: [0-9]'; then \
+	    echo "apt-get update (for the dataset-fashion-mnist mirror)"; apt-get update -qq; fi
+
+setup: $(STAMP) system-deps
+
+study: setup
+	$(SNAKEMAKE) --configfile $(CONFIG) --cores $(CORES) $(SNAKE_ARGS)
+
+full: CONFIG = config/config.yaml
+full: study
+
+dry-run: setup
+	$(SNAKEMAKE) -n --configfile $(CONFIG) $(SNAKE_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean-results:
+	rm -rf results/* reports/* .snakemake
+	touch results/.gitkeep reports/.gitkeep

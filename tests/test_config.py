@@ -1,0 +1,112 @@
+"""Config validation: both shipped configs are valid; malformed ones are rejected naming the key,
+both by the library and by the real Snakemake CLI before any job runs (and without a traceback)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+
+import pytest
+import yaml
+
+from ncsn.config import load_config, validate_config
+from ncsn.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def schema(repo):
+    return repo / "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def quick(repo, schema):
+    return load_config(repo / "config/quick.yaml", schema)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "quick.yaml"])
+def test_shipped_configs_are_valid(repo, schema, name):
+    config = load_config(repo / "config" / name, schema)
+    assert config["noise"]["sigma_min"] < config["noise"]["sigma_max"]
+
+
+def _set(config, dotted, value):
+    node = config
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return config
+
+
+_DELETE = object()
+
+MALFORMED = [
+    # (key, value, fragment the message must contain)
+    ("seed", "zero", "'seed' must be of type integer"),
+    ("seed", -3, "'seed' is -3; it must be >= 0"),
+    ("noise.sigma_min", 2.0, "'noise.sigma_min' (2.0) must be smaller than 'noise.sigma_max'"),
+    ("noise.sigma_min", 1.0, "'noise.sigma_min' (1.0) must be smaller than 'noise.sigma_max'"),
+    ("noise.sigma_max", -1.0, "'noise.sigma_max' is -1.0; it must be > 0"),
+    ("noise.n_levels", 0, "'noise.n_levels' is 0; it must be >= 2"),
+    ("noise.n_levels", 2.5, "'noise.n_levels' must be of type integer"),
+    ("sampler.step_lr", 0.0, "'sampler.step_lr' is 0.0; it must be > 0"),
+    ("sampler.step_lr", -1e-5, "'sampler.step_lr' is -1e-05; it must be > 0"),
+    ("sampler.n_steps_each", 0, "'sampler.n_steps_each' is 0; it must be >= 1"),
+    ("data.datasets", ["mnist", "cifar10"], "'data.datasets.1' is 'cifar10'; allowed values: mnist, fashion_mnist"),
+    ("data.sources", ["ftp"], "'data.sources.0' is 'ftp'; allowed values: local, torchvision, registry"),
+    ("device", "tpu", "'device' is 'tpu'; allowed values: auto, cpu, cuda"),
+    ("noise.sigma_mn", 0.01, "unknown key 'sigma_mn' under 'noise'; allowed: n_levels, sigma_max, sigma_min"),
+    ("sampler.denoise", "yes", "'sampler.denoise' must be of type boolean"),
+    ("noise.sigma_min", _DELETE, "missing required key 'sigma_min' in 'noise'"),
+    ("profile", _DELETE, "missing required key 'profile'"),
+]
+
+
+@pytest.mark.parametrize("key, value, fragment", MALFORMED, ids=[m[0] + "=" + repr(m[1])[:12] for m in MALFORMED])
+def test_malformed_config_names_the_key(quick, schema, key, value, fragment):
+    bad = _set(copy.deepcopy(quick), key, value)
+    with pytest.raises(ConfigError) as info:
+        validate_config(bad, schema)
+    assert fragment in str(info.value)
+    assert "config/README.md" in str(info.value)
+
+
+def test_unknown_top_level_key(quick, schema):
+    bad = dict(quick, epochs=3)
+    with pytest.raises(ConfigError, match="unknown key 'epochs'; allowed: "):
+        validate_config(bad, schema)
+
+
+def test_every_problem_is_reported_at_once(quick, schema):
+    bad = _set(_set(copy.deepcopy(quick), "seed", "x"), "device", "tpu")
+    with pytest.raises(ConfigError, match=r"\(2 problems\)"):
+        validate_config(bad, schema)
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("noise.sigma_min", 5.0, "'noise.sigma_min' (5.0) must be smaller than 'noise.sigma_max'"),
+    ("data.datasets", ["svhn"], "'data.datasets.0' is 'svhn'; allowed values: mnist, fashion_mnist"),
+    ("sampler.step_lr", 0, "'sampler.step_lr' is 0; it must be > 0"),
+])
+def test_snakemake_stops_before_any_job(repo, quick, snakemake_cmd, tmp_path, key, value, fragment):
+    bad = _set(copy.deepcopy(quick), key, value)
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(yaml.safe_dump(bad))
+    proc = subprocess.run(snakemake_cmd + ["-n", "--configfile", str(configfile)], cwd=repo,
+                          capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert fragment in output
+    assert "Traceback" not in output and 'File "' not in output
+    assert "Building DAG" not in output  # stopped before scheduling anything
+
+
+def test_check_config_command(repo, tmp_path):
+    from ncsn.cli import main
+    assert main(["check-config", str(repo / "config/quick.yaml"),
+                 "--schema", str(repo / "workflow/schemas/config.schema.yaml")]) == 0
+    missing = tmp_path / "nope.yaml"
+    assert main(["check-config", str(missing), "--schema", str(repo / "workflow/schemas/config.schema.yaml")]) == 1
