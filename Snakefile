@@ -16,6 +16,13 @@ except ConfigError as err:
     sys.exit(f"error: {err}")
 
 
+# Light rules run on the submit host even under a cluster executor (profiles/slurm); the data
+# rule needs the internet or the package registries, which compute nodes often cannot reach.
+localrules:
+    all,
+    data,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 
