@@ -13,7 +13,7 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: setup system-deps study full dry-run report test test-fast clean-results help
+.PHONY: setup system-deps test-deps study full dry-run report test test-fast clean-results help
 
 help:
 	@echo "make study      set up and run the CPU-scale study (CONFIG=$(CONFIG), CORES=$(CORES))"
@@ -38,6 +38,19 @@ system-deps:
 
 setup: $(STAMP) system-deps
 
+# What the tests need beyond Python: a headless browser for the report test, and SLURM + munge for
+# the cluster integration test. Installed with apt-get when run as root; otherwise those tests skip
+# and say why.
+TEST_DEBS := chromium chromium-driver slurm-wlm munge
+test-deps:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	    if [ -n "$$missing" ]; then \
+	        echo "apt-get install $$missing"; \
+	        apt-cache policy $$missing 2>/dev/null | grep -q 'Candidate: [0-9]' || apt-get update -qq; \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	else echo "note: not root or no apt-get: browser and SLURM tests will be skipped"; fi
+
 study: setup
 	$(SNAKEMAKE) --configfile $(CONFIG) --cores $(CORES) $(SNAKE_ARGS)
 
@@ -47,7 +60,7 @@ full: study
 dry-run: setup
 	$(SNAKEMAKE) -n --configfile $(CONFIG) $(SNAKE_ARGS)
 
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

@@ -21,10 +21,12 @@ except ConfigError as err:
 localrules:
     all,
     data,
+    report,
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/report.smk"  # last: it collects the outputs of the stages above
 
 
 rule all:

@@ -16,6 +16,7 @@ from ncsn.errors import NcsnError
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("ncsn.data.acquire", "obtain, verify and stage MNIST / Fashion-MNIST"),
     "check-config": ("ncsn.config", "validate a config file against the schema"),
+    "report": ("ncsn.report.build", "assemble tables and figures into reports/index.html"),
 }
 
 

@@ -1,0 +1,1 @@
+"""The study report: tables (pandas), figures (matplotlib/seaborn) and one HTML page."""
