@@ -26,6 +26,7 @@ localrules:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"  # last: it collects the outputs of the stages above
 
 

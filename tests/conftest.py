@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,3 +27,15 @@ def snakemake_cmd() -> list[str]:
 def _quiet_threads(monkeypatch):
     # Two cores: keep torch from oversubscribing when tests spawn subprocesses.
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+
+
+@pytest.fixture(scope="session")
+def tiny_study(repo, snakemake_cmd, tmp_path_factory) -> Path:
+    """The whole DAG at the tiny profile, run once locally with the real Snakemake CLI."""
+    workdir = tmp_path_factory.mktemp("tiny-study")
+    proc = subprocess.run(
+        snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml"),
+                         "--directory", str(workdir), "--cores", "2"],
+        cwd=repo, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    return workdir

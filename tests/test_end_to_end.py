@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_study(repo, snakemake_cmd, tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny-study")
-    proc = subprocess.run(
-        snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml"),
-                         "--directory", str(workdir), "--cores", "2"],
-        cwd=repo, capture_output=True, text=True, timeout=1500)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return workdir
 
 
 def test_report_has_every_table_and_figure(tiny_study):

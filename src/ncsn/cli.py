@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("ncsn.data.acquire", "obtain, verify and stage MNIST / Fashion-MNIST"),
     "check-config": ("ncsn.config", "validate a config file against the schema"),
     "report": ("ncsn.report.build", "assemble tables and figures into reports/index.html"),
+    "train": ("ncsn.training.command", "train one image score network variant (resumable)"),
+    "bench": ("ncsn.bench", "training throughput and peak memory of every architecture and size"),
 }
 
 

@@ -1,0 +1,212 @@
+"""The reference score network of Song & Ermon (2019): a dilated RefineNet whose every normalisation is
+a conditional instance normalisation++ indexed by the noise level ("CondRefineNetDilated", MNIST
+configuration, 28 x 28 inputs).
+
+Written from the paper's description (appendix B.1) and checked against the official implementation
+(ermongroup/ncsn, models/cond_refinenet_dilated.py): width 64 with one channel and 10 levels has
+7,638,657 parameters ("7.64M") and width 16 has 518,817, exactly as there; with the official weights
+renamed into this module, outputs agree to float rounding (1e-6).  Two differences, both off by
+default: `dropout` (the poster's Fashion-MNIST "bigger + dropout" variant) puts a dropout layer inside
+every residual block of the encoder, and the down-sampling shortcut uses a plain average pool after
+a 1x1 convolution, which is what the official "ConvMeanPool" computes on even-sized maps.
+
+Like the official code, the network rescales its [0, 1] input to [-1, 1] internally
+(`2 x - 1`, the official default when the logit transform is off); data and scores stay in [0, 1]
+image space.
+
+The network is used as score_fn(x, sigma) with sigma a Tensor[N] of per-sample noise levels: each
+sigma must be one of the model's own levels (the `sigmas` buffer), which selects the row of every
+conditional normalisation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class CondInstanceNormPlus(nn.Module):
+    """Instance norm with per-level scale gamma, shift beta and a weight alpha on the normalised
+    channel means, which instance norm alone would erase (the "++" of the paper, eq. in B.1)."""
+
+    def __init__(self, features: int, n_levels: int):
+        super().__init__()
+        self.features = features
+        self.embed = nn.Embedding(n_levels, 3 * features)
+        with torch.no_grad():
+            self.embed.weight[:, : 2 * features].normal_(1.0, 0.02)  # gamma, alpha ~ N(1, 0.02)
+            self.embed.weight[:, 2 * features:].zero_()  # beta = 0
+
+    def forward(self, x: Tensor, level: Tensor) -> Tensor:
+        means = x.mean(dim=(2, 3))
+        standardised_means = (means - means.mean(-1, keepdim=True)) / torch.sqrt(means.var(-1, keepdim=True) + 1e-5)
+        h = F.instance_norm(x, eps=1e-5)
+        gamma, alpha, beta = self.embed(level)[..., None, None].chunk(3, dim=1)
+        return gamma * (h + alpha * standardised_means[..., None, None]) + beta
+
+
+def _conv3x3(c_in: int, c_out: int, bias: bool, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, padding=dilation, dilation=dilation, bias=bias)
+
+
+class ConvMeanPool(nn.Module):
+    """Convolution followed by 2x2 average pooling (halves the resolution)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(self.conv(x), 2)
+
+
+class CondResidualBlock(nn.Module):
+    """norm - ELU - conv - norm - ELU - [dropout] - conv, plus a shortcut.
+
+    `down` without dilation halves the resolution (conv + mean pool); `down` with a dilation keeps
+    the resolution and only changes the receptive field (as in the official dilated network, where
+    the two later "down" stages are dilated convolutions with stride 1)."""
+
+    def __init__(self, c_in: int, c_out: int, n_levels: int, *, down: bool = False, dilation: int | None = None,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.norm1 = CondInstanceNormPlus(c_in, n_levels)
+        d = dilation or 1
+        mid = c_in if down else c_out
+        self.conv1 = _conv3x3(c_in, mid, bias=True, dilation=d)
+        self.norm2 = CondInstanceNormPlus(mid, n_levels)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        if down and dilation is None:
+            self.conv2: nn.Module = ConvMeanPool(mid, c_out, 3)
+            self.shortcut: nn.Module | None = ConvMeanPool(c_in, c_out, 1)
+        else:
+            self.conv2 = _conv3x3(mid, c_out, bias=True, dilation=d)
+            needs_shortcut = down or c_in != c_out
+            self.shortcut = _conv3x3(c_in, c_out, bias=True, dilation=d) if needs_shortcut else None
+        self.act = nn.ELU()
+
+    def forward(self, x: Tensor, level: Tensor) -> Tensor:
+        h = self.conv1(self.act(self.norm1(x, level)))
+        h = self.conv2(self.dropout(self.act(self.norm2(h, level))))
+        return h + (x if self.shortcut is None else self.shortcut(x))
+
+
+class CondRCU(nn.Module):
+    """Residual conv units: `n_blocks` times (n_stages x [norm - ELU - conv]) + identity."""
+
+    def __init__(self, features: int, n_blocks: int, n_levels: int, n_stages: int = 2):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(nn.ModuleList([CondInstanceNormPlus(features, n_levels), _conv3x3(features, features, bias=False)])
+                          for _ in range(n_stages))
+            for _ in range(n_blocks))
+        self.act = nn.ELU()
+
+    def forward(self, x: Tensor, level: Tensor) -> Tensor:
+        for block in self.blocks:
+            h = x
+            for norm, conv in block:
+                h = conv(self.act(norm(h, level)))
+            x = x + h
+        return x
+
+
+class CondMSF(nn.Module):
+    """Multi-resolution fusion: normalise and convolve every input, upsample to `shape`, sum."""
+
+    def __init__(self, in_features: list[int], features: int, n_levels: int):
+        super().__init__()
+        self.norms = nn.ModuleList(CondInstanceNormPlus(c, n_levels) for c in in_features)
+        self.convs = nn.ModuleList(_conv3x3(c, features, bias=True) for c in in_features)
+
+    def forward(self, xs: list[Tensor], level: Tensor, shape: torch.Size) -> Tensor:
+        return sum(F.interpolate(conv(norm(x, level)), size=shape, mode="bilinear", align_corners=True)
+                   for x, norm, conv in zip(xs, self.norms, self.convs))
+
+
+class CondCRP(nn.Module):
+    """Chained residual pooling: a chain of [norm - 5x5 avg pool - conv], each output added to x."""
+
+    def __init__(self, features: int, n_levels: int, n_stages: int = 2):
+        super().__init__()
+        self.norms = nn.ModuleList(CondInstanceNormPlus(features, n_levels) for _ in range(n_stages))
+        self.convs = nn.ModuleList(_conv3x3(features, features, bias=False) for _ in range(n_stages))
+        self.act = nn.ELU()
+
+    def forward(self, x: Tensor, level: Tensor) -> Tensor:
+        x = self.act(x)
+        path = x
+        for norm, conv in zip(self.norms, self.convs):
+            path = conv(F.avg_pool2d(norm(path, level), 5, stride=1, padding=2))
+            x = path + x
+        return x
+
+
+class CondRefineBlock(nn.Module):
+    def __init__(self, in_features: list[int], features: int, n_levels: int, *, end: bool = False):
+        super().__init__()
+        self.adapt = nn.ModuleList(CondRCU(c, 2, n_levels) for c in in_features)
+        self.fuse = CondMSF(in_features, features, n_levels) if len(in_features) > 1 else None
+        self.pool = CondCRP(features, n_levels)
+        self.output = CondRCU(features, 3 if end else 1, n_levels)
+
+    def forward(self, xs: list[Tensor], level: Tensor) -> Tensor:
+        hs = [adapt(x, level) for adapt, x in zip(self.adapt, xs)]
+        h = hs[0] if self.fuse is None else self.fuse(hs, level, xs[0].shape[2:])
+        return self.output(self.pool(h, level), level)
+
+
+def _run(blocks: nn.ModuleList, x: Tensor, level: Tensor) -> Tensor:
+    for block in blocks:
+        x = block(x, level)
+    return x
+
+
+class RefineNet(nn.Module):
+    """CondRefineNetDilated. `width` is the official `ngf` (64 for MNIST in the paper)."""
+
+    def __init__(self, sigmas: Tensor, width: int = 64, channels: int = 1, dropout: float = 0.0):
+        super().__init__()
+        sigmas = torch.as_tensor(sigmas, dtype=torch.float32)
+        self.register_buffer("sigmas", sigmas.clone())
+        n, w = len(sigmas), width
+
+        def block(c_in: int, c_out: int, **kw) -> CondResidualBlock:
+            return CondResidualBlock(c_in, c_out, n, dropout=dropout, **kw)
+
+        self.begin_conv = nn.Conv2d(channels, w, 3, padding=1)
+        self.res1 = nn.ModuleList([block(w, w), block(w, w)])
+        self.res2 = nn.ModuleList([block(w, 2 * w, down=True), block(2 * w, 2 * w)])
+        self.res3 = nn.ModuleList([block(2 * w, 2 * w, down=True, dilation=2), block(2 * w, 2 * w, dilation=2)])
+        self.res4 = nn.ModuleList([block(2 * w, 2 * w, down=True, dilation=4), block(2 * w, 2 * w, dilation=4)])
+        self.refine1 = CondRefineBlock([2 * w], 2 * w, n)
+        self.refine2 = CondRefineBlock([2 * w, 2 * w], 2 * w, n)
+        self.refine3 = CondRefineBlock([2 * w, 2 * w], w, n)
+        self.refine4 = CondRefineBlock([w, w], w, n, end=True)
+        self.end_norm = CondInstanceNormPlus(w, n)
+        self.end_conv = nn.Conv2d(w, channels, 3, padding=1)
+        self.act = nn.ELU()
+
+    def level_index(self, sigma: Tensor) -> Tensor:
+        """Index of each per-sample sigma in the model's schedule (exact match required)."""
+        matches = sigma.reshape(-1, 1).to(self.sigmas) == self.sigmas.reshape(1, -1)
+        if not bool(matches.any(dim=1).all()):
+            unknown = sigma.reshape(-1)[~matches.any(dim=1)].unique().tolist()
+            raise ValueError(f"noise level(s) {unknown} are not in this model's schedule "
+                             f"{self.sigmas.tolist()}; the reference network is indexed by level and only "
+                             f"accepts its own sigmas")
+        return matches.int().argmax(dim=1)
+
+    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+        level = self.level_index(sigma)
+        h = self.begin_conv(2 * x - 1)
+        layer1 = _run(self.res1, h, level)
+        layer2 = _run(self.res2, layer1, level)
+        layer3 = _run(self.res3, layer2, level)
+        layer4 = _run(self.res4, layer3, level)
+        h = self.refine1([layer4], level)
+        h = self.refine2([layer3, h], level)
+        h = self.refine3([layer2, h], level)
+        h = self.refine4([layer1, h], level)
+        return self.end_conv(self.act(self.end_norm(h, level)))

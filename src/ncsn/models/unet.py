@@ -1,0 +1,98 @@
+"""The poster's "simplified U-Net", written from scratch: a small noise-conditional U-Net for 28 x 28
+images.
+
+Three resolutions (28, 14, 7) with `width`, 2 `width`, 2 `width` channels, one residual block per
+resolution on the way down and one on the way up (with the skip connection concatenated), one block
+in the middle.  The noise level enters continuously: log(sigma) is embedded with sinusoidal features
+and a small MLP, and each residual block adds a per-channel projection of that embedding.  The output
+is divided by sigma (Song & Ermon 2020, "technique 3"), so the network only has to predict a
+unit-scale direction while the true score grows like 1/sigma.  Any positive sigma is accepted; the
+`sigmas` argument is only kept (as a buffer) so that every architecture is built the same way.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(channels, 8), channels)
+
+
+def sinusoidal_embedding(log_sigma: Tensor, dim: int) -> Tensor:
+    """[N] -> [N, dim]: sin and cos of log(sigma) at frequencies 1 .. 100 (log-spaced)."""
+    freqs = torch.logspace(0, 2, dim // 2, device=log_sigma.device, dtype=log_sigma.dtype)
+    angles = log_sigma[:, None] * freqs[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float):
+        super().__init__()
+        self.norm1 = _norm(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, c_out)
+        self.norm2 = _norm(c_out)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x))) + self.emb(emb)[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return h + self.skip(x)
+
+
+class UNet(nn.Module):
+    def __init__(self, sigmas: Tensor | None = None, width: int = 32, channels: int = 1, dropout: float = 0.0,
+                 channel_mults: tuple[int, ...] = (1, 2, 2)):
+        super().__init__()
+        self.register_buffer("sigmas", torch.as_tensor([] if sigmas is None else sigmas, dtype=torch.float32).clone())
+        self.embed_dim = width
+        emb_dim = 4 * width
+        self.embed = nn.Sequential(nn.Linear(width, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.stem = nn.Conv2d(channels, width, 3, padding=1)
+
+        widths = [width * m for m in channel_mults]
+        self.down_blocks = nn.ModuleList()
+        self.downsamples = nn.ModuleList()
+        c = width
+        for i, c_out in enumerate(widths):
+            self.down_blocks.append(ResBlock(c, c_out, emb_dim, dropout))
+            c = c_out
+            last = i == len(widths) - 1
+            self.downsamples.append(nn.Identity() if last else nn.Conv2d(c, c, 3, stride=2, padding=1))
+
+        self.middle = ResBlock(c, c, emb_dim, dropout)
+
+        self.up_blocks = nn.ModuleList()
+        self.upsamples = nn.ModuleList()
+        for i, c_skip in reversed(list(enumerate(widths))):
+            c_out = widths[i - 1] if i > 0 else width
+            self.up_blocks.append(ResBlock(c + c_skip, c_out, emb_dim, dropout))
+            c = c_out
+            self.upsamples.append(nn.Conv2d(c, c, 3, padding=1) if i > 0 else nn.Identity())
+
+        self.out_norm = _norm(c)
+        self.out_conv = nn.Conv2d(c, channels, 3, padding=1)
+
+    def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+        sigma = sigma.reshape(-1).to(x.dtype)
+        emb = self.embed(sinusoidal_embedding(sigma.log(), self.embed_dim))
+        h = self.stem(x)
+        skips = []
+        for block, down in zip(self.down_blocks, self.downsamples):
+            h = block(h, emb)
+            skips.append(h)
+            h = down(h)
+        h = self.middle(h, emb)
+        for block, up in zip(self.up_blocks, self.upsamples):
+            h = block(torch.cat([h, skips.pop()], dim=1), emb)
+            if not isinstance(up, nn.Identity):
+                # Sizes 7 -> 14 -> 28: upsample to the next skip's size (odd sizes round correctly).
+                h = up(F.interpolate(h, size=skips[-1].shape[2:], mode="nearest"))
+        return self.out_conv(F.silu(self.out_norm(h))) / sigma[:, None, None, None]

@@ -1,0 +1,80 @@
+"""Checkpoint files: atomic writes, RNG state capture, and rebuilding a model from a checkpoint.
+
+A checkpoint is a torch.save'd dict (see loop.snapshot) holding the raw and EMA weights, the
+optimizer state, the progress (epoch, batch within the epoch, step), every RNG state and the metric
+rows so far.  Files are written to a temporary name in the same directory and renamed, so a run killed
+at any moment leaves either the previous or the new file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ncsn.errors import NcsnError
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def link_atomic(source: Path, target: Path) -> None:
+    """Make `target` the same file as `source` (a hard link; a copy where links are impossible)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.link"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        import shutil
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise NcsnError(f"checkpoint {path} does not exist; run the train rule for its variant first.") from None
+
+
+def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), **{name: g.get_state() for name, g in generators.items()}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    for name, g in generators.items():
+        g.set_state(state[name])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_model(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu") -> nn.Module:
+    """The score network saved in checkpoint `path`, with its raw or EMA weights, in eval mode."""
+    from ncsn.models.registry import build_model
+
+    if weights not in {"raw", "ema"}:
+        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    checkpoint = load_checkpoint(path, device)
+    kwargs = dict(checkpoint["model_kwargs"], sigmas=torch.tensor(checkpoint["model_kwargs"]["sigmas"]))
+    model = build_model(checkpoint["arch"], **kwargs)
+    model.load_state_dict(checkpoint["model" if weights == "raw" else "ema"])
+    return model.to(device).eval()

@@ -1,0 +1,21 @@
+"""The per-variant metrics CSV: one row per trained epoch."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+COLUMNS = ["epoch", "step", "train_loss", "heldout_loss_raw", "heldout_loss_ema", "seconds"]
+
+
+def write_metrics(rows: list[dict[str, float]], path: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: row[k] for k in COLUMNS} for row in rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buffer.getvalue())
+    os.replace(tmp, path)

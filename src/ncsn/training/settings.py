@@ -1,0 +1,75 @@
+"""The settings of one training run: a config variant merged with the shared `training` section and
+the noise schedule (what the train rule passes as --settings JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ncsn.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    arch: str
+    dataset: str
+    width: int
+    epochs: int
+    batch_size: int
+    lr: float
+    checkpoint_epochs: tuple[int, ...]
+    noise: dict[str, float]  # sigma_max, sigma_min, n_levels
+    dropout: float = 0.0
+    ema_rate: float = 0.999
+    train_subset: int | None = None  # null = the whole training split
+    save_every_steps: int = 200  # also write state/last.pt every this many optimizer steps
+    heldout_size: int = 256  # images of the test split in the fixed held-out batch
+
+    def sigmas(self) -> torch.Tensor:
+        from ncsn.noise import geometric_sigmas
+        return geometric_sigmas(self.noise["sigma_max"], self.noise["sigma_min"], self.noise["n_levels"])
+
+    def model_kwargs(self) -> dict[str, Any]:
+        """Keywords of ncsn.models.registry.build_model (besides arch); stored in every checkpoint."""
+        return {"sigmas": self.sigmas().tolist(), "width": self.width, "channels": 1, "dropout": self.dropout}
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
+    """From the JSON text (or dict) of --settings; unknown or missing keys are ConfigErrors."""
+    data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    fields = {f.name: f for f in dataclasses.fields(TrainSettings)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown training setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
+    required = [n for n, f in fields.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [n for n in required if n not in data]
+    if missing:
+        raise ConfigError(f"missing training setting(s) {', '.join(map(repr, missing))}")
+    data["checkpoint_epochs"] = tuple(sorted(set(int(e) for e in data["checkpoint_epochs"])))
+    settings = TrainSettings(**data)
+    late = [e for e in settings.checkpoint_epochs if not 1 <= e <= settings.epochs]
+    if late:
+        raise ConfigError(f"checkpoint_epochs {list(late)} lie outside 1..epochs ({settings.epochs}); "
+                          f"a checkpoint can only be written at an epoch that is trained")
+    return settings
+
+
+def merged_settings(config: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The --settings of `variant`: its config entry over the `training` section and the `noise` schedule."""
+    entry = config["variants"][variant]
+    return {**config["training"], **entry, "noise": entry.get("noise", config["noise"])}
+
+
+def variant_problems(config: dict[str, Any]) -> list[str]:
+    """What the schema cannot check: every checkpoint epoch is one that gets trained."""
+    return [f"'variants.{name}.checkpoint_epochs' {sorted(e for e in v['checkpoint_epochs'] if e > v['epochs'])} "
+            f"exceed 'variants.{name}.epochs' ({v['epochs']})"
+            for name, v in config["variants"].items() if max(v["checkpoint_epochs"]) > v["epochs"]]

@@ -1,0 +1,233 @@
+"""Training: DSM lowers the loss, EMA semantics, checkpoints and metrics, kill-and-resume equality,
+the non-finite guard, settings checks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ncsn.cli import main as cli_main
+from ncsn.data.images import load_split, write_synthetic
+from ncsn.errors import ConfigError, DataError, DivergenceError
+from ncsn.losses import dsm_loss
+from ncsn.models.registry import build_model
+from ncsn.noise import geometric_sigmas
+from ncsn.training import loop
+from ncsn.training.checkpoint import load_checkpoint, load_model
+from ncsn.training.ema import make_ema
+from ncsn.training.metrics import COLUMNS
+from ncsn.training.settings import merged_settings, parse_settings, variant_problems
+
+NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
+SIGMAS = geometric_sigmas(1.0, 0.01, 10)
+
+
+def _settings(**overrides) -> dict:
+    base = dict(arch="refinenet", dataset="mnist", width=4, dropout=0.0, ema_rate=0.9, epochs=2, batch_size=16,
+                lr=1e-3, checkpoint_epochs=[1, 2], train_subset=None, noise=NOISE, save_every_steps=3,
+                heldout_size=16)
+    return {**base, **overrides}
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> Path:
+    return write_synthetic(tmp_path_factory.mktemp("data") / "mnist.pt", n_train=64, n_test=32)
+
+
+def test_images_load_as_unit_floats(data_file):
+    images, labels = load_split(data_file, "train")
+    assert images.shape == (64, 1, 28, 28) and images.dtype == torch.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0 and images.max() > 0.9
+    assert labels.shape == (64,) and labels.dtype == torch.int64
+    with pytest.raises(DataError, match="run the data rule"):
+        load_split(data_file.parent / "missing.pt", "train")
+
+
+@pytest.mark.parametrize("arch", ["unet", "refinenet"])
+def test_a_few_dsm_steps_lower_the_loss_on_a_fixed_batch(arch):
+    torch.manual_seed(0)
+    model = build_model(arch, sigmas=SIGMAS, width=4)
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+    def fixed_loss() -> float:
+        with torch.no_grad():
+            return dsm_loss(model, x, SIGMAS, generator=torch.Generator().manual_seed(2)).item()
+
+    before = fixed_loss()
+    g = torch.Generator().manual_seed(3)
+    for _ in range(15):
+        loss = dsm_loss(model, x, SIGMAS, generator=g)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert fixed_loss() < 0.9 * before
+
+
+def test_ema_matches_a_hand_computation_over_three_steps():
+    torch.manual_seed(0)
+    decay = 0.9
+    model = build_model("unet", sigmas=SIGMAS, width=4)
+    ema = make_ema(model, decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)  # steps of ~lr whatever the loss scale
+    x = torch.rand(4, 1, 28, 28)
+    thetas = []
+    for step in range(3):
+        loss = dsm_loss(model, x, SIGMAS, generator=torch.Generator().manual_seed(step))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        ema.update_parameters(model)
+        thetas.append([p.detach().clone() for p in model.parameters()])
+    # AveragedModel: the first update copies the weights; later ones are ema <- d * ema + (1 - d) * theta.
+    expected = thetas[0]
+    for theta in thetas[1:]:
+        expected = [decay * e + (1 - decay) * t for e, t in zip(expected, theta)]
+    for got, want, last in zip(ema.module.parameters(), expected, thetas[-1]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    assert any(not torch.allclose(got, last) for got, last in zip(ema.module.parameters(), thetas[-1]))
+    assert int(ema.n_averaged) == 3
+
+
+def test_training_writes_checkpoints_and_metrics(tmp_path, data_file):
+    settings = parse_settings(_settings(dropout=0.1))
+    rows = loop.train(settings, variant="t", data_path=data_file, out_dir=tmp_path, seed=0, log=lambda m: None)
+    with open(tmp_path / "metrics.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert list(table[0]) == COLUMNS
+    assert [int(r["epoch"]) for r in table] == [1, 2] and [int(r["step"]) for r in table] == [4, 8]
+    assert all(float(r[c]) > 0 for r in table for c in ("train_loss", "heldout_loss_raw", "heldout_loss_ema"))
+    assert rows[-1]["heldout_loss_raw"] == pytest.approx(float(table[-1]["heldout_loss_raw"]))
+    checkpoint = load_checkpoint(tmp_path / "state/epoch_2.pt")
+    assert checkpoint["progress"]["step"] == 8 and checkpoint["progress"]["epoch"] == 2
+    assert set(checkpoint) >= {"model", "ema", "optimizer", "rng", "model_kwargs", "arch"}
+    assert set(checkpoint["rng"]) >= {"torch", "data", "noise"}
+    assert not torch.equal(checkpoint["model"]["end_conv.weight"], checkpoint["ema"]["end_conv.weight"])
+    raw, ema = load_model(tmp_path / "state/epoch_2.pt", "raw"), load_model(tmp_path / "state/epoch_2.pt", "ema")
+    assert not raw.training and torch.equal(raw.end_conv.weight, checkpoint["model"]["end_conv.weight"])
+    assert torch.equal(ema.end_conv.weight, checkpoint["ema"]["end_conv.weight"])
+    assert load_checkpoint(tmp_path / "state/epoch_1.pt")["progress"]["step"] == 4
+
+
+def _state_dicts(path: Path) -> dict[str, dict]:
+    checkpoint = load_checkpoint(path)
+    optimizer = {f"{k}.{name}": v for k, state in checkpoint["optimizer"]["state"].items() for name, v in state.items()}
+    return {"model": checkpoint["model"], "ema": checkpoint["ema"], "optimizer": optimizer}
+
+
+def _assert_bitwise_equal(a: dict[str, dict], b: dict[str, dict]) -> None:
+    for part in a:
+        assert a[part].keys() == b[part].keys()
+        for key in a[part]:
+            assert torch.equal(torch.as_tensor(a[part][key]), torch.as_tensor(b[part][key])), f"{part}.{key}"
+
+
+def _train_command(data_file: Path, out_dir: Path, settings: dict) -> list[str]:
+    return [sys.executable, "-m", "ncsn", "train", "--variant", "killme", "--settings", json.dumps(settings),
+            "--data", str(data_file), "--seed", "7", "--device", "cpu", "--out-dir", str(out_dir)]
+
+
+def test_killed_run_resumes_to_bitwise_equal_weights(tmp_path):
+    # Large enough that the trainer is still mid-epoch when the first checkpoint appears; dropout
+    # makes the global RNG state matter too.
+    data_file = write_synthetic(tmp_path / "data.pt", n_train=512, n_test=32)
+    settings = _settings(dropout=0.1, batch_size=8, save_every_steps=5)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    reference = tmp_path / "uninterrupted"
+    subprocess.run(_train_command(data_file, reference, settings), check=True, env=env, capture_output=True)
+
+    resumed = tmp_path / "killed"
+    last = resumed / "state/last.pt"
+    proc = subprocess.Popen(_train_command(data_file, resumed, settings), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the trainer finished before it could be killed"
+    progress = load_checkpoint(last)["progress"]
+    assert progress["epoch"] == 0 and 0 < progress["batch"] < 64, progress  # killed mid-epoch 1
+    assert not (resumed / "metrics.csv").exists()
+
+    finished = subprocess.run(_train_command(data_file, resumed, settings), env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"batch {progress['batch']} of the next, step {progress['step']}" in finished.stderr
+
+    for epoch in (1, 2):
+        _assert_bitwise_equal(_state_dicts(reference / f"state/epoch_{epoch}.pt"),
+                              _state_dicts(resumed / f"state/epoch_{epoch}.pt"))
+    read = lambda d: [{k: r[k] for k in COLUMNS if k != "seconds"} for r in csv.DictReader(open(d / "metrics.csv"))]
+    assert read(reference) == read(resumed)
+
+
+def test_changed_settings_start_afresh(tmp_path, data_file):
+    loop.train(parse_settings(_settings(epochs=1, checkpoint_epochs=[1])), variant="t", data_path=data_file,
+               out_dir=tmp_path, seed=0, log=lambda m: None)
+    messages = []
+    rows = loop.train(parse_settings(_settings(epochs=1, checkpoint_epochs=[1], lr=2e-3)), variant="t",
+                      data_path=data_file, out_dir=tmp_path, seed=0, log=messages.append)
+    assert any("starting afresh" in m for m in messages)
+    assert [r["step"] for r in rows] == [4]
+
+
+def test_non_finite_loss_stops_naming_variant_epoch_step_and_keeps_last_good(tmp_path, data_file, monkeypatch, capsys):
+    calls = {"n": 0}
+
+    def poisoned(score_fn, x, sigmas, generator=None):
+        loss = dsm_loss(score_fn, x, sigmas, generator=generator)
+        if score_fn.training:
+            calls["n"] += 1
+            if calls["n"] == 7:  # epoch 2 (4 batches per epoch), step 7
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(loop, "dsm_loss", poisoned)
+    settings = _settings(save_every_steps=2)
+    with pytest.raises(DivergenceError, match=r"variant 'bad' diverged: non-finite training loss .* epoch 2, step 7"):
+        loop.train(parse_settings(settings), variant="bad", data_path=data_file, out_dir=tmp_path / "a", seed=0,
+                   log=lambda m: None)
+    last = load_checkpoint(tmp_path / "a/state/last.pt")
+    assert last["progress"]["step"] == 6 and last["progress"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+    assert (tmp_path / "a/state/epoch_1.pt").exists() and not (tmp_path / "a/state/epoch_2.pt").exists()
+
+    # Through the command line: a user-facing error, exit status 1, no traceback.
+    calls["n"] = 0
+    code = cli_main(["train", "--variant", "bad", "--settings", json.dumps(settings), "--data", str(data_file),
+                     "--device", "cpu", "--out-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 1 and "error: variant 'bad' diverged" in err and "Traceback" not in err
+
+
+def test_settings_are_checked():
+    with pytest.raises(ConfigError, match="unknown training setting.*'widht'"):
+        parse_settings(dict(_settings(), widht=3))
+    with pytest.raises(ConfigError, match="missing training setting.*'lr'"):
+        parse_settings({k: v for k, v in _settings().items() if k != "lr"})
+    with pytest.raises(ConfigError, match=r"checkpoint_epochs \[5\] lie outside 1..epochs \(2\)"):
+        parse_settings(_settings(checkpoint_epochs=[1, 5]))
+
+
+def test_variant_settings_merge_and_semantic_check(repo):
+    from ncsn.config import load_config
+    config = load_config(repo / "config/quick.yaml", repo / "workflow/schemas/config.schema.yaml")
+    assert variant_problems(config) == []
+    name = next(iter(config["variants"]))
+    merged = merged_settings(config, name)
+    assert merged["noise"] == config["noise"] and merged["heldout_size"] == config["training"]["heldout_size"]
+    parse_settings(merged)  # the rule's --settings parse
+    own_noise = {"sigma_max": 2.0, "sigma_min": 0.1, "n_levels": 5}
+    config["variants"][name] = dict(config["variants"][name], noise=own_noise, checkpoint_epochs=[1, 99])
+    assert merged_settings(config, name)["noise"] == own_noise
+    assert variant_problems(config) == [f"'variants.{name}.checkpoint_epochs' [99] exceed 'variants.{name}.epochs' "
+                                        f"({config['variants'][name]['epochs']})"]
