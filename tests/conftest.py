@@ -31,11 +31,14 @@ def _quiet_threads(monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_study(repo, snakemake_cmd, tmp_path_factory) -> Path:
-    """The whole DAG at the tiny profile, run once locally with the real Snakemake CLI."""
+    """The whole DAG at the tiny profile, run once locally with the real Snakemake CLI.
+
+    One thread per job (two jobs at a time), as in the SLURM test, so both runs compute bitwise alike.
+    """
     workdir = tmp_path_factory.mktemp("tiny-study")
     proc = subprocess.run(
         snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml"),
-                         "--directory", str(workdir), "--cores", "2"],
+                         "--directory", str(workdir), "--cores", "2", "--max-threads", "1"],
         cwd=repo, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return workdir

@@ -35,11 +35,12 @@ def slurm_env(repo):
 def test_profile(repo, tmp_path_factory) -> Path:
     """profiles/slurm as shipped, with per-rule resources shrunk to fit the 2-core test node."""
     profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
-    cpus = os.cpu_count() or 1
     for resources in [profile["default-resources"], *profile.get("set-resources", {}).values()]:
-        resources["cpus_per_task"] = min(int(resources.get("cpus_per_task", 1)), cpus)
+        resources["cpus_per_task"] = 1  # two jobs at a time on the 2-core test node
         resources["mem_mb"] = min(int(resources.get("mem_mb", 1000)), 3000)
         resources["runtime"] = min(int(resources.get("runtime", 30)), 30)
+    # One thread per job as well: two 2-thread PyTorch jobs on two cores slow each other down ~50x.
+    profile["set-threads"] = {rule: 1 for rule in profile.get("set-resources", {})}
     profile["slurm-init-seconds-before-status-checks"] = 1
     directory = tmp_path_factory.mktemp("slurm-profile")
     (directory / "config.yaml").write_text(yaml.safe_dump(profile))
@@ -57,6 +58,14 @@ def _job_stats(log_text: str) -> dict[str, int]:
     return stats
 
 
+def _scheduler_view(job_ids: list[str], env: dict) -> dict[str, tuple[str, str, str]]:
+    """job id -> (state, comment, GPU request) as squeue reports them."""
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-j", ",".join(job_ids),
+                          "-O", "JobID:12,State:14,Comment:100,tres-per-job:30"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    return {fields[0]: tuple((fields + ["", "", ""])[1:4]) for fields in map(str.split, out.splitlines())}
+
+
 def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_env, test_profile, tiny_study,
                                                       tmp_path):
     proc = subprocess.run(
@@ -70,9 +79,19 @@ def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_
     assert remote, "the tiny study has no job for the cluster"
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
     assert len(submitted) == sum(remote.values())
-    for rule in remote:
-        slurm_logs = list((tmp_path / ".snakemake/slurm_logs" / f"rule_{rule}").rglob("*.log"))
-        assert len(slurm_logs) == remote[rule], f"rule {rule}: {len(slurm_logs)} SLURM logs"
+    # Ask the scheduler itself (finished jobs stay visible for MinJobAge = 300 s): every job ran to
+    # completion, under the rule Snakemake says, with the GPU the profile requests.
+    jobs = _scheduler_view(submitted, slurm_env)
+    gpu_rules = {rule for rule, res in yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
+                 ["set-resources"].items() if res.get("gpu")}
+    assert all(state == "COMPLETED" for state, _, _ in jobs.values()), jobs
+    per_rule = {}
+    for _, comment, gres in jobs.values():
+        rule = re.match(r"rule_(.+?)_wildcards", comment).group(1)
+        per_rule[rule] = per_rule.get(rule, 0) + 1
+        if rule in gpu_rules:
+            assert "gpu:1" in gres, f"{comment} did not request a GPU ({gres})"
+    assert per_rule == remote
 
     # Same seeds, same CPU: the cluster run computes exactly what the local run computed.
     local, cluster = tiny_study / "results/train", tmp_path / "results/train"
@@ -88,21 +107,24 @@ def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_
 
 def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slurm_env, test_profile, tmp_path):
     config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
-    name, variant = next(iter(config["variants"].items()))
-    variant.update(epochs=2, checkpoint_epochs=[2])
+    name = "mnist_refinenet"
+    # Long enough (~130 steps) that the job is still running when it is cancelled.
+    variant = dict(config["variants"][name], width=8, train_subset=2048, batch_size=32, epochs=2,
+                   checkpoint_epochs=[2])
     config["variants"] = {name: variant}
     config["training"]["save_every_steps"] = 5
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     target = f"results/train/{name}/metrics.csv"
 
-    def snakemake(workdir: Path, *extra: str, **kwargs):
+    def snakemake(workdir: Path, *extra: str) -> list[str]:
         return snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(configfile),
                                 "--directory", str(workdir), *extra, target]
 
     # The uninterrupted reference, run locally.
     reference = tmp_path / "local"
-    subprocess.run(snakemake(reference, "--cores", "2"), cwd=repo, check=True, capture_output=True, timeout=900)
+    subprocess.run(snakemake(reference, "--cores", "2", "--max-threads", "1"), cwd=repo, check=True,
+                   capture_output=True, timeout=900)
 
     cluster = tmp_path / "cluster"
     runner = subprocess.Popen(snakemake(cluster, "--profile", str(test_profile)), cwd=repo, env=slurm_env,
@@ -113,10 +135,9 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
         while not last.exists() and time.time() < deadline and runner.poll() is None:
             time.sleep(0.5)
         assert last.exists(), "training never wrote a checkpoint"
-        job_ids = subprocess.run(["squeue", "-h", "-o", "%i", "-n", ""], capture_output=True, text=True).stdout
-        running = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True, text=True,
+        running = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True,
                                  env=slurm_env).stdout.split()
-        assert running, f"no SLURM job is running ({job_ids!r})"
+        assert running, "no SLURM job is running"
         subprocess.run(["scancel", running[0]], check=True, env=slurm_env)
         output, _ = runner.communicate(timeout=900)
     finally:

@@ -7,8 +7,8 @@
 #                                    munged, slurmctld and slurmd
 #   tests/slurm/cluster.sh stop      stop the daemons
 #
-# The node declares one GPU as a generic resource (gres/gpu, backed by /dev/null), so that the
-# profile's `gpu: 1` requests are accepted by the scheduler exactly as on a real GPU cluster.
+# The node declares $NCSN_SLURM_GPUS (default 2) GPUs as a generic resource (gres/gpu, backed by
+# empty stand-in files), so that the profile's `gpu: 1` requests are scheduled exactly as on a real GPU cluster.
 set -euo pipefail
 
 DIR=${NCSN_SLURM_DIR:-/tmp/ncsn-slurm}
@@ -16,6 +16,7 @@ DIR=${NCSN_SLURM_DIR:-/tmp/ncsn-slurm}
 CONF=/etc/slurm/slurm.conf
 MARKER="ClusterName=ncsn-test"
 PARTITION=${NCSN_SLURM_PARTITION:-gpu}
+GPUS=${NCSN_SLURM_GPUS:-2}
 
 install() {
     if command -v slurmctld >/dev/null && command -v munged >/dev/null; then return; fi
@@ -59,11 +60,14 @@ JobAcctGatherType=jobacct_gather/none
 MinJobAge=300
 SchedulerParameters=sched_interval=1
 GresTypes=gpu
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:1 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:$GPUS State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
+    # Stand-in device files, one per declared GPU.
+    mkdir -p "$DIR/dev"
+    for i in $(seq 0 $((GPUS - 1))); do touch "$DIR/dev/gpu$i"; done
     cat > "$(dirname "$CONF")/gres.conf" <<CONF
-NodeName=$host Name=gpu File=/dev/null
+NodeName=$host Name=gpu File=$DIR/dev/gpu[0-$((GPUS - 1))]
 CONF
 }
 
