@@ -27,6 +27,8 @@ localrules:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"  # last: it collects the outputs of the stages above
 
 

@@ -20,7 +20,7 @@ import yaml
 pytestmark = pytest.mark.slow
 
 # Jobs that must never reach sbatch (the Snakefile's localrules).
-LOCAL_RULES = {"all", "data", "report", "train_checkpoint"}
+LOCAL_RULES = {"all", "data", "report", "train_checkpoint", "inception_weights", "table1", "figure1", "figure2"}
 
 
 @pytest.fixture(scope="module")

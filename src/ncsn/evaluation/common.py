@@ -1,0 +1,62 @@
+"""Reading evaluation JSONs and writing an experiment's CSV + PNG + key-number JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ncsn.errors import NcsnError
+
+
+def load_evaluations(paths: list[Path]) -> list[dict[str, Any]]:
+    out = []
+    for path in paths:
+        try:
+            out.append(json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise NcsnError(f"evaluation {path} does not exist; run the evaluate rule for it first.") from None
+    return out
+
+
+def evaluation_rows(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per evaluated sample set: what produced it and its numbers."""
+    rows = []
+    for ev in evaluations:
+        info = ev["sample_info"]
+        rows.append({
+            "variant": info["variant"], "epoch": info["epoch"], "weights": info["weights"],
+            "step_lr": info["step_lr"], "n_steps_each": info["n_steps_each"],
+            "fid": ev["fid"], "kid_mean": ev["kid_mean"], "kid_std": ev["kid_std"],
+            "n_samples": ev["n_samples"], "n_reference": ev["n_reference"], "kid_subset_size": ev["kid_subset_size"],
+            "extractor": ev["extractor"], "extractor_name": ev["extractor_name"],
+            "classes_covered": ev["coverage"]["classes_covered"], "class_entropy": ev["coverage"]["entropy"],
+            "top_class": ev["coverage"]["top_class"], "top_share": ev["coverage"]["top_share"],
+            "total_variation": ev.get("total_variation"), "reference_total_variation": ev.get("reference_total_variation"),
+            "samples": ev["samples"],
+        })
+    return pd.DataFrame(rows)
+
+
+def measured_with(df: pd.DataFrame) -> dict[str, Any]:
+    """What every number of an experiment used (the report must say it)."""
+    return {"extractor": sorted(df["extractor"].unique().tolist()),
+            "extractor_name": sorted(df["extractor_name"].unique().tolist()),
+            "n_samples": sorted(int(n) for n in df["n_samples"].unique()),
+            "n_reference": sorted(int(n) for n in df["n_reference"].unique())}
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot

@@ -1,0 +1,62 @@
+"""`python -m ncsn evaluate`: FID, KID and the class histogram of one sample set, as a JSON that says
+which extractor and how many samples every number used."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ncsn.errors import NcsnError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", required=True, type=Path, help="a .pt written by `python -m ncsn sample`")
+    parser.add_argument("--reference", required=True, type=Path, help="JSON written by `python -m ncsn fid-reference`")
+    parser.add_argument("--classifier", required=True, type=Path, help="results/classifier/{dataset}.pt")
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--kid-subsets", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-share", type=float, default=0.05, help="a class counts as covered from this share on")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", required=True, type=Path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ncsn.generate import load_samples
+    from ncsn.metrics.classes import coverage_summary, total_variation
+    from ncsn.metrics.classifier import load_classifier, predict
+    from ncsn.metrics.extractors import make_extractor
+    from ncsn.metrics.fid import fid_kid
+    from ncsn.metrics.reference import load_reference, reference_images
+    from ncsn.training.command import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    samples, info = load_samples(args.samples)
+    ref = load_reference(args.reference)
+    extractor = make_extractor(ref["extractor"], ref["weights"])
+    if extractor.name != ref["extractor_name"]:
+        raise NcsnError(f"the weights {ref['weights']} changed since {args.reference} was written "
+                        f"({extractor.name} != {ref['extractor_name']}); rerun the fid_reference rule.")
+    reference = reference_images(ref["data"], ref["n_reference"], ref["seed"])
+    metrics = fid_kid(samples, reference, extractor, reference_cache_name=ref["cache_name"],
+                      cache_root=ref["cache_root"], batch_size=args.batch_size, kid_subsets=args.kid_subsets,
+                      seed=args.seed, device=device)
+    model = load_classifier(args.classifier, device)
+    checkpoint = torch.load(args.classifier, map_location="cpu", weights_only=False)
+    coverage = coverage_summary(predict(model, samples.squeeze(1)), checkpoint["n_classes"], args.min_share)
+    result = {**metrics, "reference": {k: ref[k] for k in ("dataset", "split", "n_reference", "seed", "cache_name")},
+              "classes": checkpoint.get("classes"), "classifier_test_accuracy": checkpoint.get("test_accuracy"),
+              "coverage": coverage, "total_variation": total_variation(samples),
+              "reference_total_variation": total_variation(reference), "sample_info": info, "samples": str(args.samples)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{args.samples}: FID {metrics['fid']:.3f} KID {metrics['kid_mean']:.4f} ({extractor.kind} features, "
+          f"{metrics['n_samples']} samples vs {metrics['n_reference']} reference), "
+          f"{coverage['classes_covered']} classes >= {args.min_share:.0%}")
+    return 0

@@ -1,0 +1,85 @@
+"""The evaluation commands chained on a synthetic dataset: train-classifier -> fid-reference -> evaluate
+-> table1 / figure1 / figure2, each output saying which extractor and how many samples it used."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from ncsn import cli
+from ncsn.data.images import write_synthetic
+
+
+def _run(*argv):
+    assert cli.main([str(a) for a in argv]) == 0
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evaluation")
+    data = write_synthetic(root / "fashion_mnist.pt", n_train=128, n_test=64)
+    _run("train-classifier", "--data", data, "--out", root / "clf.pt", "--summary", root / "clf.json",
+         "--epochs", "1", "--batch-size", "32", "--device", "cpu")
+    _run("fid-reference", "--data", data, "--extractor", "domain", "--weights", root / "clf.pt", "--n", "48",
+         "--cache-root", root / "cache", "--device", "cpu", "--out", root / "ref.json")
+    g = torch.Generator().manual_seed(0)
+    evaluations = []
+    for variant in ("net_a", "net_b"):
+        for epoch in (1, 2):
+            for weights in ("raw", "ema"):
+                for eps, T in ((1e-5, 3), (1e-4, 3), (1e-5, 6)):
+                    images = torch.randint(0, 256, (20, 1, 28, 28), generator=g, dtype=torch.uint8)
+                    if weights == "ema":
+                        images[:, :, :14] //= 4  # some difference between sets
+                    info = {"variant": variant, "epoch": epoch, "weights": weights, "step_lr": eps,
+                            "n_steps_each": T, "n_samples": 20}
+                    stem = f"{variant}_{epoch}_{weights}_{eps:g}_{T}"
+                    torch.save({"images": images, "info": info}, root / f"{stem}.pt")
+                    _run("evaluate", "--samples", root / f"{stem}.pt", "--reference", root / "ref.json",
+                         "--classifier", root / "clf.pt", "--kid-subsets", "5", "--device", "cpu",
+                         "--out", root / f"{stem}.json")
+                    evaluations.append(root / f"{stem}.json")
+    return root, evaluations
+
+
+def test_evaluation_json_names_extractor_sizes_and_classes(pipeline):
+    root, evaluations = pipeline
+    ev = json.loads(evaluations[0].read_text())
+    assert ev["extractor"] == "domain" and ev["extractor_name"].startswith("ncsn-domain-")
+    assert ev["n_samples"] == 20 and ev["n_reference"] == 48 and ev["kid_subset_size"] == 20
+    assert len(ev["coverage"]["histogram"]) == 10 and sum(ev["coverage"]["histogram"]) == pytest.approx(1)
+    cached = list((root / "cache").iterdir())
+    assert cached and all(ev["extractor_name"] in p.name for p in cached)
+
+
+def test_table1_figure1_figure2(pipeline):
+    root, evaluations = pipeline
+    pd.DataFrame({"epoch": [1, 2], "step": [1, 2], "train_loss": [2.0, 1.0], "heldout_loss_raw": [2.0, 1.5],
+                  "heldout_loss_ema": [1.9, 1.4], "seconds": [1, 1]}).to_csv(root / "metrics.csv", index=False)
+    t1 = [p for p in evaluations if "_1e-05_3" in p.name]
+    _run("table1", "--evaluations", *t1, "--metrics", f"net_a={root / 'metrics.csv'}", f"net_b={root / 'metrics.csv'}",
+         "--csv", root / "t1.csv", "--png", root / "t1.png", "--json", root / "t1.json")
+    table = pd.read_csv(root / "t1.csv")
+    assert len(table) == 4 and {"fid_raw", "fid_ema", "heldout_loss_ema", "n_samples", "extractor"} <= set(table)
+    summary = json.loads((root / "t1.json").read_text())
+    assert summary["measured_with"]["n_samples"] == [20]
+    assert set(summary["variants"]) == {"net_a", "net_b"}
+    assert isinstance(summary["variants"]["net_a"]["ema_lowers_variance"], bool)
+
+    f1 = [p for p in evaluations if p.name.startswith("net_a_2_ema")]
+    _run("figure1", "--evaluations", *f1, "--csv", root / "f1.csv", "--heatmap", root / "f1.png",
+         "--grid", root / "f1s.png", "--json", root / "f1.json")
+    best = json.loads((root / "f1.json").read_text())["best"]
+    sweep = pd.read_csv(root / "f1.csv")
+    assert best["fid"] == pytest.approx(sweep["fid"].min()) and len(sweep) == 3
+
+    f2 = [p for p in evaluations if "_ema_1e-05_3" in p.name]
+    _run("figure2", "--evaluations", *f2, "--csv", root / "f2.csv", "--png", root / "f2.png", "--json", root / "f2.json")
+    fig2 = json.loads((root / "f2.json").read_text())
+    assert fig2["variants"]["net_a"]["epochs"] == [1, 2]
+    assert all(0 <= c <= 10 for c in fig2["variants"]["net_b"]["classes_covered"])
+    for png in ("t1.png", "f1.png", "f1s.png", "f2.png"):
+        assert (root / png).stat().st_size > 1000
