@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
 import pytest
 
 pytestmark = pytest.mark.slow
+
+# The poster's sections in its order, as config/tiny.yaml builds them.
+SECTIONS = ["Data", "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
+            "Fashion-MNIST: class collapse (Figure 2)", "Provenance"]
+VERDICTS = {"reproduced", "not reproduced", "partly reproduced", "not comparable"}
 
 
 def test_report_has_every_table_and_figure(tiny_study):
@@ -22,6 +28,27 @@ def test_report_has_every_table_and_figure(tiny_study):
     for figure in sorted((reports / "figures").glob("*.png")) if (reports / "figures").exists() else []:
         assert figure.stat().st_size > 1000, f"{figure.name} is (nearly) empty"
         assert f'src="figures/{figure.name}"' in html
+    for name in ("table1.png", "figure1_fid.png", "figure1_samples.png", "figure2.png"):
+        assert (reports / "figures" / name).is_file(), f"{name} missing from the report"
+    claims = json.loads((reports / "claims.json").read_text())
+    assert {c["section"] for c in claims} >= {"MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
+                                              "Fashion-MNIST: class collapse (Figure 2)"}
+    assert all(c["verdict"] in VERDICTS and c["poster"] and c["measured"] for c in claims)
+    # a CPU-scale run never claims to confirm or refute the poster
+    assert {c["verdict"] for c in claims} == {"not comparable"}
+
+
+def test_snakemake_report_collects_the_marked_outputs(repo, snakemake_cmd, tiny_study):
+    out = tiny_study / "snakemake-report.zip"
+    proc = subprocess.run(
+        snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml"),
+                         "--directory", str(tiny_study), "--report", str(out)],
+        cwd=repo, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import zipfile
+
+    names = zipfile.ZipFile(out).namelist()
+    assert any(n.endswith("table1.png") for n in names) and any(n.endswith("figure2.png") for n in names), names[:20]
 
 
 def test_rerun_with_nothing_changed_runs_no_job(repo, snakemake_cmd, tiny_study):
@@ -59,7 +86,7 @@ def test_report_opens_in_a_real_browser(tiny_study, browser):
     broken = [src for src, complete, width in images if not complete or width == 0]
     assert not broken, f"broken images: {broken}"
     sections = browser.execute_script("return Array.from(document.querySelectorAll('section h2')).map(h => h.textContent)")
-    assert "Provenance" in sections
+    assert sections[1:] == SECTIONS  # after the summary of claims
     screenshot = tiny_study / "reports" / "screenshot.png"
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000

@@ -61,16 +61,20 @@ if "evaluation" in config:
             weights=f"{RESULTS}/classifier/{{dataset}}.pt",
             summary=report(f"{RESULTS}/classifier/{{dataset}}.json", caption="../report/classifier.rst",
                            category="Evaluation", subcategory="classifier"),
+        params:
+            subset=("--train-subset %d" % EV["classifier_train_subset"]) if EV["classifier_train_subset"] else "",
         wildcard_constraints:
             dataset="mnist|fashion_mnist",
         threads: 2
+        resources:
+            gpu=1,
         log:
             f"{LOGS}/classifier/{{dataset}}.log",
         benchmark:
             f"{BENCHMARKS}/classifier/{{dataset}}.tsv"
         shell:
             "{NCSN} train-classifier --data {input:q} --out {output.weights:q} --summary {output.summary:q} "
-            "--epochs {EV[classifier_epochs]} --seed {config[seed]} --device {config[device]} "
+            "--epochs {EV[classifier_epochs]} {params.subset} --seed {config[seed]} --device {config[device]} "
             "--threads {threads} > {log} 2>&1"
 
     rule inception_weights:

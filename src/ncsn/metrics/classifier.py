@@ -121,6 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary", required=True, type=Path, help="JSON with the test accuracy")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--train-subset", type=int, default=None,
+                        help="train on a fixed random subset of this many training images (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None)
@@ -134,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     data = load_dataset(args.data)
     train, test = data["train"], data["test"]
+    if args.train_subset is not None:
+        if args.train_subset < 1:
+            raise NcsnError(f"--train-subset must be >= 1, got {args.train_subset} (evaluation.classifier_train_subset).")
+        keep = torch.randperm(len(train["images"]), generator=torch.Generator().manual_seed(args.seed))
+        keep = keep[: args.train_subset]
+        train = {"images": train["images"][keep], "labels": train["labels"][keep]}
     start = time.perf_counter()
     model = train_classifier(train["images"], train["labels"], n_classes=len(data["classes"]), epochs=args.epochs,
                              batch_size=args.batch_size, seed=args.seed, device=device)

@@ -1,0 +1,10 @@
+"""One builder per section of the report, in the poster's order; each reads only files in results/ and
+returns a Section, or None when its part of the study is not in the config."""
+
+from ncsn.report.sections.data import data_section
+from ncsn.report.sections.fashion import fashion_section
+from ncsn.report.sections.provenance import provenance_section
+from ncsn.report.sections.stability import stability_section
+from ncsn.report.sections.sweep import sweep_section
+
+BUILDERS = [data_section, stability_section, sweep_section, fashion_section, provenance_section]

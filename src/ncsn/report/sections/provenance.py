@@ -1,0 +1,25 @@
+"""Where the numbers come from: config, code version, packages, device, seeds, and each job's cost."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ncsn.report import provenance
+from ncsn.report.html import Section
+
+
+def provenance_section(results: Path, config: dict) -> Section:
+    versions = provenance.package_versions()
+    text = (f"<p>Code version <code>{html.escape(provenance.git_revision())}</code>; "
+            f"{html.escape(provenance.device_description())}; master seed {config['seed']} (every random choice "
+            "of every rule derives from it).</p>"
+            f"<h3>Config</h3><pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>")
+    packages = pd.DataFrame({"package": list(versions), "version": list(versions.values())})
+    costs = provenance.rule_costs(results / "benchmarks")
+    tables = [("Package versions", packages),
+              ("Wall time and peak memory per job (Snakemake benchmark files)", costs)]
+    return Section("Provenance", text, tables=tables)
