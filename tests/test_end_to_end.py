@@ -11,7 +11,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 # The poster's sections in its order, as config/tiny.yaml builds them.
-SECTIONS = ["Data", "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
+SECTIONS = ["Data", "Toy: score field on a circle", "Toy: mixing on two modes", "Toy: cost of the objectives",
+            "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
             "Fashion-MNIST: class collapse (Figure 2)", "Provenance"]
 VERDICTS = {"reproduced", "not reproduced", "partly reproduced", "not comparable"}
 
@@ -28,10 +29,12 @@ def test_report_has_every_table_and_figure(tiny_study):
     for figure in sorted((reports / "figures").glob("*.png")) if (reports / "figures").exists() else []:
         assert figure.stat().st_size > 1000, f"{figure.name} is (nearly) empty"
         assert f'src="figures/{figure.name}"' in html
-    for name in ("table1.png", "figure1_fid.png", "figure1_samples.png", "figure2.png"):
+    for name in ("field.png", "errors.png", "samples.png", "cost.png", "table1.png", "figure1_fid.png",
+                 "figure1_samples.png", "figure2.png"):
         assert (reports / "figures" / name).is_file(), f"{name} missing from the report"
     claims = json.loads((reports / "claims.json").read_text())
-    assert {c["section"] for c in claims} >= {"MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
+    assert {c["section"] for c in claims} >= {"Toy: score field on a circle", "Toy: mixing on two modes",
+                                              "Toy: cost of the objectives", "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
                                               "Fashion-MNIST: class collapse (Figure 2)"}
     assert all(c["verdict"] in VERDICTS and c["poster"] and c["measured"] for c in claims)
     # a CPU-scale run never claims to confirm or refute the poster

@@ -102,6 +102,11 @@ def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_
         for key in ("model", "ema"):
             for name, tensor in a[key].items():
                 assert torch.equal(tensor, b[key][name]), f"{relative}: {key}.{name} differs"
+    samples = sorted(p.relative_to(tiny_study) for p in (tiny_study / "results/samples").rglob("*.pt"))
+    assert samples
+    for relative in samples:
+        a, b = torch.load(tiny_study / relative), torch.load(tmp_path / relative)
+        assert torch.equal(a["images"], b["images"]), f"{relative}: samples differ"
     assert (tmp_path / "reports/index.html").is_file()
 
 
@@ -111,7 +116,7 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
     # Long enough (~130 steps) that the job is still running when it is cancelled.
     variant = dict(config["variants"][name], width=8, train_subset=2048, batch_size=32, epochs=2,
                    checkpoint_epochs=[2])
-    config["variants"] = {name: variant}
+    config["variants"][name] = variant  # the other variants stay: evaluation and sweep refer to them
     config["training"]["save_every_steps"] = 5
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
@@ -123,8 +128,9 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
 
     # The uninterrupted reference, run locally.
     reference = tmp_path / "local"
-    subprocess.run(snakemake(reference, "--cores", "2", "--max-threads", "1"), cwd=repo, check=True,
-                   capture_output=True, timeout=900)
+    local = subprocess.run(snakemake(reference, "--cores", "2", "--max-threads", "1"), cwd=repo,
+                           capture_output=True, text=True, timeout=900)
+    assert local.returncode == 0, local.stderr[-5000:]
 
     cluster = tmp_path / "cluster"
     runner = subprocess.Popen(snakemake(cluster, "--profile", str(test_profile)), cwd=repo, env=slurm_env,

@@ -1,0 +1,54 @@
+"""What the toy commands share: their settings, seeding, figures and JSON output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ncsn.errors import NcsnError
+
+
+def parse_settings(text: str, required: Iterable[str], command: str) -> dict[str, Any]:
+    """The JSON of a command's --settings (a `toy.<study>` config section), with its keys checked."""
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise NcsnError(f"--settings of `{command}` is not valid JSON ({err}); pass the config section "
+                        f"as JSON, e.g. the toy rules do it for you.") from None
+    if not isinstance(settings, dict):
+        raise NcsnError(f"--settings of `{command}` must be a JSON object, got {type(settings).__name__}")
+    missing = sorted(set(required) - set(settings))
+    if missing:
+        raise NcsnError(f"--settings of `{command}` lacks {', '.join(missing)} (config/README.md, section `toy`)")
+    return settings
+
+
+def generator(seed: int, *stream: int) -> torch.Generator:
+    """A CPU generator for one random stream of the study: seed and stream indices mixed into one seed."""
+    mixed = seed
+    for index in stream:
+        mixed = mixed * 1_000_003 + index + 1
+    return torch.Generator().manual_seed(mixed % 2**63)
+
+
+def plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def save_figure(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
