@@ -87,7 +87,8 @@ def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_
     assert all(state == "COMPLETED" for state, _, _ in jobs.values()), jobs
     per_rule = {}
     for _, comment, gres in jobs.values():
-        rule = re.match(r"rule_(.+?)_wildcards", comment).group(1)
+        # The plugin's job comment: rule_<name>_wildcards_<values>, or rule_<name> for a rule without wildcards.
+        rule = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", comment).group(1)
         per_rule[rule] = per_rule.get(rule, 0) + 1
         if rule in gpu_rules:
             assert "gpu:1" in gres, f"{comment} did not request a GPU ({gres})"
