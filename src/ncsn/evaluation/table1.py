@@ -10,6 +10,7 @@ import pandas as pd
 
 from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, write_json
 
+PIXELS = 28 * 28
 # Poster Table 1 (custom U-Net; FID with an unstated extractor and sample count).
 POSTER = {1: (None, None), 5: (2.9746, 0.6112), 10: (11.3181, 0.3198), 15: (0.9717, 0.2249)}
 
@@ -43,21 +44,32 @@ def summarize(table: pd.DataFrame) -> dict:
     return out
 
 
-def figure(table: pd.DataFrame, path: Path) -> None:
+def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) -> None:
+    """Top row: FID of raw and EMA weights at the evaluated epochs; bottom row: the DSM losses of every
+    epoch (training, and held-out for raw and EMA weights), per pixel, on a log axis."""
     pyplot = plt()
     variants = sorted(table["variant"].unique())
-    fig, axes = pyplot.subplots(1, len(variants), figsize=(4.5 * len(variants), 3.5), squeeze=False)
-    for ax, variant in zip(axes[0], variants):
+    fig, axes = pyplot.subplots(2, len(variants), figsize=(4.5 * len(variants), 7), squeeze=False)
+    for column, variant in enumerate(variants):
+        top, bottom = axes[0, column], axes[1, column]
         t = table[table["variant"] == variant]
-        ax.plot(t["epoch"], t["fid_raw"], "o-", label="raw weights")
-        ax.plot(t["epoch"], t["fid_ema"], "s-", label="EMA weights")
-        ax.set_title(variant)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"FID ({table['extractor'].iloc[0]} features, n={int(t['n_samples'].iloc[0])})")
-        ax.legend()
+        top.plot(t["epoch"], t["fid_raw"], "o-", label="raw weights")
+        top.plot(t["epoch"], t["fid_ema"], "s-", label="EMA weights")
+        top.set_title(variant)
+        top.set_ylabel(f"FID ({table['extractor'].iloc[0]} features, n={int(t['n_samples'].iloc[0])})")
+        m = metrics[variant]
+        for key, style, label in [("train_loss", ":", "training"), ("heldout_loss_raw", "o-", "held-out, raw"),
+                                  ("heldout_loss_ema", "s-", "held-out, EMA")]:
+            bottom.plot(m["epoch"], m[key] / PIXELS, style, label=label)
+        bottom.set_yscale("log")
+        bottom.set_ylabel("DSM loss per pixel")
+        for ax in (top, bottom):
+            ax.set_xlabel("epoch")
+            ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
+    pyplot.close(fig)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     table = build_table(evals, metrics)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False)
-    figure(table, args.png)
+    figure(table, metrics, args.png)
     write_json(args.json, {"profile": args.profile, "measured_with": measured_with(evals),
                            "sampler": evals[["step_lr", "n_steps_each"]].drop_duplicates().to_dict("records"),
                            "variants": summarize(table),

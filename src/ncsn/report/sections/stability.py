@@ -99,7 +99,8 @@ def stability_section(results: Path, config: dict) -> Section:
                    "heldout_loss_raw_per_dim", "heldout_loss_ema_per_dim", "n_samples", "extractor"]
         tables.insert(0, ("Table 1 reproduced: FID / KID and loss of raw and EMA weights", fid[columns]))
         tables.insert(1, ("Table 1 of the poster (custom U-Net)", poster_table()))
-        figures.append((table1 / "table1.png", "FID of raw and EMA weights per epoch, per MNIST variant."))
+        figures.append((table1 / "table1.png", "FID of raw and EMA weights at the evaluated epochs (top) and the DSM "
+                                               "losses of every epoch (bottom), per MNIST variant."))
         sampler = summary["sampler"][0]
         text += (f"<p>FID / KID: {measured_with(summary)}; samples by annealed Langevin with epsilon = "
                  f"{sampler['step_lr']:g} (NCSN paper convention) and T = {sampler['n_steps_each']} steps per level.</p>")
