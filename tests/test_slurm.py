@@ -79,9 +79,10 @@ def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_
     assert remote, "the tiny study has no job for the cluster"
     submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
     assert len(submitted) == sum(remote.values())
-    # Ask the scheduler itself (finished jobs stay visible for MinJobAge = 300 s): every job ran to
-    # completion, under the rule Snakemake says, with the GPU the profile requests.
+    # Ask the scheduler itself (finished jobs stay visible for MinJobAge, tests/slurm/cluster.sh): every job
+    # ran to completion, under the rule Snakemake says, with the GPU the profile requests.
     jobs = _scheduler_view(submitted, slurm_env)
+    assert set(jobs) == set(submitted), f"squeue has forgotten jobs {sorted(set(submitted) - set(jobs))}"
     gpu_rules = {rule for rule, res in yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
                  ["set-resources"].items() if res.get("gpu")}
     assert all(state == "COMPLETED" for state, _, _ in jobs.values()), jobs

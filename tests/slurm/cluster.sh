@@ -56,8 +56,9 @@ ReturnToService=2
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-# Finished jobs stay visible to squeue for this long (the executor polls squeue, not sacct).
-MinJobAge=300
+# Finished jobs stay visible to squeue for this long: the executor polls squeue, not sacct, and the
+# integration test asks squeue about every job of a run that can take well over 5 minutes on 2 busy cores.
+MinJobAge=3600
 SchedulerParameters=sched_interval=1
 GresTypes=gpu
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:$GPUS State=UNKNOWN
