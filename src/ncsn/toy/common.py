@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,6 +11,15 @@ from typing import Any
 import torch
 
 from ncsn.errors import NcsnError
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, study: str) -> None:
+    """The options every toy command takes, except --threads (whose default differs between them)."""
+    parser.add_argument("--settings", required=True, help=f"JSON: the config section toy.{study}")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--profile", default="", help="config profile, written into the JSON")
+    parser.add_argument("--out-dir", required=True, type=Path, help=f"results/toy/{study}")
 
 
 def parse_settings(text: str, required: Iterable[str], command: str) -> dict[str, Any]:

@@ -22,19 +22,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ncsn.errors import NcsnError
-from ncsn.toy.common import generator, parse_settings, plt, save_figure, write_json
+from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
 
 REQUIRED = ("n_samples", "n_seeds", "init_bound", "langevin", "annealed", "train")
 TRUE_WEIGHT = 0.2  # of the (5, 5) mode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--settings", required=True, help="JSON: the config section toy.mixing")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_common_arguments(parser, "mixing")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads of PyTorch (default: its own choice)")
-    parser.add_argument("--profile", default="", help="config profile, written into the JSON")
-    parser.add_argument("--out-dir", required=True, type=Path, help="results/toy/mixing")
 
 
 def mode_weight(samples: torch.Tensor) -> float:

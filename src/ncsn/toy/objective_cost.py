@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from ncsn.errors import NcsnError
-from ncsn.toy.common import parse_settings, plt, save_figure, write_json
+from ncsn.toy.common import add_common_arguments, parse_settings, plt, save_figure, write_json
 
 REQUIRED = ("dims", "width", "depth", "batch_size", "steps", "max_seconds", "n_projections")
 OBJECTIVES = ("ism", "ssm", "dsm")
@@ -40,12 +40,8 @@ DSM_SIGMA = 0.1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--settings", required=True, help="JSON: the config section toy.objective_cost")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_common_arguments(parser, "objective_cost")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of PyTorch in each measurement")
-    parser.add_argument("--profile", default="", help="config profile, written into the JSON")
-    parser.add_argument("--out-dir", required=True, type=Path, help="results/toy/objective_cost")
 
 
 def _proc_status_mib(field: str) -> float | None:

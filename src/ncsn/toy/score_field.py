@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from ncsn.errors import NcsnError
-from ncsn.toy.common import generator, parse_settings, plt, save_figure, write_json
+from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
 
 REQUIRED = ("radius", "noise", "train", "extent", "band_edges")
 GRID = 201  # points per axis of the error grid
@@ -29,12 +29,8 @@ ARROWS = 21  # arrows per axis of the quiver plots
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--settings", required=True, help="JSON: the config section toy.score_field")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_common_arguments(parser, "score_field")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads of PyTorch (default: its own choice)")
-    parser.add_argument("--profile", default="", help="config profile, written into the JSON")
-    parser.add_argument("--out-dir", required=True, type=Path, help="results/toy/score_field")
 
 
 def check_bands(edges: list[float]) -> list[float]:
