@@ -1,15 +1,28 @@
-"""`python -m ncsn bench`: training throughput (images/s) and peak memory of every architecture at the
-sizes the configs use (by default config/quick.yaml and config/config.yaml), on this machine.
+"""`python -m ncsn bench` (also `python -m ncsn.bench`): speed of the score networks on this machine.
 
-One full training step is timed (DSM loss, backward, Adam, EMA update) on random images at each
-variant's batch size.  Every size runs in a fresh process, so that "peak memory" is its own: on CUDA
-the peak allocated by PyTorch, on the CPU the growth of the process's peak resident set while
-building the model and training (ru_maxrss; Linux).
+For every architecture and size of the configs (default config/quick.yaml and config/config.yaml),
+or the sizes given with --size:
+  training      images/s of one DSM step as the training loop takes it (loss, backward, Adam, EMA),
+                batch --train-batch;
+  sampling      score evaluations/s: forward passes in eval and inference mode, batch --sample-batch;
+  peak memory   of building the network, one training step and one evaluation;
+  FLOPs         of one forward pass (torch.utils.flop_counter: convolutions and matrix products), and
+                the achieved GFLOP/s (a training step counted as 3 forward passes), beside the
+                machine's dense-convolution rate measured the same way (a large 3x3 conv2d).
+
+With --official PATH (a checkout of ermongroup/ncsn) the official CondRefineNetDilated of the same
+width is timed beside our reference network (dropout-free sizes), in the same process on the same
+inputs, the competitors taking turns round by round, and ours/official ratios are printed.  With
+--compile our network under torch.compile competes too (compile time excluded, reported).
+
+Processes: peak memory is measured in a fresh process per network (on CUDA the peak allocated by
+PyTorch, on the CPU the growth of the peak resident set, Linux), timing in one process per size.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import multiprocessing
 import resource
 import sys
@@ -19,6 +32,13 @@ from typing import Any
 
 import torch
 
+DEFAULT_NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
+
+
+def images(batch: int, device: torch.device) -> torch.Tensor:
+    """A fixed batch of random 28 x 28 images in [0, 1]."""
+    return torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
+
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -26,107 +46,257 @@ def _rss_mib() -> float:
 
 def measure(arch: str, width: int, dropout: float, batch_size: int, noise: dict[str, float], device: str,
             steps: int, seconds: float) -> dict[str, Any]:
-    """Time training steps of one size (after one warm-up step)."""
-    from ncsn.losses import dsm_loss
-    from ncsn.models.registry import build_model, count_parameters
-    from ncsn.noise import geometric_sigmas
-    from ncsn.training.ema import make_ema
+    """Quick in-process check of one size: training images/s over up to `steps` steps (after one
+    warm-up step, stopping after `seconds`) and the growth of peak memory."""
+    from ncsn.models.registry import count_parameters
+    from ncsn.perf.timing import synchronize, training_step
 
     torch.manual_seed(0)
     dev = torch.device(device)
     rss_before = _rss_mib()
-    sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], noise["n_levels"]).to(dev)
-    model = build_model(arch, sigmas=sigmas, width=width, dropout=dropout).to(dev).train()
-    ema = make_ema(model, 0.999)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.rand(batch_size, 1, 28, 28, device=dev)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-
-    def step() -> None:
-        loss = dsm_loss(model, x, sigmas)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        ema.update_parameters(model)
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
+    size = {"arch": arch, "width": width, "dropout": dropout, "noise": noise}
+    model, sigmas = build("ours", size, dev, None)
+    step = training_step(model, sigmas, images(batch_size, dev))
     step()
-    sync()
+    synchronize(dev)
     done, start = 0, time.perf_counter()
     while done < steps and (done == 0 or time.perf_counter() - start < seconds):
         step()
         done += 1
-    sync()
+    synchronize(dev)
     elapsed = time.perf_counter() - start
-    peak = (torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mib() - rss_before)
-    return {"arch": arch, "width": width, "dropout": dropout, "params": count_parameters(model),
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mib() - rss_before
+    return {"arch": arch, "width": width, "dropout": dropout, "network": "ours", "params": count_parameters(model),
             "batch": batch_size, "steps": done, "images_per_s": done * batch_size / elapsed,
-            "peak_mib": peak, "device": str(dev)}
-
-
-def _measure_in_child(queue, kwargs) -> None:
-    torch.set_num_threads(kwargs.pop("threads"))
-    queue.put(measure(**kwargs))
+            "train_images_per_s": done * batch_size / elapsed, "peak_mib": peak, "device": str(dev)}
 
 
 def sizes_of(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The distinct (arch, width, dropout, batch size, noise levels) of a config's variants."""
+    """The distinct (arch, width, dropout, noise levels) of a config's variants."""
     seen, sizes = set(), []
     for entry in config["variants"].values():
         noise = entry.get("noise", config["noise"])
-        key = (entry["arch"], entry["width"], entry["dropout"], entry["batch_size"], noise["n_levels"])
+        key = (entry["arch"], entry["width"], entry["dropout"], noise["n_levels"])
         if key not in seen:
             seen.add(key)
-            sizes.append({"arch": entry["arch"], "width": entry["width"], "dropout": entry["dropout"],
-                          "batch_size": entry["batch_size"], "noise": noise})
+            sizes.append({"profile": config["profile"], "arch": entry["arch"], "width": entry["width"],
+                          "dropout": entry["dropout"], "noise": noise})
     return sizes
 
 
+def parse_size(text: str) -> dict[str, Any]:
+    """ARCH:WIDTH[:DROPOUT], e.g. refinenet:64 (10 geometric levels from 1 to 0.01)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"--size {text!r}: expected ARCH:WIDTH[:DROPOUT], e.g. refinenet:64")
+    return {"profile": "cli", "arch": parts[0], "width": int(parts[1]),
+            "dropout": float(parts[2]) if len(parts) == 3 else 0.0, "noise": DEFAULT_NOISE}
+
+
+def competitors(size: dict[str, Any], official: Path | None, compile_ours: bool) -> list[str]:
+    names = ["ours"]
+    if official is not None and size["arch"] == "refinenet" and size["dropout"] == 0:
+        names.append("official")
+    if compile_ours:
+        names.append("ours+compile")
+    return names
+
+
+def build(name: str, size: dict[str, Any], device: torch.device, official: Path | None):
+    """(score network as score_fn module, the module whose parameters count) for competitor `name`."""
+    from ncsn.models.registry import build_model
+    from ncsn.noise import geometric_sigmas
+
+    noise = size["noise"]
+    sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], noise["n_levels"]).to(device)
+    if name == "official":
+        from ncsn.perf.official import LevelIndexed, build_official
+        net = LevelIndexed(build_official(official, size["width"], len(sigmas)), sigmas).to(device)
+    else:
+        net = build_model(size["arch"], sigmas=sigmas, width=size["width"], dropout=size["dropout"]).to(device)
+    return net, sigmas
+
+
+def measure_memory(name: str, size: dict[str, Any], device: str, official: Path | None, train_batch: int,
+                   sample_batch: int) -> dict[str, Any]:
+    """Params, forward FLOPs per image and the peak memory of one training step and one evaluation."""
+    from ncsn.models.registry import count_parameters
+    from ncsn.perf.flops import forward_flops_per_image
+    from ncsn.perf.timing import score_evaluation, synchronize, training_step
+
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    rss_before = _rss_mib()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    net, sigmas = build(name, size, dev, official)
+    training_step(net, sigmas, images(train_batch, dev))()
+    score_evaluation(net, sigmas, images(sample_batch, dev))()
+    synchronize(dev)
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mib() - rss_before
+    return {"params": count_parameters(net), "gflop_per_image": forward_flops_per_image(net, sigmas) / 1e9,
+            "peak_mib": peak}
+
+
+def measure_speed(names: list[str], size: dict[str, Any], device: str, official: Path | None, train_batch: int,
+                  sample_batch: int, rounds: int) -> dict[str, dict[str, float]]:
+    """images/s of training and evaluations/s of sampling per competitor, timed in alternation."""
+    from ncsn.models.compiled import compile_score_fn
+    from ncsn.perf.timing import median_seconds, score_evaluation, training_step
+
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    nets = {}  # name -> (module, sigmas, score_fn)
+    for name in names:
+        if name == "ours+compile":
+            model, sigmas = nets["ours"][:2]
+            nets[name] = (model, sigmas, compile_score_fn(model))
+        else:
+            nets[name] = (*build(name, size, dev, official), None)
+    result: dict[str, dict[str, float]] = {name: {} for name in names}
+    x_train, x_sample = images(train_batch, dev), images(sample_batch, dev)  # the same for every competitor
+    if "ours+compile" in nets:  # compile the training and the inference graph before any timing
+        start = time.perf_counter()
+        training_step(*nets["ours+compile"][:2], x_train, nets["ours+compile"][2])()
+        score_evaluation(*nets["ours+compile"][:2], x_sample, nets["ours+compile"][2])()
+        result["ours+compile"]["compile_s"] = time.perf_counter() - start
+    train = median_seconds({n: training_step(m, s, x_train, f) for n, (m, s, f) in nets.items()}, rounds, dev)
+    sample = median_seconds({n: score_evaluation(m, s, x_sample, f) for n, (m, s, f) in nets.items()}, rounds, dev)
+    for name in names:
+        result[name].update(train_images_per_s=train_batch / train[name], sample_evals_per_s=sample_batch / sample[name])
+    return result
+
+
+def _child(queue, threads: int, function, kwargs) -> None:
+    torch.set_num_threads(threads)
+    try:
+        queue.put(function(**kwargs))
+    except Exception as err:  # hand it to the parent, which would otherwise wait forever
+        queue.put(err)
+        raise
+
+
+def in_fresh_process(threads: int, function, **kwargs):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(queue, threads, function, kwargs))
+    child.start()
+    result = queue.get()
+    child.join()
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def size_rows(size: dict[str, Any], speed: dict[str, dict[str, float]], memory: dict[str, dict[str, Any]],
+              peak_gflops: float, common: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per competitor; ours carries the ratios to the official network when it was timed."""
+    rows = []
+    for name, timed in speed.items():
+        mem = memory[name.replace("+compile", "")]
+        gflop = mem["gflop_per_image"]
+        row = {"profile": size["profile"], "arch": size["arch"], "width": size["width"], "dropout": size["dropout"],
+               "network": name, **common, **mem, **timed,
+               "train_gflops": 3 * gflop * timed["train_images_per_s"],
+               "sample_gflops": gflop * timed["sample_evals_per_s"], "conv_peak_gflops": peak_gflops}
+        row["train_pct_peak"] = 100 * row["train_gflops"] / peak_gflops
+        row["sample_pct_peak"] = 100 * row["sample_gflops"] / peak_gflops
+        rows.append(row)
+    if "official" in speed:
+        for row in rows:
+            if row["network"] != "official":
+                row["train_vs_official"] = row["train_images_per_s"] / speed["official"]["train_images_per_s"]
+                row["sample_vs_official"] = row["sample_evals_per_s"] / speed["official"]["sample_evals_per_s"]
+    return rows
+
+
+COLUMNS = [  # (header, key, format)
+    ("profile", "profile", "{}"), ("arch", "arch", "{}"), ("width", "width", "{}"), ("dropout", "dropout", "{:g}"),
+    ("network", "network", "{}"), ("params", "params", "{:,}"), ("peak MiB", "peak_mib", "{:.0f}"),
+    ("GFLOP/img", "gflop_per_image", "{:.3f}"),
+    ("train images/s", "train_images_per_s", "{:.1f}"), ("train GFLOP/s", "train_gflops", "{:.1f}"),
+    ("% peak", "train_pct_peak", "{:.0f}"), ("x official", "train_vs_official", "{:.2f}"),
+    ("sample eval/s", "sample_evals_per_s", "{:.1f}"), ("sample GFLOP/s", "sample_gflops", "{:.1f}"),
+    ("% peak ", "sample_pct_peak", "{:.0f}"), ("x official ", "sample_vs_official", "{:.2f}"),
+]
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
-    header = ["profile", "arch", "width", "dropout", "params", "batch", "device", "images/s", "peak MiB"]
-    cells = [[r["profile"], r["arch"], str(r["width"]), f"{r['dropout']:g}", f"{r['params']:,}", str(r["batch"]),
-              r["device"], f"{r['images_per_s']:.1f}", f"{r['peak_mib']:.0f}"] for r in rows]
+    cells = [[fmt.format(r[key]) if r.get(key) is not None else "-" for _, key, fmt in COLUMNS] for r in rows]
+    header = [h for h, _, _ in COLUMNS]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
     line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, cells)])
 
 
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configs", nargs="+", type=Path, default=[Path("config/quick.yaml"), Path("config/config.yaml")],
                         help="configs whose variant sizes are measured (default: quick and full)")
+    parser.add_argument("--size", action="append", type=parse_size, default=None, metavar="ARCH:WIDTH[:DROPOUT]",
+                        help="measure this size instead of the configs' (repeatable), e.g. --size refinenet:64")
+    parser.add_argument("--official", type=Path, default=None, metavar="PATH",
+                        help="checkout of ermongroup/ncsn: time its CondRefineNetDilated beside ours")
+    parser.add_argument("--compile", action="store_true", help="also time our network under torch.compile")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per size (after one warm-up step)")
-    parser.add_argument("--seconds", type=float, default=20.0,
-                        help="stop timing a size after this long (at least one step is timed)")
+    parser.add_argument("--train-batch", type=int, default=128)
+    parser.add_argument("--sample-batch", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per competitor (after one warm-up); medians")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads of PyTorch")
+    parser.add_argument("--csv", type=Path, default=None, help="also write the table here (all fields)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ncsn.config import load_config
+    from ncsn.perf.flops import conv_peak_gflops
     from ncsn.training.command import resolve_device
 
     device = str(resolve_device(args.device))
-    context = multiprocessing.get_context("spawn")
+    if args.official is not None:
+        from ncsn.perf.official import load_official_module
+
+        load_official_module(args.official)  # a wrong path fails here, before any timing
+    sizes = args.size or [s for path in args.configs for s in sizes_of(load_config(path))]
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    peak = in_fresh_process(args.threads, conv_peak_gflops, device=torch.device(device))
+    log(f"dense 3x3 conv2d: {peak['conv_peak_gflops']:.1f} GFLOP/s")
+    common = {"device": device, "threads": args.threads, "train_batch": args.train_batch,
+              "sample_batch": args.sample_batch, "rounds": args.rounds, "torch": torch.__version__}
     rows = []
-    for path in args.configs:
-        config = load_config(path)
-        for size in sizes_of(config):
-            queue = context.Queue()
-            kwargs = dict(size, device=device, steps=args.steps, seconds=args.seconds, threads=args.threads)
-            child = context.Process(target=_measure_in_child, args=(queue, kwargs))
-            child.start()
-            result = queue.get()
-            child.join()
-            rows.append({"profile": config["profile"], **result})
-            print(f"measured {config['profile']} {result['arch']} width {result['width']}: "
-                  f"{result['images_per_s']:.1f} images/s", file=sys.stderr, flush=True)
-    print(f"training throughput on {device} ({torch.get_num_threads()} CPU threads available, "
-          f"{args.threads} used; torch {torch.__version__})")
+    for size in sizes:
+        names = competitors(size, args.official, args.compile)
+        batches = dict(train_batch=args.train_batch, sample_batch=args.sample_batch)
+        memory = {name: in_fresh_process(args.threads, measure_memory, name=name, size=size, device=device,
+                                         official=args.official, **batches)
+                  for name in names if "+compile" not in name}
+        speed = in_fresh_process(args.threads, measure_speed, names=names, size=size, device=device,
+                                 official=args.official, rounds=args.rounds, **batches)
+        rows += size_rows(size, speed, memory, peak["conv_peak_gflops"], common)
+        log(f"measured {size['profile']} {size['arch']} width {size['width']}: " + ", ".join(
+            f"{n} {s['train_images_per_s']:.1f} img/s train, {s['sample_evals_per_s']:.1f} eval/s" for n, s in speed.items()))
+    print(f"score networks on {device} ({args.threads} of {torch.get_num_threads()} CPU threads; torch "
+          f"{torch.__version__}); training batch {args.train_batch}, sampling batch {args.sample_batch}, "
+          f"median of {args.rounds} alternating rounds")
+    print(f"dense 3x3 conv2d (batch 32, 256 -> 256 channels, 28 x 28): {peak['conv_peak_gflops']:.1f} GFLOP/s "
+          f"(NCHW {peak['conv_nchw_gflops']:.1f}, channels_last {peak['conv_channels_last_gflops']:.1f}); "
+          f"% peak = achieved / this; a training step counts 3 forward passes")
     print(format_table(rows))
+    for row in rows:
+        if "compile_s" in row:
+            print(f"{row['arch']} width {row['width']}: torch.compile took {row['compile_s']:.0f} s before timing")
+    if args.csv:
+        write_csv([dict(r, conv_peak_gflops=peak["conv_peak_gflops"]) for r in rows], args.csv)
+        print(f"wrote {args.csv}")
     return 0
 
 

@@ -35,14 +35,33 @@ def initial_noise(shape: tuple[int, ...], init: str, generator: torch.Generator,
     raise NcsnError(f"unknown --init {init!r}; use 'uniform' or 'gaussian'.")
 
 
+def score_function(model: torch.nn.Module, device: torch.device, compile: bool = False, bf16: bool = False):
+    """The model as score_fn, optionally under torch.compile and (CUDA only) bf16 autocast; the
+    scores come back in the dtype of x, so the Langevin updates stay in float32."""
+    from ncsn.models.compiled import compile_score_fn
+
+    score_fn = compile_score_fn(model, enabled=compile)
+    if not bf16:
+        return score_fn
+    if device.type != "cuda":
+        raise NcsnError(f"--bf16 needs a CUDA device, but sampling runs on {device}; drop --bf16.")
+
+    def bf16_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return score_fn(x, sigma).to(x.dtype)
+
+    return bf16_score_fn
+
+
 def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int, batch_size: int, step_lr: float,
                  n_steps_each: int, seed: int, init: str = "uniform", denoise: bool = False,
                  image_shape: tuple[int, int, int] = (1, 28, 28), device: torch.device | str = "cpu",
-                 progress: bool = True) -> torch.Tensor:
+                 progress: bool = True, compile: bool = False, bf16: bool = False) -> torch.Tensor:
     """uint8 images [n_samples, *image_shape] by annealed Langevin dynamics over `sigmas`."""
     from ncsn.sampling import annealed_langevin
 
     device = torch.device(device)
+    score_fn = score_function(model, device, compile=compile, bf16=bf16)
     # One generator on the sampling device drives the inits and the Langevin noise: a seed gives the
     # same images on the same kind of device.
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -53,7 +72,7 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
                           disable=not progress):
             n = min(batch_size, n_samples - start)
             x = initial_noise((n, *image_shape), init, generator, device)
-            x = annealed_langevin(model, x, sigmas, step_lr, n_steps_each, generator=generator, denoise=denoise)
+            x = annealed_langevin(score_fn, x, sigmas, step_lr, n_steps_each, generator=generator, denoise=denoise)
             batches.append(to_uint8(x.cpu()))
     return torch.cat(batches)
 
@@ -79,6 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid-size", type=int, default=64, help="images shown in the PNG grid")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the network (pays off for long runs; falls back to eager if it fails)")
+    parser.add_argument("--bf16", action="store_true", help="CUDA only: evaluate the network under bf16 autocast")
     parser.add_argument("--out", required=True, type=Path, help="the .pt of uint8 samples and their settings")
     parser.add_argument("--grid", required=True, type=Path, help="PNG grid of the first --grid-size samples")
 
@@ -101,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     images = draw_samples(model, sigmas, n_samples=args.n_samples, batch_size=args.batch_size, step_lr=args.step_lr,
                           n_steps_each=args.n_steps_each, seed=args.seed, init=args.init, denoise=args.denoise,
-                          image_shape=(meta["model_kwargs"].get("channels", 1), 28, 28), device=device)
+                          image_shape=(meta["model_kwargs"].get("channels", 1), 28, 28), device=device,
+                          compile=args.compile, bf16=args.bf16)
     seconds = time.perf_counter() - start
     info: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "variant": meta.get("variant"), "arch": meta.get("arch"),
@@ -109,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         "step_lr_convention": "NCSN paper: alpha_i = eps * sigma_i^2 / sigma_L^2, x += alpha_i/2 s + sqrt(alpha_i) z",
         "n_steps_each": args.n_steps_each, "n_levels": len(sigmas), "n_samples": args.n_samples,
         "seed": args.seed, "init": args.init, "denoise": args.denoise, "device": str(device),
+        "compile": args.compile, "bf16": args.bf16,
         "seconds": round(seconds, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

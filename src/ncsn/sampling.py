@@ -51,12 +51,15 @@ def annealed_langevin(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor, 
     x = x.clone()
     sigma_last = sigmas[-1]
     bar = tqdm(total=len(sigmas) * n_steps_each, desc="annealed langevin", disable=not progress, leave=False)
-    for sigma in sigmas:
+    # Every per-level constant is made before the loop, and the loop only queues device work (no
+    # .item(), no host-side checks), so that on a GPU it never waits for the device.
+    sigma_batches = torch.tensor(sigmas, device=x.device, dtype=x.dtype)[:, None].expand(-1, x.shape[0]).contiguous()
+    noise = torch.empty_like(x)
+    for sigma, sigma_batch in zip(sigmas, sigma_batches):
         alpha = step_lr * sigma ** 2 / sigma_last ** 2
-        sigma_batch = torch.full((x.shape[0],), sigma, device=x.device, dtype=x.dtype)
         noise_scale = alpha ** 0.5
         for _ in range(n_steps_each):
-            x.add_(score_fn(x, sigma_batch), alpha=alpha / 2).add_(_noise_like(x, generator), alpha=noise_scale)
+            x.add_(score_fn(x, sigma_batch), alpha=alpha / 2).add_(noise.normal_(generator=generator), alpha=noise_scale)
             bar.update()
     bar.close()
     if denoise:

@@ -8,6 +8,10 @@ and a small MLP, and each residual block adds a per-channel projection of that e
 is divided by sigma (Song & Ermon 2020, "technique 3"), so the network only has to predict a
 unit-scale direction while the true score grows like 1/sigma.  Any positive sigma is accepted; the
 `sigmas` argument is only kept (as a buffer) so that every architecture is built the same way.
+
+Speed, with the same mathematics and state_dict: activations and convolution weights are channels_last
+(faster oneDNN convolutions and group norms on the CPU, tensor-core layout on a GPU), and results that
+nothing else reads are updated in place.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+MEMORY_FORMAT = torch.channels_last
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -42,9 +48,10 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        h = self.conv1(F.silu(self.norm1(x))) + self.emb(emb)[:, :, None, None]
+        # In place only on fresh convolution outputs (a convolution does not keep its output for backward).
+        h = self.conv1(F.silu(self.norm1(x))).add_(self.emb(emb)[:, :, None, None])
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return h + self.skip(x)
+        return h.add_(self.skip(x))
 
 
 class UNet(nn.Module):
@@ -79,11 +86,12 @@ class UNet(nn.Module):
 
         self.out_norm = _norm(c)
         self.out_conv = nn.Conv2d(c, channels, 3, padding=1)
+        self.to(memory_format=MEMORY_FORMAT)  # the convolution weights; shapes and state_dict keys unchanged
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
         sigma = sigma.reshape(-1).to(x.dtype)
         emb = self.embed(sinusoidal_embedding(sigma.log(), self.embed_dim))
-        h = self.stem(x)
+        h = self.stem(x.contiguous(memory_format=MEMORY_FORMAT))
         skips = []
         for block, down in zip(self.down_blocks, self.downsamples):
             h = block(h, emb)
@@ -95,4 +103,4 @@ class UNet(nn.Module):
             if not isinstance(up, nn.Identity):
                 # Sizes 7 -> 14 -> 28: upsample to the next skip's size (odd sizes round correctly).
                 h = up(F.interpolate(h, size=skips[-1].shape[2:], mode="nearest"))
-        return self.out_conv(F.silu(self.out_norm(h))) / sigma[:, None, None, None]
+        return (self.out_conv(F.silu(self.out_norm(h))) / sigma[:, None, None, None]).contiguous()

@@ -1,0 +1,101 @@
+"""The benchmark's pieces: loading the official network from a checkout by path, FLOP counts, the
+speed ratios it reports; and the sampler's fast loop against the textbook one."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from ncsn.bench import format_table, size_rows
+from ncsn.errors import NcsnError
+from ncsn.perf.flops import forward_flops_per_image
+from ncsn.perf.official import LevelIndexed, build_official
+from ncsn.sampling import annealed_langevin
+
+SIGMAS = torch.tensor([1.0, 0.5, 0.25])
+
+
+def test_official_checkout_is_loaded_from_its_path(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models/cond_refinenet_dilated.py").write_text(textwrap.dedent("""
+        import torch
+        class CondRefineNetDilated(torch.nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.ngf, self.levels = config.model.ngf, config.model.num_classes
+            def forward(self, x, y):
+                return y.float()[:, None, None, None] + 0 * x
+    """))
+    net = build_official(tmp_path, width=16, n_levels=3)
+    assert (net.ngf, net.levels) == (16, 3)
+    labels = LevelIndexed(net, SIGMAS)(torch.zeros(3, 1, 2, 2), SIGMAS[[2, 0, 1]])
+    assert labels[:, 0, 0, 0].tolist() == [2, 0, 1]
+
+
+def test_missing_official_checkout_is_a_user_error(tmp_path):
+    with pytest.raises(NcsnError, match="point it at a checkout of ermongroup/ncsn"):
+        build_official(tmp_path, width=16, n_levels=3)
+
+
+def test_forward_flops_count_the_convolutions():
+    class Conv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+
+        def forward(self, x, sigma):
+            return self.conv(x)
+
+    assert forward_flops_per_image(Conv(), SIGMAS) == 2 * 4 * 9 * 28 * 28
+
+
+def test_rows_carry_ratios_to_the_official_network():
+    size = {"profile": "cli", "arch": "refinenet", "width": 16, "dropout": 0.0}
+    speed = {"ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0},
+             "official": {"train_images_per_s": 20.0, "sample_evals_per_s": 45.0}}
+    memory = {name: {"params": 10, "gflop_per_image": 0.5, "peak_mib": 1.0} for name in speed}
+    rows = size_rows(size, speed, memory, peak_gflops=100.0, common={"device": "cpu"})
+    ours = rows[0]
+    assert ours["train_vs_official"] == pytest.approx(1.5) and ours["sample_vs_official"] == pytest.approx(2.0)
+    assert ours["train_gflops"] == pytest.approx(45.0) and ours["train_pct_peak"] == pytest.approx(45.0)
+    assert "train_vs_official" not in rows[1]
+    assert "1.50" in format_table(rows) and "2.00" in format_table(rows)
+
+
+def test_fast_annealed_langevin_is_the_textbook_loop():
+    score_fn = lambda x, sigma: -x / (1 + sigma[:, None, None, None] ** 2)
+    x0 = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    fast = annealed_langevin(score_fn, x0, SIGMAS, 0.1, 3, generator=torch.Generator().manual_seed(0))
+    g, x = torch.Generator().manual_seed(0), x0.clone()
+    for sigma in SIGMAS.tolist():
+        alpha = 0.1 * sigma ** 2 / SIGMAS[-1].item() ** 2
+        for _ in range(3):
+            x = x + alpha / 2 * score_fn(x, torch.full((5,), sigma)) + alpha ** 0.5 * torch.randn(x.shape, generator=g)
+    torch.testing.assert_close(fast, x, rtol=1e-6, atol=1e-6)
+
+
+def test_compile_switch_and_fallback_to_eager(monkeypatch):
+    from ncsn.models.compiled import compile_score_fn
+
+    model = lambda x, sigma: 2 * x
+    assert compile_score_fn(model, enabled=False) is model
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: broken)
+    messages = []
+    score_fn = compile_score_fn(model, log=messages.append)
+    x = torch.ones(2)
+    assert torch.equal(score_fn(x, x), 2 * x) and torch.equal(score_fn(x, x), 2 * x)
+    assert len(messages) == 1 and "running uncompiled" in messages[0]
+
+
+def test_bf16_sampling_needs_cuda():
+    from ncsn.generate import score_function
+
+    with pytest.raises(NcsnError, match="--bf16 needs a CUDA device"):
+        score_function(nn.Identity(), torch.device("cpu"), bf16=True)
