@@ -32,6 +32,7 @@ def test_report_has_every_table_and_figure(tiny_study):
     for name in ("field.png", "errors.png", "samples.png", "cost.png", "table1.png", "figure1_fid.png",
                  "figure1_samples.png", "figure2.png"):
         assert (reports / "figures" / name).is_file(), f"{name} missing from the report"
+    assert "Score-network throughput" in html  # the throughput rule's table, in the provenance section
     claims = json.loads((reports / "claims.json").read_text())
     assert {c["section"] for c in claims} >= {"Toy: score field on a circle", "Toy: mixing on two modes",
                                               "Toy: cost of the objectives", "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import textwrap
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from ncsn.bench import format_table, size_rows
+from ncsn.bench import format_table, size_rows, write_csv
 from ncsn.errors import NcsnError
 from ncsn.perf.flops import forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official
@@ -63,6 +64,22 @@ def test_rows_carry_ratios_to_the_official_network():
     assert ours["train_gflops"] == pytest.approx(45.0) and ours["train_pct_peak"] == pytest.approx(45.0)
     assert "train_vs_official" not in rows[1]
     assert "1.50" in format_table(rows) and "2.00" in format_table(rows)
+
+
+def test_report_shows_the_benchmark_csv_with_its_ratios(tmp_path):
+    from ncsn.report.provenance import throughput
+
+    size = {"profile": "quick", "arch": "refinenet", "width": 8, "dropout": 0.0}
+    speed = {"ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0},
+             "official": {"train_images_per_s": 20.0, "sample_evals_per_s": 60.0}}
+    memory = {name: {"params": 10, "gflop_per_image": 0.5, "peak_mib": 1.0} for name in speed}
+    write_csv(size_rows(size, speed, memory, peak_gflops=100.0, common={"device": "cpu", "threads": 2}),
+              tmp_path / "throughput.csv")
+    table = throughput(tmp_path / "throughput.csv")
+    assert table["network"].tolist() == ["ours", "official"]
+    assert table["train x official"].iloc[0] == pytest.approx(1.5) and pd.isna(table["train x official"].iloc[1])
+    assert table["sample % of conv peak"].iloc[0] == pytest.approx(45.0)
+    assert throughput(tmp_path / "missing.csv") is None
 
 
 def test_fast_annealed_langevin_is_the_textbook_loop():

@@ -1,7 +1,7 @@
 """`python -m ncsn bench` (also `python -m ncsn.bench`): speed of the score networks on this machine.
 
-For every architecture and size of the configs (default config/quick.yaml and config/config.yaml),
-or the sizes given with --size:
+For every architecture and size of the configs (default config/quick.yaml and config/config.yaml; or
+of --config-json, as the workflow's `throughput` rule calls it), or the sizes given with --size:
   training      images/s of one DSM step as the training loop takes it (loss, backward, Adam, EMA),
                 batch --train-batch;
   sampling      score evaluations/s: forward passes in eval and inference mode, batch --sample-batch;
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import multiprocessing
 import resource
 import sys
@@ -243,6 +244,8 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configs", nargs="+", type=Path, default=[Path("config/quick.yaml"), Path("config/config.yaml")],
                         help="configs whose variant sizes are measured (default: quick and full)")
+    parser.add_argument("--config-json", default=None, metavar="JSON",
+                        help="measure the sizes of this config (as JSON; what the throughput rule passes) instead")
     parser.add_argument("--size", action="append", type=parse_size, default=None, metavar="ARCH:WIDTH[:DROPOUT]",
                         help="measure this size instead of the configs' (repeatable), e.g. --size refinenet:64")
     parser.add_argument("--official", type=Path, default=None, metavar="PATH",
@@ -266,7 +269,12 @@ def run(args: argparse.Namespace) -> int:
         from ncsn.perf.official import load_official_module
 
         load_official_module(args.official)  # a wrong path fails here, before any timing
-    sizes = args.size or [s for path in args.configs for s in sizes_of(load_config(path))]
+    if args.size:
+        sizes = args.size
+    elif args.config_json:
+        sizes = sizes_of(json.loads(args.config_json))
+    else:
+        sizes = [s for path in args.configs for s in sizes_of(load_config(path))]
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     peak = in_fresh_process(args.threads, conv_peak_gflops, device=torch.device(device))
     log(f"dense 3x3 conv2d: {peak['conv_peak_gflops']:.1f} GFLOP/s")

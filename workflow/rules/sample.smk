@@ -26,6 +26,8 @@ if "evaluation" in config:
         params:
             ev=config.get("evaluation", {}),
             denoise=lambda w: "--denoise" if config["sampler"]["denoise"] else "",
+            speed=lambda w: " ".join(flag for key, flag in [("compile", "--compile"), ("bf16", "--bf16")]
+                                     if config["sampler"].get(key, False)),
         wildcard_constraints:
             variant="|".join(config["variants"]),
             epoch=r"\d+",
@@ -42,6 +44,6 @@ if "evaluation" in config:
         shell:
             "{NCSN} sample --checkpoint {input:q} --weights {wildcards.weights} --step-lr {wildcards.eps} "
             "--n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
-            "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} "
+            "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} {params.speed} "
             "--seed {config[seed]} --device {config[device]} --threads {threads} "
             "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"

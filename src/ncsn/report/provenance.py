@@ -63,3 +63,21 @@ def rule_costs(benchmark_dir: Path) -> pd.DataFrame:
                      "wall_s": float(table["s"].iloc[-1]),
                      "peak_rss_mib": float(table["max_rss"].iloc[-1]) if "max_rss" in table else float("nan")})
     return pd.DataFrame(rows, columns=["job", "wall_s", "peak_rss_mib"])
+
+
+THROUGHPUT_COLUMNS = {  # column of `python -m ncsn bench --csv` -> column of the report
+    "arch": "arch", "width": "width", "dropout": "dropout", "network": "network", "params": "params",
+    "peak_mib": "peak MiB", "train_images_per_s": "train images/s", "train_pct_peak": "train % of conv peak",
+    "train_vs_official": "train x official", "sample_evals_per_s": "sample evals/s",
+    "sample_pct_peak": "sample % of conv peak", "sample_vs_official": "sample x official",
+    "conv_peak_gflops": "conv peak GFLOP/s", "device": "device", "threads": "threads",
+}
+
+
+def throughput(table_csv: Path) -> pd.DataFrame | None:
+    """The throughput rule's table (ncsn.bench) with the columns a reader compares, or None without it."""
+    if not Path(table_csv).exists():
+        return None
+    table = pd.read_csv(table_csv)
+    columns = [c for c in THROUGHPUT_COLUMNS if c in table]
+    return table[columns].rename(columns=THROUGHPUT_COLUMNS)

@@ -22,4 +22,10 @@ def provenance_section(results: Path, config: dict) -> Section:
     costs = provenance.rule_costs(results / "benchmarks")
     tables = [("Package versions", packages),
               ("Wall time and peak memory per job (Snakemake benchmark files)", costs)]
+    speed = provenance.throughput(results / "throughput" / "throughput.csv")
+    if speed is not None:
+        tables.append(("Score-network throughput on this machine (rule throughput, python -m ncsn bench): "
+                       "training images/s of one DSM step, sampling score evaluations/s, peak memory, and the "
+                       "achieved rate as a share of a dense 3x3 convolution's (a training step counts 3 forward "
+                       "passes)", speed))
     return Section("Provenance", text, tables=tables)

@@ -1,0 +1,31 @@
+# Speed of the score networks on the machine that runs the study (ncsn.bench), for the report's
+# provenance. Only with `throughput` in the config.
+if "throughput" in config:
+
+    rule throughput:
+        """Training images/s, sampling score evaluations/s, peak memory and achieved GFLOP/s of every
+        architecture and size of config["variants"], beside the machine's dense-convolution rate; with
+        throughput.official set, the official CondRefineNetDilated is timed beside ours."""
+        output:
+            table=report(f"{RESULTS}/throughput/throughput.csv", caption="../report/throughput.rst",
+                         category="Provenance", subcategory="throughput"),
+        params:
+            config=lambda w: json.dumps(config, sort_keys=True),
+            official=lambda w: (f"--official {json.dumps(config['throughput']['official'])}"
+                                if config["throughput"].get("official") else ""),
+        # Like train and sample, so the numbers are those of the study's jobs; with `--cores 2` the
+        # timing shares the CPU with no other job.
+        threads: 2
+        resources:
+            gpu=1,
+        log:
+            f"{LOGS}/throughput.log",
+        benchmark:
+            f"{BENCHMARKS}/throughput.tsv"
+        shell:
+            "{NCSN} bench --config-json {params.config:q} {params.official} --device {config[device]} "
+            "--threads {threads} --rounds {config[throughput][rounds]} "
+            "--train-batch {config[throughput][train_batch]} --sample-batch {config[throughput][sample_batch]} "
+            "--csv {output.table:q} > {log} 2>&1"
+
+    ALL_TARGETS.append(f"{RESULTS}/throughput/throughput.csv")
