@@ -16,7 +16,8 @@ inputs, the competitors taking turns round by round, and ours/official ratios ar
 --compile our network under torch.compile competes too (compile time excluded, reported).
 
 Processes: peak memory is measured in a fresh process per network (on CUDA the peak allocated by
-PyTorch, on the CPU the growth of the peak resident set, Linux), timing in one process per size.
+PyTorch, on the CPU the growth of the peak resident set, Linux), timing in one process per size; with
+our network alone, memory and then timing share one process.
 """
 
 from __future__ import annotations
@@ -170,6 +171,14 @@ def measure_speed(names: list[str], size: dict[str, Any], device: str, official:
     return result
 
 
+def measure_alone(size: dict[str, Any], device: str, train_batch: int, sample_batch: int,
+                  rounds: int) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Memory, then speed, of our network alone, in one process (memory first: its peak is the growth
+    from this process's start). One process start per size instead of two."""
+    memory = measure_memory("ours", size, device, None, train_batch, sample_batch)
+    return memory, measure_speed(["ours"], size, device, None, train_batch, sample_batch, rounds)
+
+
 def _child(queue, threads: int, function, kwargs) -> None:
     torch.set_num_threads(threads)
     try:
@@ -284,11 +293,16 @@ def run(args: argparse.Namespace) -> int:
     for size in sizes:
         names = competitors(size, args.official, args.compile)
         batches = dict(train_batch=args.train_batch, sample_batch=args.sample_batch)
-        memory = {name: in_fresh_process(args.threads, measure_memory, name=name, size=size, device=device,
-                                         official=args.official, **batches)
-                  for name in names if "+compile" not in name}
-        speed = in_fresh_process(args.threads, measure_speed, names=names, size=size, device=device,
-                                 official=args.official, rounds=args.rounds, **batches)
+        if names == ["ours"]:
+            ours, speed = in_fresh_process(args.threads, measure_alone, size=size, device=device,
+                                           rounds=args.rounds, **batches)
+            memory = {"ours": ours}
+        else:
+            memory = {name: in_fresh_process(args.threads, measure_memory, name=name, size=size, device=device,
+                                             official=args.official, **batches)
+                      for name in names if "+compile" not in name}
+            speed = in_fresh_process(args.threads, measure_speed, names=names, size=size, device=device,
+                                     official=args.official, rounds=args.rounds, **batches)
         rows += size_rows(size, speed, memory, peak["conv_peak_gflops"], common)
         log(f"measured {size['profile']} {size['arch']} width {size['width']}: " + ", ".join(
             f"{n} {s['train_images_per_s']:.1f} img/s train, {s['sample_evals_per_s']:.1f} eval/s" for n, s in speed.items()))
