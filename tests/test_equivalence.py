@@ -135,3 +135,23 @@ def test_fused_norm_matches_the_formula_with_its_gradients(memory_format):
     (expected * weight).sum().backward()
     for a, b in zip(ours, reference):
         torch.testing.assert_close(a.grad, b.grad, **TOL)
+
+
+def test_fast_elu_matches_torch_elu_with_its_gradient():
+    from ncsn.models.activations import elu
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([4 * torch.randn(2000, generator=g), torch.tensor([0.0, -1e-8, 1e-8, -80.0, 80.0])])
+    torch.testing.assert_close(elu(x), F.elu(x), rtol=0, atol=1e-7)  # exp(x) - 1: within half an ulp of 1
+    with torch.inference_mode():
+        torch.testing.assert_close(elu(x), F.elu(x), rtol=0, atol=1e-7)
+        y = x.clone()
+        assert elu(y, inplace=True) is y
+        torch.testing.assert_close(y, F.elu(x), rtol=0, atol=1e-7)
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    weight = torch.randn(x.shape, generator=g)
+    (elu(ours) * weight).sum().backward()
+    (F.elu(theirs) * weight).sum().backward()
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-6, atol=1e-7)
+    x64 = torch.randn(40, dtype=torch.float64, generator=g).requires_grad_()
+    assert torch.autograd.gradcheck(elu, (x64,)) and torch.autograd.gradgradcheck(elu, (x64,))

@@ -20,7 +20,8 @@ conditional normalisation.
 
 Speed (the mathematics and the state_dict are those above): activations run in channels_last memory
 format (the oneDNN convolutions and the 5 x 5 pooling are faster on it, on the CPU), the
-normalisation is the fused form of ncsn.models.norms, results that nothing else reads are updated in
+normalisation is the fused form of ncsn.models.norms, ELU is ncsn.models.activations' (PyTorch's
+CPU ELU is slow on negative inputs), results that nothing else reads are updated in
 place, same-size bilinear "upsampling" (an exact copy with align_corners) is skipped, and checking
 the noise levels does not stop a GPU to read back a flag.
 """
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ncsn.models.activations import elu
 from ncsn.models.norms import cond_instance_norm_plus
 
 MEMORY_FORMAT = torch.channels_last
@@ -54,8 +56,7 @@ class CondInstanceNormPlus(nn.Module):
 
 
 def _norm_elu(norm: CondInstanceNormPlus, x: Tensor, level: Tensor) -> Tensor:
-    # In place: the normalised tensor is fresh and its producer does not keep it for the backward pass.
-    return F.elu(norm(x, level), inplace=True)
+    return elu(norm(x, level), inplace=True)  # the normalised tensor is fresh
 
 
 def _conv3x3(c_in: int, c_out: int, bias: bool, dilation: int = 1) -> nn.Conv2d:
@@ -149,7 +150,7 @@ class CondCRP(nn.Module):
         self.convs = nn.ModuleList(_conv3x3(features, features, bias=False) for _ in range(n_stages))
 
     def forward(self, x: Tensor, level: Tensor) -> Tensor:
-        x = F.elu(x, inplace=True)  # x: a fresh RCU or fusion output
+        x = elu(x, inplace=True)  # x: a fresh RCU or fusion output
         path = x
         for norm, conv in zip(self.norms, self.convs):
             path = conv(F.avg_pool2d(norm(path, level), 5, stride=1, padding=2))

@@ -1,0 +1,54 @@
+"""ELU, computed as exp(min(x, 0)) - 1 + max(x, 0).
+
+PyTorch's CPU ELU evaluates expm1 on every negative input through a slow path: on the machines of this
+project (AVX-512, torch 2.14) it takes ~14 ms on a 256 x 16 x 28 x 28 float32 tensor where exp takes
+~2.4 ms, and it was half of the reference network's sampling time.  exp(x) - 1 instead of expm1(x)
+differs by at most half an ulp of 1 (6e-8 in float32) in absolute terms, far below the tolerance
+at which tests/test_equivalence.py compares the network with a plain implementation.
+
+The backward pass is ELU's own (aten elu_backward from the saved result: grad * (y + 1) where x <= 0),
+so training takes one saved tensor and one fused pass, like F.elu.  Under torch.func transforms and
+torch.compile the formula alone is used and differentiated by autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _formula(x: Tensor) -> Tensor:
+    return x.clamp(max=0).exp_().sub_(1).add_(x.clamp(min=0))
+
+
+def _formula_(x: Tensor) -> Tensor:
+    negative_part = x.clamp(max=0).exp_().sub_(1)
+    return x.clamp_(min=0).add_(negative_part)
+
+
+class _ELU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        y = _formula(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.elu_backward(grad, 1.0, 1, 1, True, y)
+
+
+def _transformed() -> bool:
+    return torch._C._functorch.peek_interpreter_stack() is not None or torch.compiler.is_compiling()
+
+
+def elu(x: Tensor, inplace: bool = False) -> Tensor:
+    """ELU with alpha = 1, the values of F.elu up to float rounding.  With `inplace`, x is overwritten
+    when no gradient flows through it (sampling), saving a tensor-sized allocation; with a gradient
+    the result is always a new tensor."""
+    if torch.compiler.is_compiling():
+        return torch.nn.functional.elu(x, inplace=inplace)  # inductor generates its own vectorised code
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _formula(x) if _transformed() else _ELU.apply(x)
+    return _formula_(x) if inplace else _formula(x)
