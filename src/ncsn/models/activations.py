@@ -6,9 +6,11 @@ project (AVX-512, torch 2.14) it takes ~14 ms on a 256 x 16 x 28 x 28 float32 te
 differs by at most half an ulp of 1 (6e-8 in float32) in absolute terms, far below the tolerance
 at which tests/test_equivalence.py compares the network with a plain implementation.
 
+Only on the CPU: elsewhere (CUDA) F.elu is one fast kernel and is used as it is.
+
 The backward pass is ELU's own (aten elu_backward from the saved result: grad * (y + 1) where x <= 0),
-so training takes one saved tensor and one fused pass, like F.elu.  Under torch.func transforms and
-torch.compile the formula alone is used and differentiated by autograd.
+so training takes one saved tensor and one fused pass, like F.elu.  Under torch.func transforms the
+formula is differentiated by autograd; under torch.compile F.elu is used (inductor fuses it).
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ def elu(x: Tensor, inplace: bool = False) -> Tensor:
     """ELU with alpha = 1, the values of F.elu up to float rounding.  With `inplace`, x is overwritten
     when no gradient flows through it (sampling), saving a tensor-sized allocation; with a gradient
     the result is always a new tensor."""
-    if torch.compiler.is_compiling():
-        return torch.nn.functional.elu(x, inplace=inplace)  # inductor generates its own vectorised code
-    if torch.is_grad_enabled() and x.requires_grad:
+    needs_grad = torch.is_grad_enabled() and x.requires_grad
+    if x.device.type != "cpu" or torch.compiler.is_compiling():
+        # CUDA's ELU is one fast kernel; under torch.compile inductor generates its own vectorised code.
+        return torch.nn.functional.elu(x, inplace=inplace and not needs_grad)
+    if needs_grad:
         return _formula(x) if _transformed() else _ELU.apply(x)
     return _formula_(x) if inplace else _formula(x)
