@@ -155,3 +155,6 @@ def test_fast_elu_matches_torch_elu_with_its_gradient():
     torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-6, atol=1e-7)
     x64 = torch.randn(40, dtype=torch.float64, generator=g).requires_grad_()
     assert torch.autograd.gradcheck(elu, (x64,)) and torch.autograd.gradgradcheck(elu, (x64,))
+    tangent = torch.randn(x.shape, generator=g)  # under torch.func (the SSM loss) the plain formula is used
+    torch.testing.assert_close(torch.func.jvp(elu, (x,), (tangent,)), torch.func.jvp(F.elu, (x,), (tangent,)),
+                               rtol=1e-6, atol=1e-7)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ncsn.models.norms import under_transform
+
 
 def _formula(x: Tensor) -> Tensor:
     return x.clamp(max=0).exp_().sub_(1).add_(x.clamp(min=0))
@@ -41,10 +43,6 @@ class _ELU(torch.autograd.Function):
         return torch.ops.aten.elu_backward(grad, 1.0, 1, 1, True, y)
 
 
-def _transformed() -> bool:
-    return torch._C._functorch.peek_interpreter_stack() is not None or torch.compiler.is_compiling()
-
-
 def elu(x: Tensor, inplace: bool = False) -> Tensor:
     """ELU with alpha = 1, the values of F.elu up to float rounding.  With `inplace`, x is overwritten
     when no gradient flows through it (sampling), saving a tensor-sized allocation; with a gradient
@@ -54,5 +52,5 @@ def elu(x: Tensor, inplace: bool = False) -> Tensor:
         # CUDA's ELU is one fast kernel; under torch.compile inductor generates its own vectorised code.
         return torch.nn.functional.elu(x, inplace=inplace and not needs_grad)
     if needs_grad:
-        return _formula(x) if _transformed() else _ELU.apply(x)
+        return _formula(x) if under_transform() else _ELU.apply(x)
     return _formula_(x) if inplace else _formula(x)

@@ -75,14 +75,16 @@ class _CondInstanceNormPlus(torch.autograd.Function):
         return (grad_x, *grad_affine, None)
 
 
-def _transformed() -> bool:
+def under_transform() -> bool:
+    """True under torch.func transforms (jvp, vmap, ...) or torch.compile, where the hand-written
+    autograd Functions of ncsn.models give way to differentiable plain forms."""
     return torch._C._functorch.peek_interpreter_stack() is not None or torch.compiler.is_compiling()
 
 
 def cond_instance_norm_plus(x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float = EPS) -> Tensor:
     """x: [N, C, H, W] (any memory format); gamma, alpha, beta: [N, C]."""
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, gamma, alpha, beta))
-    if needs_grad and not _transformed():
+    if needs_grad and not under_transform():
         return _CondInstanceNormPlus.apply(x, gamma, alpha, beta, eps)
     return _plain(x, gamma, alpha, beta, eps)
 
