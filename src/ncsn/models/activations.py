@@ -22,12 +22,19 @@ from ncsn.models.norms import under_transform
 
 
 def _formula(x: Tensor) -> Tensor:
-    return x.clamp(max=0).exp_().sub_(1).add_(x.clamp(min=0))
+    return x.clamp(max=0).exp_().sub_(1).add_(torch.relu(x))
+
+
+def _differentiable_formula(x: Tensor) -> Tensor:
+    # For autograd under torch.func: written so that the slope at x = 0 is 1, like ELU's (clamp and
+    # relu both have slope 0 at their kink, so exp(min(x, 0)) - 1 + relu(x) would have slope 0 there).
+    negative_part = x.clamp(max=0)
+    return torch.exp(negative_part) - 1 + (x - negative_part)
 
 
 def _formula_(x: Tensor) -> Tensor:
     negative_part = x.clamp(max=0).exp_().sub_(1)
-    return x.clamp_(min=0).add_(negative_part)
+    return x.relu_().add_(negative_part)
 
 
 class _ELU(torch.autograd.Function):
@@ -51,6 +58,8 @@ def elu(x: Tensor, inplace: bool = False) -> Tensor:
     if x.device.type != "cpu" or torch.compiler.is_compiling():
         # CUDA's ELU is one fast kernel; under torch.compile inductor generates its own vectorised code.
         return torch.nn.functional.elu(x, inplace=inplace and not needs_grad)
+    if under_transform():  # torch.func differentiates whatever runs, with or without requires_grad
+        return _differentiable_formula(x)
     if needs_grad:
-        return _formula(x) if under_transform() else _ELU.apply(x)
+        return _ELU.apply(x)
     return _formula_(x) if inplace else _formula(x)
