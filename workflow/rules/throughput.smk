@@ -1,6 +1,16 @@
 # Speed of the score networks on the machine that runs the study (ncsn.bench), for the report's
 # provenance. Only with `throughput` in the config.
+import shlex
+
 if "throughput" in config:
+
+    def network_sizes(wildcards):
+        """The part of the config that decides the sizes, as JSON for bench --config-json: editing a
+        learning rate or another section does not rerun the timing."""
+        variants = {name: {key: entry[key] for key in ("arch", "width", "dropout", "noise") if key in entry}
+                    for name, entry in config["variants"].items()}
+        return json.dumps({"profile": config["profile"], "noise": config["noise"], "variants": variants},
+                          sort_keys=True)
 
     rule throughput:
         """Training images/s, sampling score evaluations/s, peak memory and achieved GFLOP/s of every
@@ -10,8 +20,8 @@ if "throughput" in config:
             table=report(f"{RESULTS}/throughput/throughput.csv", caption="../report/throughput.rst",
                          category="Provenance", subcategory="throughput"),
         params:
-            config=lambda w: json.dumps(config, sort_keys=True),
-            official=lambda w: (f"--official {json.dumps(config['throughput']['official'])}"
+            sizes=network_sizes,
+            official=lambda w: (f"--official {shlex.quote(config['throughput']['official'])}"
                                 if config["throughput"].get("official") else ""),
         # Like train and sample, so the numbers are those of the study's jobs; with `--cores 2` the
         # timing shares the CPU with no other job.
@@ -23,7 +33,7 @@ if "throughput" in config:
         benchmark:
             f"{BENCHMARKS}/throughput.tsv"
         shell:
-            "{NCSN} bench --config-json {params.config:q} {params.official} --device {config[device]} "
+            "{NCSN} bench --config-json {params.sizes:q} {params.official} --device {config[device]} "
             "--threads {threads} --rounds {config[throughput][rounds]} "
             "--train-batch {config[throughput][train_batch]} --sample-batch {config[throughput][sample_batch]} "
             "--csv {output.table:q} > {log} 2>&1"
