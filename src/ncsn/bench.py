@@ -46,35 +46,6 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure(arch: str, width: int, dropout: float, batch_size: int, noise: dict[str, float], device: str,
-            steps: int, seconds: float) -> dict[str, Any]:
-    """Quick in-process check of one size: training images/s over up to `steps` steps (after one
-    warm-up step, stopping after `seconds`) and the growth of peak memory."""
-    from ncsn.models.registry import count_parameters
-    from ncsn.perf.timing import synchronize, training_step
-
-    torch.manual_seed(0)
-    dev = torch.device(device)
-    rss_before = _rss_mib()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    size = {"arch": arch, "width": width, "dropout": dropout, "noise": noise}
-    model, sigmas = build("ours", size, dev, None)
-    step = training_step(model, sigmas, images(batch_size, dev))
-    step()
-    synchronize(dev)
-    done, start = 0, time.perf_counter()
-    while done < steps and (done == 0 or time.perf_counter() - start < seconds):
-        step()
-        done += 1
-    synchronize(dev)
-    elapsed = time.perf_counter() - start
-    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mib() - rss_before
-    return {"arch": arch, "width": width, "dropout": dropout, "network": "ours", "params": count_parameters(model),
-            "batch": batch_size, "steps": done, "images_per_s": done * batch_size / elapsed,
-            "train_images_per_s": done * batch_size / elapsed, "peak_mib": peak, "device": str(dev)}
-
-
 def sizes_of(config: dict[str, Any]) -> list[dict[str, Any]]:
     """The distinct (arch, width, dropout, noise levels) of a config's variants."""
     seen, sizes = set(), []

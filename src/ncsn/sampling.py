@@ -16,10 +16,6 @@ from tqdm.auto import tqdm
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-
-
 @torch.inference_mode()
 def langevin(score_fn: ScoreFn, x: torch.Tensor, step_size: float, n_steps: int,
              generator: torch.Generator | None = None, sigma: float = 0.0, progress: bool = False) -> torch.Tensor:
@@ -31,8 +27,9 @@ def langevin(score_fn: ScoreFn, x: torch.Tensor, step_size: float, n_steps: int,
     x = x.clone()
     sigma_batch = torch.full((x.shape[0],), float(sigma), device=x.device, dtype=x.dtype)
     noise_scale = step_size ** 0.5
+    noise = torch.empty_like(x)
     for _ in tqdm(range(n_steps), desc="langevin", disable=not progress, leave=False):
-        x.add_(score_fn(x, sigma_batch), alpha=step_size / 2).add_(_noise_like(x, generator), alpha=noise_scale)
+        x.add_(score_fn(x, sigma_batch), alpha=step_size / 2).add_(noise.normal_(generator=generator), alpha=noise_scale)
     return x
 
 
