@@ -107,6 +107,23 @@ def test_scores_match_the_plain_network(width):
     torch.testing.assert_close(model(x, SIGMAS[y]), expected, **TOL)  # training mode: no dropout here
 
 
+def test_scores_at_the_paper_width_match_the_plain_network_in_float64():
+    # Width 64 takes the NNPACK convolutions of ncsn.models.convolution.  At this depth and output scale
+    # (|score| ~ 8) two float32 summation orders differ by ~2e-5 absolute, so both sides are measured
+    # against the plain network in float64: within 1e-5 of the output's scale.
+    model, x, y = _model_and_batch(64, n=2)
+    params64 = {k: v.detach().double() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    truth = plain_refinenet(params64, x.double(), y)
+    scale = truth.abs().max().item()
+    model.eval()
+    with torch.inference_mode():
+        evaluated = model(x, SIGMAS[y])
+    trained = model.train()(x, SIGMAS[y])
+    for out in (evaluated, trained.detach()):
+        error = (out.double() - truth).abs().max().item()
+        assert error <= 1e-5 * scale, f"max |ours - float64 plain| = {error:.2e} at output scale {scale:.2f}"
+
+
 def test_gradients_match_the_plain_network():
     # float64: in float32 the two summation orders of a deep backward pass differ by ~1e-5 themselves.
     model, x, y = _model_and_batch(8)
@@ -158,3 +175,41 @@ def test_fast_elu_matches_torch_elu_with_its_gradient():
     tangent = torch.randn(x.shape, generator=g)  # under torch.func (the SSM loss) the plain formula is used
     torch.testing.assert_close(torch.func.jvp(elu, (x,), (tangent,)), torch.func.jvp(F.elu, (x,), (tangent,)),
                                rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this PyTorch build has no NNPACK")
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_nnpack_convolution_matches_onednn_with_its_gradients(memory_format):
+    from ncsn.models.convolution import Conv3x3
+
+    torch.manual_seed(0)
+    conv = Conv3x3(128, 64, bias=True).to(memory_format=memory_format)
+    x = torch.randn(5, 128, 14, 13).contiguous(memory_format=memory_format)
+    assert conv.takes_nnpack(x)
+    # where NNPACK would choose its less accurate Winograd transform (small maps) or its single-image
+    # path, and for narrow layers, oneDNN computes
+    assert not conv.takes_nnpack(x[:, :, :7, :7]) and not conv.takes_nnpack(x[:1])
+    assert not Conv3x3(64, 64, bias=True).takes_nnpack(torch.randn(5, 64, 14, 14))
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = conv(ours)
+    expected = F.conv2d(theirs, conv.weight, conv.bias, padding=1)
+    assert out.is_contiguous(memory_format=memory_format)
+    torch.testing.assert_close(out, expected, **TOL)
+    weight = torch.randn(out.shape)
+    (grad_x, grad_w, grad_b) = torch.autograd.grad((out * weight).sum(), (ours, conv.weight, conv.bias))
+    expected_grads = torch.autograd.grad((expected * weight).sum(), (theirs, conv.weight, conv.bias))
+    for a, b in zip((grad_x, grad_w, grad_b), expected_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)  # sums over 5 x 14 x 13 products
+    with torch.inference_mode():
+        torch.testing.assert_close(conv(x), expected.detach(), **TOL)
+
+
+def test_mean_pooled_kernel_is_convolution_then_average_pooling():
+    from ncsn.models.convolution import ConvMeanPool
+
+    torch.manual_seed(0)
+    for kernel, size in ((3, 28), (3, 7), (5, 10), (1, 9)):
+        block = ConvMeanPool(3, 4, kernel).double()
+        x = torch.randn(2, 3, size, size, dtype=torch.float64)
+        expected = F.avg_pool2d(F.conv2d(x, block.conv.weight, block.conv.bias, padding=kernel // 2), 2)
+        torch.testing.assert_close(block(x), expected, rtol=1e-12, atol=1e-12)

@@ -1,4 +1,4 @@
-"""ELU, computed as exp(min(x, 0)) - 1 + max(x, 0).
+"""ELU, computed as max(x, exp(min(x, 0)) - 1).
 
 PyTorch's CPU ELU evaluates expm1 on every negative input through a slow path: on the machines of this
 project (AVX-512, torch 2.14) it takes ~14 ms on a 256 x 16 x 28 x 28 float32 tensor where exp takes
@@ -22,7 +22,9 @@ from ncsn.models.norms import under_transform
 
 
 def _formula(x: Tensor) -> Tensor:
-    return x.clamp(max=0).exp_().sub_(1).add_(torch.relu(x))
+    # exp(min(x, 0)) - 1 is 0 for x > 0 and above x for x < 0 (e^x >= 1 + x): the maximum picks ELU's branch
+    negative_part = x.clamp(max=0).exp_().sub_(1)
+    return torch.maximum(negative_part, x, out=negative_part)
 
 
 def _differentiable_formula(x: Tensor) -> Tensor:
@@ -34,7 +36,7 @@ def _differentiable_formula(x: Tensor) -> Tensor:
 
 def _formula_(x: Tensor) -> Tensor:
     negative_part = x.clamp(max=0).exp_().sub_(1)
-    return x.relu_().add_(negative_part)
+    return torch.maximum(x, negative_part, out=x)
 
 
 class _ELU(torch.autograd.Function):

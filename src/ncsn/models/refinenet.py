@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncsn.models.activations import elu
+from ncsn.models.convolution import Conv3x3, ConvMeanPool
 from ncsn.models.norms import cond_instance_norm_plus
 
 MEMORY_FORMAT = torch.channels_last
@@ -59,21 +60,6 @@ def _norm_elu(norm: CondInstanceNormPlus, x: Tensor, level: Tensor) -> Tensor:
     return elu(norm(x, level), inplace=True)  # the normalised tensor is fresh
 
 
-def _conv3x3(c_in: int, c_out: int, bias: bool, dilation: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(c_in, c_out, 3, padding=dilation, dilation=dilation, bias=bias)
-
-
-class ConvMeanPool(nn.Module):
-    """Convolution followed by 2x2 average pooling (halves the resolution)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int):
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(self.conv(x), 2)
-
-
 class CondResidualBlock(nn.Module):
     """norm - ELU - conv - norm - ELU - [dropout] - conv, plus a shortcut.
 
@@ -87,16 +73,16 @@ class CondResidualBlock(nn.Module):
         self.norm1 = CondInstanceNormPlus(c_in, n_levels)
         d = dilation or 1
         mid = c_in if down else c_out
-        self.conv1 = _conv3x3(c_in, mid, bias=True, dilation=d)
+        self.conv1 = Conv3x3(c_in, mid, bias=True, dilation=d)
         self.norm2 = CondInstanceNormPlus(mid, n_levels)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         if down and dilation is None:
             self.conv2: nn.Module = ConvMeanPool(mid, c_out, 3)
             self.shortcut: nn.Module | None = ConvMeanPool(c_in, c_out, 1)
         else:
-            self.conv2 = _conv3x3(mid, c_out, bias=True, dilation=d)
+            self.conv2 = Conv3x3(mid, c_out, bias=True, dilation=d)
             needs_shortcut = down or c_in != c_out
-            self.shortcut = _conv3x3(c_in, c_out, bias=True, dilation=d) if needs_shortcut else None
+            self.shortcut = Conv3x3(c_in, c_out, bias=True, dilation=d) if needs_shortcut else None
 
     def forward(self, x: Tensor, level: Tensor) -> Tensor:
         h = self.conv1(_norm_elu(self.norm1, x, level))
@@ -110,7 +96,7 @@ class CondRCU(nn.Module):
     def __init__(self, features: int, n_blocks: int, n_levels: int, n_stages: int = 2):
         super().__init__()
         self.blocks = nn.ModuleList(
-            nn.ModuleList(nn.ModuleList([CondInstanceNormPlus(features, n_levels), _conv3x3(features, features, bias=False)])
+            nn.ModuleList(nn.ModuleList([CondInstanceNormPlus(features, n_levels), Conv3x3(features, features, bias=False)])
                           for _ in range(n_stages))
             for _ in range(n_blocks))
 
@@ -129,7 +115,7 @@ class CondMSF(nn.Module):
     def __init__(self, in_features: list[int], features: int, n_levels: int):
         super().__init__()
         self.norms = nn.ModuleList(CondInstanceNormPlus(c, n_levels) for c in in_features)
-        self.convs = nn.ModuleList(_conv3x3(c, features, bias=True) for c in in_features)
+        self.convs = nn.ModuleList(Conv3x3(c, features, bias=True) for c in in_features)
 
     def forward(self, xs: list[Tensor], level: Tensor, shape: torch.Size) -> Tensor:
         total = None
@@ -147,7 +133,7 @@ class CondCRP(nn.Module):
     def __init__(self, features: int, n_levels: int, n_stages: int = 2):
         super().__init__()
         self.norms = nn.ModuleList(CondInstanceNormPlus(features, n_levels) for _ in range(n_stages))
-        self.convs = nn.ModuleList(_conv3x3(features, features, bias=False) for _ in range(n_stages))
+        self.convs = nn.ModuleList(Conv3x3(features, features, bias=False) for _ in range(n_stages))
 
     def forward(self, x: Tensor, level: Tensor) -> Tensor:
         x = elu(x, inplace=True)  # x: a fresh RCU or fusion output

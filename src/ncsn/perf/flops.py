@@ -6,9 +6,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, flop_registry, register_flop_formula
 
 from ncsn.perf.timing import median_seconds
+
+if torch.ops.aten._nnpack_spatial_convolution not in flop_registry:
+    # The NNPACK convolutions of ncsn.models.convolution count as the convolutions they compute.
+    @register_flop_formula(torch.ops.aten._nnpack_spatial_convolution)
+    def _nnpack_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+        return conv_flop_count(x_shape, w_shape, out_shape)
 
 
 def forward_flops_per_image(model: nn.Module, sigmas: torch.Tensor, image_shape=(1, 28, 28), batch: int = 2) -> float:
