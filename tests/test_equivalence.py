@@ -202,6 +202,9 @@ def test_nnpack_convolution_matches_onednn_with_its_gradients(memory_format):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)  # sums over 5 x 14 x 13 products
     with torch.inference_mode():
         torch.testing.assert_close(conv(x), expected.detach(), **TOL)
+    # deterministic, like the rest of training (bitwise resume relies on it)
+    again = torch.autograd.grad((conv(ours) * weight).sum(), (ours, conv.weight, conv.bias))
+    assert all(torch.equal(a, b) for a, b in zip(again, (grad_x, grad_w, grad_b)))
 
 
 def test_mean_pooled_kernel_is_convolution_then_average_pooling():

@@ -3,9 +3,11 @@
 - `Conv3x3`: a 3 x 3 convolution (an nn.Conv2d: same parameters, same state_dict) that, for wide
   undilated layers on the CPU in float32, computes its output and its input gradient with NNPACK
   (PyTorch's bundled library of fast convolution algorithms) instead of oneDNN's direct kernels.  On
-  the machines of this project (2 cores, AVX-512) a 128 -> 128 channel layer at 14 x 14 takes ~19 ms
-  there against ~31 ms, the layout copies to and from channels-last included.  The weight gradient
-  stays oneDNN's (NNPACK's is not exposed by PyTorch).  Narrow layers (in x out channels below
+  the machines of this project (2 cores, AVX-512) a 128 -> 128 channel layer at 14 x 14, batch 128,
+  takes ~19 ms there against ~31 ms for oneDNN on channels-last (~28 ms with the layout copies to and
+  from channels-last, which the rest of the network prefers); for the whole width-64 network that is
+  ~4% on a training step and ~8% on sampling, measured side by side.  The weight gradient stays
+  oneDNN's (NNPACK's is not exposed by PyTorch).  Narrow layers (in x out channels below
   `NNPACK_MIN_CHANNEL_PRODUCT`, e.g. every layer of width 16) are faster on oneDNN and stay there.
   NNPACK is only used where it picks its 16 x 16 FFT algorithm (batches of 2 or more, and maps like
   14 x 14 or 28 x 28, by NNPACK's own rule in `_nnpack_picks_fft`), whose error is that of a direct

@@ -21,9 +21,11 @@ conditional normalisation.
 Speed (the mathematics and the state_dict are those above): activations run in channels_last memory
 format (the oneDNN convolutions and the 5 x 5 pooling are faster on it, on the CPU), the
 normalisation is the fused form of ncsn.models.norms, ELU is ncsn.models.activations' (PyTorch's
-CPU ELU is slow on negative inputs), results that nothing else reads are updated in
-place, same-size bilinear "upsampling" (an exact copy with align_corners) is skipped, and checking
-the noise levels does not stop a GPU to read back a flag.
+CPU ELU is slow on negative inputs), the wide 3 x 3 convolutions take NNPACK's FFT on the CPU and
+the down-sampling convolution + mean pool is one stride-2 convolution (ncsn.models.convolution),
+results that nothing else reads are updated in place, same-size bilinear "upsampling" (an exact
+copy with align_corners) is skipped, and checking the noise levels does not stop a GPU to read back
+a flag.
 """
 
 from __future__ import annotations
