@@ -53,6 +53,23 @@ def test_forward_flops_count_the_convolutions():
     assert forward_flops_per_image(Conv(), SIGMAS) == 2 * 4 * 9 * 28 * 28
 
 
+@pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this PyTorch build has no NNPACK")
+def test_nnpack_convolutions_count_as_the_convolutions_they_compute():
+    from ncsn.models.convolution import Conv3x3
+
+    class Wide(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = Conv3x3(128, 64, bias=False)
+
+        def forward(self, x, sigma):
+            return self.conv(x.expand(-1, 128, -1, -1))
+
+    model = Wide()
+    assert model.conv.takes_nnpack(torch.zeros(2, 128, 28, 28))  # the counted pass takes NNPACK
+    assert forward_flops_per_image(model, SIGMAS) == 2 * 64 * 128 * 9 * 28 * 28
+
+
 def test_rows_carry_ratios_to_the_official_network():
     size = {"profile": "cli", "arch": "refinenet", "width": 16, "dropout": 0.0}
     speed = {"ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0},

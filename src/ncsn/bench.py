@@ -6,7 +6,8 @@ of --config-json, as the workflow's `throughput` rule calls it), or the sizes gi
                 batch --train-batch;
   sampling      score evaluations/s: forward passes in eval and inference mode, batch --sample-batch;
   peak memory   of building the network, one training step and one evaluation;
-  FLOPs         of one forward pass (torch.utils.flop_counter: convolutions and matrix products), and
+  FLOPs         of one forward pass (torch.utils.flop_counter: convolutions, NNPACK's counted as the
+                direct convolutions they compute, and matrix products), and
                 the achieved GFLOP/s (a training step counted as 3 forward passes), beside the
                 machine's dense-convolution rate measured the same way (a large 3x3 conv2d).
 
