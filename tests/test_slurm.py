@@ -27,8 +27,10 @@ LOCAL_RULES = {"all", "data", "report", "train_checkpoint", "inception_weights",
 def slurm_env(repo):
     if os.geteuid() != 0 or not shutil.which("slurmctld") or not shutil.which("munged"):
         pytest.skip("needs root and Debian's slurm-wlm + munge (`make test` installs them as root)")
-    subprocess.run([str(repo / "tests/slurm/cluster.sh"), "start"], check=True, timeout=180)
-    return dict(os.environ, NCSN_SLURM_PARTITION="gpu", NCSN_SLURM_ACCOUNT="")
+    cluster = str(repo / "tests/slurm/cluster.sh")
+    subprocess.run([cluster, "start"], check=True, timeout=180)
+    yield dict(os.environ, NCSN_SLURM_PARTITION="gpu", NCSN_SLURM_ACCOUNT="")
+    subprocess.run([cluster, "stop"], check=False, timeout=60)  # leave no daemons behind the test run
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,8 @@ start() {
 stop() {
     pkill -x slurmd || true
     pkill -x slurmctld || true
-    for _ in $(seq 20); do pgrep -x 'slurmctld|slurmd' >/dev/null || return 0; sleep 0.5; done
+    # one name per pgrep: pgrep refuses patterns over 15 characters (process names are truncated)
+    for _ in $(seq 20); do pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || return 0; sleep 0.5; done
 }
 
 case "${1:-}" in
