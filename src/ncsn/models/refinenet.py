@@ -5,10 +5,12 @@ configuration, 28 x 28 inputs).
 Written from the paper's description (appendix B.1) and checked against the official implementation
 (ermongroup/ncsn, models/cond_refinenet_dilated.py): width 64 with one channel and 10 levels has
 7,638,657 parameters ("7.64M") and width 16 has 518,817, exactly as there; with the official weights
-renamed into this module, outputs agree to float rounding (1e-6).  Two differences, both off by
-default: `dropout` (the poster's Fashion-MNIST "bigger + dropout" variant) puts a dropout layer inside
-every residual block of the encoder, and the down-sampling shortcut uses a plain average pool after
-a 1x1 convolution, which is what the official "ConvMeanPool" computes on even-sized maps.
+renamed into this module, outputs agree to float rounding (1e-6).  Two differences, neither changing
+the default network's function: `dropout` (the poster's Fashion-MNIST "bigger + dropout" variant, 0 by
+default) puts a dropout layer inside every residual block of the encoder, and the down-sampling
+convolutions are followed by a plain 2x2 mean (computed as one stride-2 convolution, or as pooling
+before the 1x1 shortcut: ncsn.models.convolution.ConvMeanPool), which is what the official
+"ConvMeanPool" computes on even-sized maps.
 
 Like the official code, the network rescales its [0, 1] input to [-1, 1] internally
 (`2 x - 1`, the official default when the logit transform is off); data and scores stay in [0, 1]
