@@ -3,6 +3,9 @@ speed ratios it reports; and the sampler's fast loop against the textbook one.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 
 import pandas as pd
@@ -133,3 +136,43 @@ def test_bf16_sampling_needs_cuda():
 
     with pytest.raises(NcsnError, match="--bf16 needs a CUDA device"):
         score_function(nn.Identity(), torch.device("cpu"), bf16=True)
+
+
+
+
+REPEATED_STEPS = """
+import ctypes, ctypes.util, resource
+from ncsn.perf.allocator import keep_freed_memory
+tuned = keep_freed_memory()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+def step():  # like a training step's activations: 25 MiB blocks, written, all freed at the end
+    blocks = [libc.malloc(25 * 2**20) for _ in range(8)]
+    for block in blocks:
+        ctypes.memset(block, 1, 25 * 2**20)
+    for block in reversed(blocks):
+        libc.free(block)
+step()
+start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(4):
+    step()
+print(int(tuned), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
+"""
+
+
+def _page_faults_of_repeated_steps(tuning: str) -> tuple[bool, int]:
+    env = dict(os.environ, NCSN_MALLOC_TUNING=tuning)
+    out = subprocess.run([sys.executable, "-c", REPEATED_STEPS], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[0] == "1", int(out[1])
+
+
+def test_freed_memory_is_kept_for_the_next_step():
+    tuned, faults_tuned = _page_faults_of_repeated_steps("1")
+    if not tuned:
+        pytest.skip("no glibc mallopt on this platform")
+    untuned, faults_default = _page_faults_of_repeated_steps("0")
+    assert not untuned
+    pages = 4 * 8 * 25 * 2**20 // 4096
+    assert faults_default > pages / 2  # glibc's default hands the blocks back and every step faults them in
+    assert faults_tuned < pages / 100  # kept: reused without a fault

@@ -152,6 +152,9 @@ def measure_alone(size: dict[str, Any], device: str, train_batch: int, sample_ba
 
 
 def _child(queue, threads: int, function, kwargs) -> None:
+    from ncsn.perf.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as in the CLI process that spawned this one
     torch.set_num_threads(threads)
     try:
         queue.put(function(**kwargs))

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from ncsn.errors import NcsnError
+from ncsn.perf.allocator import keep_freed_memory
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    keep_freed_memory()  # before the command allocates anything big
     module_name, description = COMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"python -m ncsn {name}", description=description)
