@@ -84,13 +84,24 @@ def test_rows_carry_ratios_to_the_official_network():
     assert ours["train_gflops"] == pytest.approx(45.0) and ours["train_pct_peak"] == pytest.approx(45.0)
     assert "train_vs_official" not in rows[1]
     assert "1.50" in format_table(rows) and "2.00" in format_table(rows)
+    ours.update(train_vs_official_min=1.25, train_vs_official_max=1.625)
+    assert "1.50 (1.25-1.62)" in format_table(rows)
+
+
+def test_ratio_range_is_taken_round_by_round():
+    from ncsn.bench import _round_ratio_range
+
+    # medians 2.0 s vs 3.0 s give 1.5; single rounds give 4/2 = 2.0 and 3/3 = 1.0
+    ratios = _round_ratio_range("train", ours=[1.0, 2.0, 3.0], official=[2.0, 3.0, 3.0])
+    assert ratios == {"train_vs_official_min": pytest.approx(1.0), "train_vs_official_max": pytest.approx(2.0)}
 
 
 def test_report_shows_the_benchmark_csv_with_its_ratios(tmp_path):
     from ncsn.report.provenance import throughput
 
     size = {"profile": "quick", "arch": "refinenet", "width": 8, "dropout": 0.0}
-    speed = {"ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0},
+    speed = {"ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0, "train_vs_official_min": 1.25,
+                      "train_vs_official_max": 1.75},
              "official": {"train_images_per_s": 20.0, "sample_evals_per_s": 60.0}}
     memory = {name: {"params": 10, "gflop_per_image": 0.5, "peak_mib": 1.0} for name in speed}
     write_csv(size_rows(size, speed, memory, peak_gflops=100.0, common={"device": "cpu", "threads": 2}),
@@ -98,6 +109,7 @@ def test_report_shows_the_benchmark_csv_with_its_ratios(tmp_path):
     table = throughput(tmp_path / "throughput.csv")
     assert table["network"].tolist() == ["ours", "official"]
     assert table["train x official"].iloc[0] == pytest.approx(1.5) and pd.isna(table["train x official"].iloc[1])
+    assert table["train x official, lowest round"].iloc[0] == pytest.approx(1.25)
     assert table["sample % of conv peak"].iloc[0] == pytest.approx(45.0)
     assert throughput(tmp_path / "missing.csv") is None
 

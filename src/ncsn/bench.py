@@ -13,7 +13,8 @@ of --config-json, as the workflow's `throughput` rule calls it), or the sizes gi
 
 With --official PATH (a checkout of ermongroup/ncsn) the official CondRefineNetDilated of the same
 width is timed beside our reference network (dropout-free sizes), in the same process on the same
-inputs, the competitors taking turns round by round, and ours/official ratios are printed.  With
+inputs, the competitors taking turns round by round, and ours/official ratios are printed (of the
+medians, with the lowest and highest ratio of a single round in brackets: the machine's noise).  With
 --compile our network under torch.compile competes too (compile time excluded, reported).
 
 Processes: peak memory is measured in a fresh process per network (on CUDA the peak allocated by
@@ -28,6 +29,7 @@ import csv
 import json
 import multiprocessing
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -118,7 +120,7 @@ def measure_speed(names: list[str], size: dict[str, Any], device: str, official:
                   sample_batch: int, rounds: int) -> dict[str, dict[str, float]]:
     """images/s of training and evaluations/s of sampling per competitor, timed in alternation."""
     from ncsn.models.compiled import compile_score_fn
-    from ncsn.perf.timing import median_seconds, score_evaluation, training_step
+    from ncsn.perf.timing import round_seconds, score_evaluation, training_step
 
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -136,11 +138,22 @@ def measure_speed(names: list[str], size: dict[str, Any], device: str, official:
         training_step(*nets["ours+compile"][:2], x_train, nets["ours+compile"][2])()
         score_evaluation(*nets["ours+compile"][:2], x_sample, nets["ours+compile"][2])()
         result["ours+compile"]["compile_s"] = time.perf_counter() - start
-    train = median_seconds({n: training_step(m, s, x_train, f) for n, (m, s, f) in nets.items()}, rounds, dev)
-    sample = median_seconds({n: score_evaluation(m, s, x_sample, f) for n, (m, s, f) in nets.items()}, rounds, dev)
+    train = round_seconds({n: training_step(m, s, x_train, f) for n, (m, s, f) in nets.items()}, rounds, dev)
+    sample = round_seconds({n: score_evaluation(m, s, x_sample, f) for n, (m, s, f) in nets.items()}, rounds, dev)
     for name in names:
-        result[name].update(train_images_per_s=train_batch / train[name], sample_evals_per_s=sample_batch / sample[name])
+        result[name].update(train_images_per_s=train_batch / statistics.median(train[name]),
+                            sample_evals_per_s=sample_batch / statistics.median(sample[name]))
+        if "official" in names and name != "official":
+            result[name].update(**_round_ratio_range("train", train[name], train["official"]),
+                                **_round_ratio_range("sample", sample[name], sample["official"]))
     return result
+
+
+def _round_ratio_range(what: str, ours: list[float], official: list[float]) -> dict[str, float]:
+    """Lowest and highest speed ratio to the official network over the rounds (official's time / ours,
+    round by round): how far a noisy machine moves the ratio that the medians give."""
+    ratios = [theirs / mine for mine, theirs in zip(ours, official)]
+    return {f"{what}_vs_official_min": min(ratios), f"{what}_vs_official_max": max(ratios)}
 
 
 def measure_alone(size: dict[str, Any], device: str, train_batch: int, sample_batch: int,
@@ -208,8 +221,17 @@ COLUMNS = [  # (header, key, format)
 ]
 
 
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    if row.get(key) is None:
+        return "-"
+    text = fmt.format(row[key])
+    if f"{key}_min" in row:  # a ratio: with its range over the rounds
+        text += f" ({row[f'{key}_min']:.2f}-{row[f'{key}_max']:.2f})"
+    return text
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
-    cells = [[fmt.format(r[key]) if r.get(key) is not None else "-" for _, key, fmt in COLUMNS] for r in rows]
+    cells = [[_cell(r, key, fmt) for _, key, fmt in COLUMNS] for r in rows]
     header = [h for h, _, _ in COLUMNS]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
     line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))

@@ -55,9 +55,9 @@ def score_evaluation(model: nn.Module, sigmas: torch.Tensor, x: torch.Tensor, sc
     return evaluate
 
 
-def median_seconds(calls: dict[str, Callable[[], None]], rounds: int, device: torch.device,
-                   warmup: int = 1) -> dict[str, float]:
-    """Median wall time of each call over `rounds` rounds that take the calls in turn."""
+def round_seconds(calls: dict[str, Callable[[], None]], rounds: int, device: torch.device,
+                  warmup: int = 1) -> dict[str, list[float]]:
+    """Wall time of each call in each of `rounds` rounds that take the calls in turn."""
     for call in calls.values():
         for _ in range(warmup):
             call()
@@ -69,4 +69,10 @@ def median_seconds(calls: dict[str, Callable[[], None]], rounds: int, device: to
             call()
             synchronize(device)
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
+
+
+def median_seconds(calls: dict[str, Callable[[], None]], rounds: int, device: torch.device,
+                   warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each call over `rounds` rounds that take the calls in turn."""
+    return {name: statistics.median(values) for name, values in round_seconds(calls, rounds, device, warmup).items()}

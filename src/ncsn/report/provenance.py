@@ -68,8 +68,10 @@ def rule_costs(benchmark_dir: Path) -> pd.DataFrame:
 THROUGHPUT_COLUMNS = {  # column of `python -m ncsn bench --csv` -> column of the report
     "arch": "arch", "width": "width", "dropout": "dropout", "network": "network", "params": "params",
     "peak_mib": "peak MiB", "train_images_per_s": "train images/s", "train_pct_peak": "train % of conv peak",
-    "train_vs_official": "train x official", "sample_evals_per_s": "sample evals/s",
+    "train_vs_official": "train x official", "train_vs_official_min": "train x official, lowest round",
+    "train_vs_official_max": "train x official, highest round", "sample_evals_per_s": "sample evals/s",
     "sample_pct_peak": "sample % of conv peak", "sample_vs_official": "sample x official",
+    "sample_vs_official_min": "sample x official, lowest round", "sample_vs_official_max": "sample x official, highest round",
     "conv_peak_gflops": "conv peak GFLOP/s", "device": "device", "threads": "threads",
 }
 
