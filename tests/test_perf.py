@@ -158,10 +158,11 @@ from ncsn.perf.allocator import keep_freed_memory
 tuned = keep_freed_memory()
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
-def step():  # like a training step's activations: 25 MiB blocks, written, all freed at the end
-    blocks = [libc.malloc(25 * 2**20) for _ in range(8)]
-    for block in blocks:
-        ctypes.memset(block, 1, 25 * 2**20)
+SIZES = [25 * 2**20] * 4 + [50 * 2**20] * 4  # MiB-scale activations, some above glibc's largest mmap threshold
+def step():  # like a training step: blocks written, then all freed at the end
+    blocks = [libc.malloc(size) for size in SIZES]
+    for block, size in zip(blocks, SIZES):
+        ctypes.memset(block, 1, size)
     for block in reversed(blocks):
         libc.free(block)
 step()
@@ -185,6 +186,6 @@ def test_freed_memory_is_kept_for_the_next_step():
         pytest.skip("no glibc mallopt on this platform")
     untuned, faults_default = _page_faults_of_repeated_steps("0")
     assert not untuned
-    pages = 4 * 8 * 25 * 2**20 // 4096
+    pages = 4 * (4 * 25 + 4 * 50) * 2**20 // 4096
     assert faults_default > pages / 2  # glibc's default hands the blocks back and every step faults them in
     assert faults_tuned < pages / 100  # kept: reused without a fault
