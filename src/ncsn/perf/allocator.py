@@ -5,8 +5,8 @@ With glibc's default settings, blocks above its mmap threshold (at most 32 MiB) 
 unmapped on every use, and freed memory at the top of the heap is returned to the system (trimmed), so
 the next step touches fresh pages and pays a page fault per 4 KiB.  Measured on this project's 2-core
 VMs, width-64 reference network, score evaluations at the full config's sampling batch of 1000: 12.5M
-page faults and 28 s of system time per batch, 25 evaluations/s; with memory kept, 43k faults and
-49 evaluations/s.  Keeping the memory costs nothing a step would not use anyway: every step reaches the
+page faults and 29 s of system time per batch, 25 evaluations/s; with memory kept, 0.12M faults and
+45 evaluations/s.  Keeping the memory costs nothing a step would not use anyway: every step reaches the
 same peak again.
 
 `keep_freed_memory()` sets glibc's malloc to serve every block from the heap (never mmap) and to never
