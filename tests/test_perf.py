@@ -1,5 +1,5 @@
 """The benchmark's pieces: loading the official network from a checkout by path, FLOP counts, the
-speed ratios it reports; and the sampler's fast loop against the textbook one."""
+speed ratios it reports; the allocator setting that keeps freed memory; and the sampler's fast loop against the textbook one."""
 
 from __future__ import annotations
 
@@ -148,8 +148,6 @@ def test_bf16_sampling_needs_cuda():
 
     with pytest.raises(NcsnError, match="--bf16 needs a CUDA device"):
         score_function(nn.Identity(), torch.device("cpu"), bf16=True)
-
-
 
 
 REPEATED_STEPS = """
