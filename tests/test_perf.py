@@ -1,5 +1,6 @@
 """The benchmark's pieces: loading the official network from a checkout by path, FLOP counts, the
-speed ratios it reports; the allocator setting that keeps freed memory; and the sampler's fast loop against the textbook one."""
+speed ratios it reports; the allocator setting that keeps freed memory; and the sampler's fast loop
+against the textbook one."""
 
 from __future__ import annotations
 
