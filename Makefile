@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make study   set up (virtualenv + packages) and run the study at CPU scale (config/quick.yaml)
 #   make test    set up and run the test suite
+#   make laptop  the study sized to decide the poster's claims on a 2-core CPU (config/laptop.yaml, hours)
 # Everything else here is a building block of those two, or the full-scale / cluster variants.
 
 PYTHON  ?= python3.11
@@ -13,10 +14,11 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: setup system-deps test-deps study full dry-run report test test-fast clean-results help
+.PHONY: setup system-deps test-deps study laptop full dry-run report test test-fast clean-results help unlock-stale
 
 help:
 	@echo "make study      set up and run the CPU-scale study (CONFIG=$(CONFIG), CORES=$(CORES))"
+	@echo "make laptop     set up and run the study that decides the poster's claims on a 2-core CPU (config/laptop.yaml)"
 	@echo "make full       set up and run the paper-scale study (config/config.yaml; meant for a GPU)"
 	@echo "make test       set up and run every test"
 	@echo "make dry-run    show the jobs the study would run"
@@ -51,8 +53,19 @@ test-deps:
 	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
 	else echo "note: not root or no apt-get: browser and SLURM tests will be skipped"; fi
 
-study: setup
-	$(SNAKEMAKE) --configfile $(CONFIG) --cores $(CORES) $(SNAKE_ARGS)
+# A run killed with its whole process tree leaves Snakemake's lock behind; remove it when no Snakemake of
+# this checkout is running (a running one keeps its lock). Incomplete outputs of killed jobs are redone
+# (--rerun-incomplete); training resumes from its last checkpoint.
+unlock-stale:
+	@if [ -n "$$(ls -A .snakemake/locks 2>/dev/null)" ] && ! pgrep -f "$(abspath $(BIN))/[s]nakemake " >/dev/null; then \
+	    echo "removing the lock of an interrupted run (no Snakemake of this checkout is running)"; \
+	    $(SNAKEMAKE) --unlock --configfile $(CONFIG) --quiet all >/dev/null; fi
+
+study: setup unlock-stale
+	$(SNAKEMAKE) --configfile $(CONFIG) --cores $(CORES) --rerun-incomplete $(SNAKE_ARGS)
+
+laptop: CONFIG = config/laptop.yaml
+laptop: study
 
 full: CONFIG = config/config.yaml
 full: study

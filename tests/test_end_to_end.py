@@ -18,9 +18,9 @@ VERDICTS = {"reproduced", "not reproduced", "partly reproduced", "not comparable
 
 
 def test_report_has_every_table_and_figure(tiny_study):
-    reports = tiny_study / "reports"
+    reports = tiny_study / "reports" / "tiny"
     html = (reports / "index.html").read_text()
-    assert "Summary: the poster" in html or "Provenance" in html
+    assert "Summary: the poster" in html and "Provenance" in html
     tables = sorted((reports / "tables").glob("*.csv"))
     assert tables, "no tables written"
     for table in tables:
@@ -83,7 +83,7 @@ def browser():
 
 
 def test_report_opens_in_a_real_browser(tiny_study, browser):
-    page = tiny_study / "reports" / "index.html"
+    page = tiny_study / "reports" / "tiny" / "index.html"
     browser.get(page.as_uri())
     assert "NCSN reproduction" in browser.title
     images = browser.execute_script("return Array.from(document.images).map(i => [i.src, i.complete, i.naturalWidth])")
@@ -91,6 +91,6 @@ def test_report_opens_in_a_real_browser(tiny_study, browser):
     assert not broken, f"broken images: {broken}"
     sections = browser.execute_script("return Array.from(document.querySelectorAll('section h2')).map(h => h.textContent)")
     assert sections[1:] == SECTIONS  # after the summary of claims
-    screenshot = tiny_study / "reports" / "screenshot.png"
+    screenshot = tiny_study / "reports" / "tiny" / "screenshot.png"
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000

@@ -111,7 +111,7 @@ def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_
     for relative in samples:
         a, b = torch.load(tiny_study / relative), torch.load(tmp_path / relative)
         assert torch.equal(a["images"], b["images"]), f"{relative}: samples differ"
-    assert (tmp_path / "reports/index.html").is_file()
+    assert (tmp_path / "reports/tiny/index.html").is_file()
 
 
 def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slurm_env, test_profile, tmp_path):

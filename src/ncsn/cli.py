@@ -17,7 +17,7 @@ from ncsn.perf.allocator import keep_freed_memory
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("ncsn.data.acquire", "obtain, verify and stage MNIST / Fashion-MNIST"),
     "check-config": ("ncsn.config", "validate a config file against the schema"),
-    "report": ("ncsn.report.build", "assemble tables and figures into reports/index.html"),
+    "report": ("ncsn.report.build", "assemble tables and figures into reports/<profile>/index.html"),
     "train": ("ncsn.training.command", "train one image score network variant (resumable)"),
     "bench": ("ncsn.bench", "training throughput and peak memory of every architecture and size"),
     "train-classifier": ("ncsn.metrics.classifier", "train the small CNN behind the domain FID and class histograms"),

@@ -30,6 +30,12 @@ def dsm_loss(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor,
     squared norm sums over all data dimensions. With ``x~ - x = sigma z`` the weighted term equals
     ``0.5 * || sigma * s(x~, sigma) + z ||^2``, which is what is computed.
     """
+    return dsm_losses(score_fn, x, sigmas, generator=generator).mean()
+
+
+def dsm_losses(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """The per-sample terms [N] of ``dsm_loss`` (same draws of levels and noise for the same generator)."""
     sigmas = sigmas.to(device=x.device, dtype=x.dtype)
     levels = torch.randint(len(sigmas), (x.shape[0],), device=x.device, generator=generator)
     sigma = sigmas[levels]
@@ -38,7 +44,7 @@ def dsm_loss(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor,
     perturbed = x + sigma.view(shape) * z
     score = score_fn(perturbed, sigma)
     residual = sigma.view(shape) * score + z
-    return 0.5 * residual.pow(2).flatten(1).sum(dim=1).mean()
+    return 0.5 * residual.pow(2).flatten(1).sum(dim=1)
 
 
 def ism_loss(score_fn: DataScoreFn, x: torch.Tensor) -> torch.Tensor:

@@ -94,6 +94,8 @@ if "evaluation" in config:
             weights=lambda w: extractor_weights(w.dataset),
         output:
             f"{FID_CACHE}/{{dataset}}-{{extractor}}.json",
+        params:
+            bootstrap=EV.get("bootstrap", 200),
         wildcard_constraints:
             dataset="mnist|fashion_mnist",
             extractor="domain|inception",
@@ -106,7 +108,8 @@ if "evaluation" in config:
             f"{BENCHMARKS}/evaluate/reference_{{dataset}}_{{extractor}}.tsv"
         shell:
             "{NCSN} fid-reference --data {input.data:q} --extractor {wildcards.extractor} --weights {input.weights:q} "
-            "--n {EV[n_reference]} --seed {config[seed]} --cache-root {FID_CACHE} --batch-size {EV[fid_batch_size]} "
+            "--n {EV[n_reference]} --floor-n {EV[n_samples]} --kid-subsets {EV[kid_subsets]} "
+            "--bootstrap {params.bootstrap} --seed {config[seed]} --cache-root {FID_CACHE} --batch-size {EV[fid_batch_size]} "
             "--device {config[device]} --threads {threads} --out {output:q} > {log} 2>&1"
 
     rule evaluate:
@@ -117,6 +120,8 @@ if "evaluation" in config:
             classifier=lambda w: f"{RESULTS}/classifier/{dataset_of(w.variant)}.pt",
         output:
             f"{EVALUATION}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.json",
+        params:
+            bootstrap=EV.get("bootstrap", 200),
         wildcard_constraints:
             variant="|".join(config["variants"]),
             epoch=r"\d+",
@@ -133,7 +138,7 @@ if "evaluation" in config:
         shell:
             "{NCSN} evaluate --samples {input.samples:q} --reference {input.reference:q} "
             "--classifier {input.classifier:q} --batch-size {EV[fid_batch_size]} --kid-subsets {EV[kid_subsets]} "
-            "--seed {config[seed]} --device {config[device]} --threads {threads} --out {output:q} > {log} 2>&1"
+            "--bootstrap {params.bootstrap} --seed {config[seed]} --device {config[device]} --threads {threads} --out {output:q} > {log} 2>&1"
 
     TABLE1_EVALS = [evaluation_path(v, e, w, SAMPLER["step_lr"], SAMPLER["n_steps_each"])
                     for v in EV["variants"] for e in EV["epochs"] for w in ("raw", "ema")]
@@ -146,6 +151,8 @@ if "evaluation" in config:
         output:
             csv=report(f"{EXPERIMENTS}/table1/table1.csv", caption="../report/table1.rst", category="Table 1"),
             png=report(f"{EXPERIMENTS}/table1/table1.png", caption="../report/table1.rst", category="Table 1"),
+            samples=report(f"{EXPERIMENTS}/table1/table1_samples.png", caption="../report/table1.rst",
+                           category="Table 1"),
             json=f"{EXPERIMENTS}/table1/table1.json",
         params:
             metrics=" ".join(f"{v}={RESULTS}/train/{v}/metrics.csv" for v in EV["variants"]),
@@ -153,9 +160,9 @@ if "evaluation" in config:
             f"{LOGS}/evaluate/table1.log",
         shell:
             "{NCSN} table1 --evaluations {input.evaluations} --metrics {params.metrics} --profile {config[profile]} "
-            "--csv {output.csv:q} --png {output.png:q} --json {output.json:q} > {log} 2>&1"
+            "--csv {output.csv:q} --png {output.png:q} --samples-png {output.samples:q} --json {output.json:q} > {log} 2>&1"
 
-    ALL_TARGETS += [f"{EXPERIMENTS}/table1/table1.{ext}" for ext in ("csv", "png", "json")]
+    ALL_TARGETS += [f"{EXPERIMENTS}/table1/table1{s}" for s in (".csv", ".png", "_samples.png", ".json")]
     ALL_TARGETS += expand(f"{RESULTS}/classifier/{{dataset}}.json",
                           dataset=sorted({dataset_of(v) for v in EV["variants"] + config.get("fashion", {}).get("variants", [])}))
 

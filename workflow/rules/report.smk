@@ -1,4 +1,6 @@
 # Included last: the report depends on every final output of the other stages.
+# Each profile writes its own report folder (reports/laptop/ of a complete run is the published result).
+REPORT_DIR = f"reports/{config['profile']}"
 
 
 rule report:
@@ -6,8 +8,8 @@ rule report:
     input:
         list(ALL_TARGETS),
     output:
-        html="reports/index.html",
-        claims="reports/claims.json",
+        html=f"{REPORT_DIR}/index.html",
+        claims=f"{REPORT_DIR}/claims.json",
     params:
         config=lambda w: json.dumps(config, sort_keys=True),
     log:
@@ -16,4 +18,4 @@ rule report:
         "{NCSN} report --results {RESULTS} --config-json {params.config:q} --out {output.html} > {log} 2>&1"
 
 
-ALL_TARGETS.append("reports/index.html")
+ALL_TARGETS.append(f"{REPORT_DIR}/index.html")

@@ -21,20 +21,41 @@ def load_evaluations(paths: list[Path]) -> list[dict[str, Any]]:
     return out
 
 
+def _interval_columns(prefix: str, interval: dict | None) -> dict[str, float]:
+    interval = interval or {}
+    nan = float("nan")
+    return {f"{prefix}_sd": interval.get("sd", nan), f"{prefix}_low": interval.get("low", nan),
+            f"{prefix}_high": interval.get("high", nan)}
+
+
+def _floor_columns(floor: dict | None) -> dict[str, float]:
+    """The data floor (real test images scored like a sample set of the same size), if measured."""
+    if not floor:
+        return {}
+    return {"floor_fid": floor["fid"]["value"], **_interval_columns("floor_fid", floor["fid"]),
+            "floor_kid": floor["kid"]["value"], **_interval_columns("floor_kid", floor["kid"])}
+
+
 def evaluation_rows(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per evaluated sample set: what produced it and its numbers."""
+    """One row per evaluated sample set: what produced it, its numbers with their intervals (`*_sd`,
+    `*_low`, `*_high`: bootstrap standard deviation and 95% interval) and the data floor (`floor_*`)."""
     rows = []
     for ev in evaluations:
         info = ev["sample_info"]
+        tv = ev.get("total_variation_interval") or {}
         rows.append({
             "variant": info["variant"], "epoch": info["epoch"], "weights": info["weights"],
             "step_lr": info["step_lr"], "n_steps_each": info["n_steps_each"],
-            "fid": ev["fid"], "kid_mean": ev["kid_mean"], "kid_std": ev["kid_std"],
+            "fid": ev["fid"], **_interval_columns("fid", ev.get("fid_interval")),
+            "kid_mean": ev["kid_mean"], **_interval_columns("kid", ev.get("kid_interval")), "kid_std": ev["kid_std"],
+            **_floor_columns(ev.get("floor")),
             "n_samples": ev["n_samples"], "n_reference": ev["n_reference"], "kid_subset_size": ev["kid_subset_size"],
             "extractor": ev["extractor"], "extractor_name": ev["extractor_name"],
             "classes_covered": ev["coverage"]["classes_covered"], "class_entropy": ev["coverage"]["entropy"],
             "top_class": ev["coverage"]["top_class"], "top_share": ev["coverage"]["top_share"],
-            "total_variation": ev.get("total_variation"), "reference_total_variation": ev.get("reference_total_variation"),
+            "top_share_low": ev["coverage"].get("top_share_low"), "top_share_high": ev["coverage"].get("top_share_high"),
+            "total_variation": ev.get("total_variation"), "total_variation_se": tv.get("se"),
+            "reference_total_variation": ev.get("reference_total_variation"),
             "samples": ev["samples"],
         })
     return pd.DataFrame(rows)

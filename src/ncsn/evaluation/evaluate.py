@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier", required=True, type=Path, help="results/classifier/{dataset}.pt")
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--kid-subsets", type=int, default=100)
+    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the sample set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-share", type=float, default=0.05, help="a class counts as covered from this share on")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -27,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ncsn.generate import load_samples
-    from ncsn.metrics.classes import coverage_summary, total_variation
+    from ncsn.metrics.classes import coverage_summary, total_variation, total_variation_summary
     from ncsn.metrics.classifier import load_classifier, predict
     from ncsn.metrics.extractors import make_extractor
-    from ncsn.metrics.fid import fid_kid
+    from ncsn.metrics.fid import fid_kid_intervals, image_features
     from ncsn.metrics.reference import load_reference, reference_images
     from ncsn.training.command import resolve_device
 
@@ -44,15 +45,30 @@ def run(args: argparse.Namespace) -> int:
         raise NcsnError(f"the weights {ref['weights']} changed since {args.reference} was written "
                         f"({extractor.name} != {ref['extractor_name']}); rerun the fid_reference rule.")
     reference = reference_images(ref["data"], ref["n_reference"], ref["seed"])
-    metrics = fid_kid(samples, reference, extractor, reference_cache_name=ref["cache_name"],
-                      cache_root=ref["cache_root"], batch_size=args.batch_size, kid_subsets=args.kid_subsets,
-                      seed=args.seed, device=device)
+    if args.kid_subsets < 1 or args.bootstrap < 2:
+        raise NcsnError(f"--kid-subsets must be >= 1 and --bootstrap >= 2, got {args.kid_subsets} and {args.bootstrap}.")
+    floor = ref.get("floor")
+    if floor is not None and floor["n_samples"] != len(samples):
+        raise NcsnError(f"{args.reference} holds the data floor for sets of {floor['n_samples']} images, but "
+                        f"{args.samples} has {len(samples)}; rerun the fid_reference rule with the sample size.")
+    reference_features = image_features(reference, extractor, batch_size=args.batch_size, device=device,
+                                        cache_name=ref["cache_name"], cache_root=ref["cache_root"])
+    sample_features = image_features(samples, extractor, batch_size=args.batch_size, device=device)
+    intervals = fid_kid_intervals(sample_features, reference_features, n_bootstrap=args.bootstrap,
+                                  kid_subsets=args.kid_subsets, seed=args.seed, progress=True)
+    metrics = {"fid": intervals["fid"]["value"], "kid_mean": intervals["kid"]["value"], "kid_std": intervals["kid_std"],
+               "fid_interval": intervals["fid"], "kid_interval": intervals["kid"], "n_bootstrap": args.bootstrap,
+               "kid_subset_size": intervals["kid_subset_size"], "kid_subsets": args.kid_subsets,
+               "n_samples": len(samples), "n_reference": len(reference),
+               "extractor": extractor.kind, "extractor_name": extractor.name}
     model = load_classifier(args.classifier, device)
     checkpoint = torch.load(args.classifier, map_location="cpu", weights_only=False)
     coverage = coverage_summary(predict(model, samples.squeeze(1)), checkpoint["n_classes"], args.min_share)
     result = {**metrics, "reference": {k: ref[k] for k in ("dataset", "split", "n_reference", "seed", "cache_name")},
               "classes": checkpoint.get("classes"), "classifier_test_accuracy": checkpoint.get("test_accuracy"),
               "coverage": coverage, "total_variation": total_variation(samples),
+              "total_variation_interval": total_variation_summary(samples),
+              "reference_total_variation_interval": total_variation_summary(reference), "floor": floor,
               "reference_total_variation": total_variation(reference), "sample_info": info, "samples": str(args.samples)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
+import pandas as pd
 
 from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluations", nargs="+", required=True, type=Path)
-    parser.add_argument("--per-cell", type=int, default=8, help="samples shown per (epsilon, T) cell")
+    parser.add_argument("--per-cell", type=int, default=25, help="samples shown per (epsilon, T) cell")
     parser.add_argument("--profile", default="")
     parser.add_argument("--csv", required=True, type=Path)
     parser.add_argument("--heatmap", required=True, type=Path)
@@ -21,50 +21,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", required=True, type=Path)
 
 
-def run(args: argparse.Namespace) -> int:
+def heatmap(evals: pd.DataFrame, path: Path) -> None:
+    """FID per (T, epsilon) cell, annotated with its 95% interval."""
     import seaborn as sns
+
+    pyplot = plt()
+    heat = evals.pivot_table(index="n_steps_each", columns="step_lr", values="fid")
+    sd = evals.pivot_table(index="n_steps_each", columns="step_lr", values="fid_sd").reindex_like(heat)
+    labels = heat.copy().astype(object)
+    for t in heat.index:
+        for e in heat.columns:
+            v, d = heat.loc[t, e], sd.loc[t, e]
+            labels.loc[t, e] = f"{v:.3g}\n±{1.96 * d:.2g}" if pd.notna(d) else f"{v:.3g}"
+    fig, ax = pyplot.subplots(figsize=(1.5 * heat.shape[1] + 2.5, 0.9 * heat.shape[0] + 1.5))
+    sns.heatmap(heat, annot=labels, fmt="", cmap="viridis_r", ax=ax, cbar_kws={"label": "FID"})
+    ax.set_xticklabels([f"{e:g}" for e in heat.columns])
+    ax.set_xlabel("epsilon (NCSN paper convention)")
+    ax.set_ylabel("T (steps per noise level)")
+    ax.set_title(f"FID ± 95% half-width, {evals['extractor'].iloc[0]} features, n={int(evals['n_samples'].iloc[0])}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    pyplot.close(fig)
+
+
+def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
+    """One image matrix: rows T, columns epsilon, each cell a square grid of `per_cell` samples."""
+    from torchvision.utils import make_grid
 
     from ncsn.generate import load_samples
 
+    pyplot = plt()
+    step_lrs, steps = sorted(evals["step_lr"].unique()), sorted(evals["n_steps_each"].unique())
+    side = max(1, int(per_cell ** 0.5))
+    fig, axes = pyplot.subplots(len(steps), len(step_lrs), figsize=(2.3 * len(step_lrs) + 0.6, 2.4 * len(steps) + 0.4),
+                                squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for _, row in evals.iterrows():
+        images, _ = load_samples(row["samples"])
+        grid = make_grid(images[: side * side].float() / 255, nrow=side, padding=1, pad_value=1.0)[0]
+        i, j = steps.index(row["n_steps_each"]), step_lrs.index(row["step_lr"])
+        axes[i][j].imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1)
+    for j, e in enumerate(step_lrs):
+        axes[0][j].set_title(f"epsilon = {e:g}", fontsize=10)
+    for i, t in enumerate(steps):
+        axes[i][0].set_ylabel(f"T = {t}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    pyplot.close(fig)
+
+
+def summary(evals: pd.DataFrame, profile: str) -> dict:
+    best = evals.loc[evals["fid"].idxmin()]
+    key = "eps={:g},T={}".format
+    cells = {key(r.step_lr, r.n_steps_each): {
+        "step_lr": float(r.step_lr), "n_steps_each": int(r.n_steps_each), "fid": float(r.fid),
+        "fid_sd": float(r.fid_sd), "kid": float(r.kid_mean), "kid_sd": float(r.kid_sd),
+        "total_variation": float(r.total_variation), "total_variation_se": float(r.total_variation_se)}
+        for r in evals.itertuples()}
+    first = evals.iloc[0]
+    return {
+        "profile": profile, "measured_with": measured_with(evals),
+        "variant": first["variant"], "epoch": int(first["epoch"]), "weights": first["weights"],
+        "best": {"step_lr": float(best["step_lr"]), "n_steps_each": int(best["n_steps_each"]), "fid": float(best["fid"]),
+                 "fid_sd": float(best["fid_sd"])},
+        "cells": cells,
+        "fid": {k: v["fid"] for k, v in cells.items()},
+        "fid_at_largest_step_lr": float(evals[evals["step_lr"] == evals["step_lr"].max()]["fid"].min()),
+        # "snow noise": neighbouring-pixel differences far above the data's
+        "total_variation": {k: v["total_variation"] for k, v in cells.items()},
+        "reference_total_variation": float(first["reference_total_variation"]),
+        "floor": {k: float(first[k]) for k in ("floor_fid", "floor_fid_sd", "floor_kid", "floor_kid_sd") if k in first},
+        "poster": {"step_lr": 1e-5, "n_steps_each": 100, "claim": "large steps overshoot into snow noise"},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
     evals = evaluation_rows(load_evaluations(args.evaluations)).sort_values(["n_steps_each", "step_lr"])
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     evals.to_csv(args.csv, index=False)
-    pyplot = plt()
-    heat = evals.pivot_table(index="n_steps_each", columns="step_lr", values="fid")
-    fig, ax = pyplot.subplots(figsize=(1.3 * heat.shape[1] + 2, 0.9 * heat.shape[0] + 1.5))
-    sns.heatmap(heat, annot=True, fmt=".3g", cmap="viridis_r", ax=ax, cbar_kws={"label": "FID"})
-    ax.set_xlabel("epsilon (NCSN paper convention)")
-    ax.set_ylabel("T (steps per noise level)")
-    ax.set_title(f"FID, {evals['extractor'].iloc[0]} features, n={int(evals['n_samples'].iloc[0])}")
-    fig.tight_layout()
-    args.heatmap.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.heatmap, dpi=120)
-
-    step_lrs, steps = sorted(evals["step_lr"].unique()), sorted(evals["n_steps_each"].unique())
-    fig, axes = pyplot.subplots(len(steps), len(step_lrs), figsize=(2.2 * len(step_lrs), 1.0 * len(steps) + 0.6),
-                                squeeze=False)
-    for _, row in evals.iterrows():
-        images, _ = load_samples(row["samples"])
-        strip = torch.cat(list(images[: args.per_cell, 0]), dim=1)
-        ax = axes[steps.index(row["n_steps_each"])][step_lrs.index(row["step_lr"])]
-        ax.imshow(strip.numpy(), cmap="gray", vmin=0, vmax=255)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(f"eps={row['step_lr']:g}, T={row['n_steps_each']}", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(args.grid, dpi=120)
-
-    best = evals.loc[evals["fid"].idxmin()]
-    write_json(args.json, {
-        "profile": args.profile, "measured_with": measured_with(evals),
-        "variant": evals["variant"].iloc[0], "epoch": int(evals["epoch"].iloc[0]), "weights": evals["weights"].iloc[0],
-        "best": {"step_lr": float(best["step_lr"]), "n_steps_each": int(best["n_steps_each"]), "fid": float(best["fid"])},
-        "fid": {f"eps={r.step_lr:g},T={r.n_steps_each}": float(r.fid) for r in evals.itertuples()},
-        "fid_at_largest_step_lr": float(evals[evals["step_lr"] == max(step_lrs)]["fid"].min()),
-        # "snow noise": neighbouring-pixel differences far above the data's
-        "total_variation": {f"eps={r.step_lr:g},T={r.n_steps_each}": float(r.total_variation) for r in evals.itertuples()},
-        "reference_total_variation": float(evals["reference_total_variation"].iloc[0]),
-        "poster": {"step_lr": 1e-5, "n_steps_each": 100, "claim": "large steps overshoot into snow noise"},
-    })
-    print(f"best FID {best['fid']:.3f} at epsilon={best['step_lr']:g}, T={int(best['n_steps_each'])}")
+    heatmap(evals, args.heatmap)
+    sample_matrix(evals, args.grid, args.per_cell)
+    result = summary(evals, args.profile)
+    write_json(args.json, result)
+    best = result["best"]
+    print(f"best FID {best['fid']:.3f} at epsilon={best['step_lr']:g}, T={best['n_steps_each']}")
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, write_json
+from ncsn.metrics.classes import wilson_interval
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
         axes[i][0].axis("off")
         axes[i][0].set_title(f"{row['variant']} epoch {row['epoch']} ({row['weights']})", fontsize=8)
         shares = [row[f"share_{c}"] for c in classes]
-        axes[i][1].bar(range(len(classes)), shares)
+        n = int(row["n_samples"])
+        bounds = [wilson_interval(int(round(share * n)), n) for share in shares]
+        errors = [[share - lo for share, (lo, _) in zip(shares, bounds)], [hi - share for share, (_, hi) in zip(shares, bounds)]]
+        axes[i][1].bar(range(len(classes)), shares, yerr=errors, capsize=2, error_kw={"lw": 0.8})
+        axes[i][1].axhline(0.5, color="firebrick", lw=0.8, ls=":")
         axes[i][1].axhline(0.05, color="gray", lw=0.8, ls="--")
         axes[i][1].set_xticks(range(len(classes)))
         axes[i][1].set_xticklabels(classes, rotation=45, ha="right", fontsize=6)
@@ -65,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         per[variant] = {"epochs": t["epoch"].tolist(), "classes_covered": t["classes_covered"].tolist(),
                         "entropy": t["class_entropy"].round(4).tolist(), "top_class": [classes[c] for c in t["top_class"]],
                         "top_share": t["top_share"].round(4).tolist(), "fid": t["fid"].round(4).tolist(),
+                        "top_share_low": t["top_share_low"].round(4).tolist(),
+                        "top_share_high": t["top_share_high"].round(4).tolist(),
+                        "n_samples": t["n_samples"].astype(int).tolist(),
                         "first_collapsed_epoch": int(collapsed["epoch"].min()) if len(collapsed) else None}
     write_json(args.json, {"profile": args.profile, "measured_with": measured_with(evals),
                            "classifier_test_accuracy": raw[0]["classifier_test_accuracy"],

@@ -24,11 +24,40 @@ def classes_covered(histogram: torch.Tensor, min_share: float = 0.05) -> int:
     return int((histogram >= min_share - 1e-12).sum())
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial share (sound near 0 and 1, unlike the normal one)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def coverage_summary(predictions: torch.Tensor, n_classes: int, min_share: float = 0.05) -> dict:
     hist = class_histogram(predictions, n_classes)
+    n = int(predictions.numel())
+    top = int(hist.argmax())
+    low, high = wilson_interval(int(round(float(hist[top]) * n)), n)
     return {"histogram": [round(float(h), 6) for h in hist], "entropy": entropy(hist),
             "max_entropy": math.log(n_classes), "classes_covered": classes_covered(hist, min_share),
-            "min_share": min_share, "top_class": int(hist.argmax()), "top_share": float(hist.max())}
+            "min_share": min_share, "top_class": top, "top_share": float(hist.max()),
+            "top_share_low": low, "top_share_high": high, "n": n}
+
+
+def total_variation_per_image(images: torch.Tensor) -> torch.Tensor:
+    """`total_variation` of each image [N] (float64)."""
+    x = images.double() / 255
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1).mean(1)
+    return (dy + dx) / 2
+
+
+def total_variation_summary(images: torch.Tensor) -> dict:
+    """Mean pixel variation of a set with its standard error over the images."""
+    per_image = total_variation_per_image(images)
+    se = float(per_image.std() / math.sqrt(len(per_image))) if len(per_image) > 1 else float("nan")
+    return {"mean": float(per_image.mean()), "se": se, "n": len(per_image)}
 
 
 def total_variation(images: torch.Tensor) -> float:

@@ -7,9 +7,7 @@ weights), so a retrained classifier or other Inception weights never reuse stale
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +15,33 @@ import torch
 
 from ncsn.errors import NcsnError
 from ncsn.metrics.extractors import Extractor, make_extractor
+from ncsn.metrics.fid import DEFAULT_BOOTSTRAP, fid_kid_intervals, image_features
 
 REFERENCE_SPLIT = "test"  # the classifier behind the domain features was trained on the train split
 
 
-def reference_images(data_path: str | Path, n: int, seed: int) -> torch.Tensor:
-    """A fixed random subset of `n` test-split images (all of them if n >= the split size), uint8 [n, 1, H, W]."""
+def _shuffled_test_images(data_path: str | Path, seed: int) -> torch.Tensor:
     from ncsn.metrics.classifier import load_dataset
 
     images = load_dataset(data_path)[REFERENCE_SPLIT]["images"]
-    if n < len(images):
-        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]]
-    return images.unsqueeze(1).contiguous()
+    return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))]
+
+
+def reference_images(data_path: str | Path, n: int, seed: int) -> torch.Tensor:
+    """A fixed random subset of `n` test-split images (all of them if n >= the split size), uint8 [n, 1, H, W]."""
+    return _shuffled_test_images(data_path, seed)[:n].unsqueeze(1).contiguous()
+
+
+def floor_images(data_path: str | Path, n_reference: int, n: int, seed: int) -> torch.Tensor:
+    """`n` test images disjoint from the reference images of `reference_images(data_path, n_reference, seed)`:
+    a stand-in for a perfect model's samples, whose FID / KID against the reference is the floor that
+    sampling noise alone puts under any model at this sample size."""
+    images = _shuffled_test_images(data_path, seed)
+    if n_reference + n > len(images):
+        raise NcsnError(f"the data floor needs {n} test images besides the {n_reference} reference images, but the "
+                        f"{REFERENCE_SPLIT} split of {data_path} has {len(images)}; lower evaluation.n_reference or "
+                        "evaluation.n_samples so that their sum is at most the split size.")
+    return images[n_reference:n_reference + n].unsqueeze(1).contiguous()
 
 
 def cache_name(dataset: str, n: int, seed: int) -> str:
@@ -36,18 +49,21 @@ def cache_name(dataset: str, n: int, seed: int) -> str:
 
 
 def precompute(images: torch.Tensor, extractor: Extractor, name: str, cache_root: Path, *, batch_size: int,
-               device: torch.device) -> None:
-    from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id_cached
+               device: torch.device) -> torch.Tensor:
+    """Features of the reference images, computed once and kept in torch-fidelity's cache."""
+    return image_features(images, extractor, batch_size=batch_size, device=device, cache_name=name,
+                          cache_root=cache_root)
 
-    from ncsn.metrics.fid import ImageTensorDataset
 
-    cuda = device.type == "cuda"
-    kwargs = dict(input2=ImageTensorDataset(images, extractor.channels), input2_cache_name=name,
-                  cache_root=str(cache_root), cache=True, batch_size=batch_size, cuda=cuda, save_cpu_ram=True,
-                  verbose=True, feature_extractor_weights_path=extractor.weights_path)
-    with contextlib.redirect_stdout(sys.stderr):
-        fe = create_feature_extractor(extractor.name, [extractor.feature_layer], **kwargs)
-        extract_featuresdict_from_input_id_cached(2, fe, **kwargs)
+def data_floor(data_path: str | Path, reference_features: torch.Tensor, extractor: Extractor, *, n_reference: int,
+               n: int, seed: int, batch_size: int, kid_subsets: int, n_bootstrap: int,
+               device: torch.device) -> dict[str, Any]:
+    """FID / KID (with bootstrap intervals) of `n` real test images against the reference: what a model
+    whose samples were real images would score with sample sets of size `n`."""
+    features = image_features(floor_images(data_path, n_reference, n, seed), extractor, batch_size=batch_size,
+                              device=device)
+    return fid_kid_intervals(features, reference_features, n_bootstrap=n_bootstrap, kid_subsets=kid_subsets,
+                             seed=seed)
 
 
 def load_reference(path: str | Path) -> dict[str, Any]:
@@ -68,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-root", required=True, type=Path)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--floor-n", type=int, default=None,
+                        help="also measure the data floor: this many test images (the sample sets' size), disjoint "
+                             "from the reference, scored against it")
+    parser.add_argument("--kid-subsets", type=int, default=100)
+    parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="bootstrap resamples per interval")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", required=True, type=Path, help="JSON describing the reference (input of evaluate)")
@@ -84,11 +105,16 @@ def run(args: argparse.Namespace) -> int:
     extractor = make_extractor(args.extractor, weights)
     images = reference_images(args.data, args.n, args.seed)
     name = cache_name(args.data.stem, len(images), args.seed)
-    precompute(images, extractor, name, args.cache_root, batch_size=args.batch_size, device=device)
+    features = precompute(images, extractor, name, args.cache_root, batch_size=args.batch_size, device=device)
+    floor = None
+    if args.floor_n:
+        floor = data_floor(args.data, features, extractor, n_reference=len(images), n=args.floor_n, seed=args.seed,
+                           batch_size=args.batch_size, kid_subsets=args.kid_subsets, n_bootstrap=args.bootstrap,
+                           device=device)
     info = {"dataset": args.data.stem, "data": str(args.data), "split": REFERENCE_SPLIT, "n_reference": len(images),
             "seed": args.seed, "extractor": extractor.kind, "extractor_name": extractor.name,
             "weights": str(weights), "feature_layer": extractor.feature_layer, "cache_root": str(args.cache_root),
-            "cache_name": name}
+            "cache_name": name, "floor": floor}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info))

@@ -16,6 +16,7 @@ import yaml
 
 from ncsn.report import sections
 from ncsn.report.html import Section, page_html
+from ncsn.report.sections.common import scale_note
 
 
 def _publish(section: Section, out_dir: Path) -> Section:
@@ -45,7 +46,7 @@ def build_report(results: Path, config: dict, out: Path) -> Path:
                 f"<code>python -m ncsn report</code> from the outputs of the Snakemake workflow.")
     tmp = out.with_suffix(".tmp")
     tmp.write_text(page_html("NCSN reproduction: denoising score matching + annealed Langevin dynamics",
-                             subtitle, built))
+                             subtitle, built, note=scale_note(config)))
     tmp.replace(out)
     return out
 
@@ -53,7 +54,7 @@ def build_report(results: Path, config: dict, out: Path) -> Path:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=Path("results"), help="the workflow's results folder")
     parser.add_argument("--config-json", required=True, help="the config of the run, as JSON")
-    parser.add_argument("--out", type=Path, default=Path("reports/index.html"))
+    parser.add_argument("--out", type=Path, default=Path("reports/quick/index.html"))
 
 
 def run(args: argparse.Namespace) -> int:

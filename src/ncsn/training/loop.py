@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from ncsn.data.images import load_split
 from ncsn.errors import DivergenceError
-from ncsn.losses import dsm_loss
+from ncsn.losses import dsm_loss, dsm_losses
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.training.checkpoint import capture_rng, link_atomic, load_checkpoint, restore_rng, save_atomic
 from ncsn.training.ema import make_ema
@@ -78,14 +78,29 @@ def _fixed_subset(n: int, size: int | None, seed: int) -> Tensor:
 
 
 @torch.no_grad()
-def heldout_loss(model: nn.Module, images: Tensor, sigmas: Tensor, seed: int) -> float:
-    """DSM loss on a fixed batch with a fixed draw of levels and noise (the same at every call)."""
+def heldout_losses(model: nn.Module, images: Tensor, sigmas: Tensor, seed: int) -> Tensor:
+    """Per-image DSM losses [N] on a fixed batch with a fixed draw of levels and noise (the same at every
+    call, so two models' losses are paired image by image)."""
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=images.device).manual_seed(seed)
-    loss = dsm_loss(model, images, sigmas, generator=generator).item()
+    losses = dsm_losses(model, images, sigmas, generator=generator).double().cpu()
     model.train(was_training)
-    return loss
+    return losses
+
+
+def _standard_error(values: Tensor) -> float:
+    return float(values.std() / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def heldout_row(model: nn.Module, ema_model: nn.Module, images: Tensor, sigmas: Tensor, seed: int) -> dict:
+    """Held-out DSM loss of the raw and the EMA weights with their standard errors over the batch, and the
+    standard error of their paired difference (raw - EMA): the noise of the comparison the poster makes."""
+    raw = heldout_losses(model, images, sigmas, seed)
+    ema = heldout_losses(ema_model, images, sigmas, seed)
+    return {"heldout_loss_raw": float(raw.mean()), "heldout_loss_ema": float(ema.mean()),
+            "heldout_loss_raw_se": _standard_error(raw), "heldout_loss_ema_se": _standard_error(ema),
+            "heldout_loss_diff_se": _standard_error(raw - ema)}
 
 
 def _weights_finite(model: nn.Module) -> bool:
@@ -182,8 +197,7 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
         bar.close()
 
         row = {"epoch": epoch, "step": progress.step, "train_loss": progress.loss_sum / n_batches,
-               "heldout_loss_raw": heldout_loss(model, heldout, sigmas, seed + 3),
-               "heldout_loss_ema": heldout_loss(ema.module, heldout, sigmas, seed + 3),
+               **heldout_row(model, ema.module, heldout, sigmas, seed + 3),
                "seconds": round(time.perf_counter() - started, 3)}
         progress.metrics.append(row)
         progress.epoch, progress.batch, progress.order = epoch, 0, None

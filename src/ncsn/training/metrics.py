@@ -7,14 +7,15 @@ import io
 import os
 from pathlib import Path
 
-COLUMNS = ["epoch", "step", "train_loss", "heldout_loss_raw", "heldout_loss_ema", "seconds"]
+COLUMNS = ["epoch", "step", "train_loss", "heldout_loss_raw", "heldout_loss_ema", "heldout_loss_raw_se",
+           "heldout_loss_ema_se", "heldout_loss_diff_se", "seconds"]
 
 
 def write_metrics(rows: list[dict[str, float]], path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: row[k] for k in COLUMNS} for row in rows)
+    writer.writerows({k: row.get(k, "") for k in COLUMNS} for row in rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(buffer.getvalue())

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ncsn.report.verdicts import deciding
+
 PIXELS = 28 * 28
 
 
@@ -18,18 +20,13 @@ def read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def verdict(config: dict, holds: bool) -> str:
-    """A claim about paper-scale training can only be confirmed or refuted by the paper-scale profile."""
-    if config["profile"] != "full":
-        return "not comparable"
-    return "reproduced" if holds else "not reproduced"
-
-
 def scale_note(config: dict) -> str:
-    if config["profile"] == "full":
+    """Said once, at the top of the report: whether this profile's verdicts decide the poster's claims."""
+    if deciding(config):
         return ""
-    return (f" Profile '{config['profile']}' trains for a few hundred optimiser steps on a subset and samples with "
-            "few steps, so it tests the pipeline, not the claim; run the full profile (make full) to decide it.")
+    return (f"Profile '{config['profile']}' trains for a few hundred optimiser steps on a subset and samples with "
+            "few steps: it tests the pipeline, not the claims, so its image verdicts read 'not comparable'. "
+            "Run the laptop profile (make laptop, a few hours on a 2-core CPU) or the full one to decide them.")
 
 
 def measured_with(summary: dict) -> str:

@@ -5,41 +5,50 @@ from __future__ import annotations
 from pathlib import Path
 
 from ncsn.report.html import Claim, Section
-from ncsn.report.sections.common import measured_with, read_csv, read_json, scale_note, verdict
+from ncsn.report.sections.common import measured_with, read_csv, read_json
+from ncsn.report.verdicts import (RULES, capacity_verdict, collapse_verdict, gate, proportion_lower,
+                                  share_state)
 
 
-def _first_collapse(v: dict) -> str:
-    return "never" if v["first_collapsed_epoch"] is None else f"epoch {v['first_collapsed_epoch']}"
+def _states(v: dict) -> list[str]:
+    return [share_state(lo, hi) for lo, hi in zip(v["top_share_low"], v["top_share_high"])]
+
+
+def _described(name: str, v: dict, classes: list[str] | None = None) -> str:
+    parts = [f"epoch {e}: top class {top} {share:.0%} [{lo:.0%}, {hi:.0%}], {n} classes >= 5%, entropy {h:.2f}"
+             for e, top, share, lo, hi, n, h in zip(v["epochs"], v["top_class"], v["top_share"], v["top_share_low"],
+                                                     v["top_share_high"], v["classes_covered"], v["entropy"])]
+    return f"{name}: " + "; ".join(parts)
 
 
 def fashion_claims(summary: dict, config: dict) -> list[Claim]:
     variants = summary["variants"]
     claims = []
     reference = config["fashion"]["variants"][0]
-    if reference in variants:
-        v = variants[reference]
-        collapsed = v["first_collapsed_epoch"] is not None
+    if reference not in variants:
+        return claims
+    ref = variants[reference]
+    ref_states = _states(ref)
+    claims.append(Claim(
+        claim=f"The reference network's samples collapse onto one class ({reference})",
+        poster="Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'",
+        measured=f"{_described(reference, ref)}; states: {', '.join(ref_states)}",
+        verdict=gate(config, collapse_verdict(ref_states)),
+        note="Rule: " + RULES["collapse"] + "."))
+    for name in config["fashion"]["variants"][1:]:
+        if name not in variants or variants[name]["epochs"] != ref["epochs"]:
+            continue
+        other = variants[name]
+        more_diverse = [proportion_lower(po, no, pr, nr) for po, no, pr, nr in
+                        zip(other["top_share"], other["n_samples"], ref["top_share"], ref["n_samples"])]
         claims.append(Claim(
-            claim=f"The reference network's samples collapse onto one class ({reference})",
-            poster="Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'",
-            measured=(f"classes >= 5% per epoch {v['epochs']}: {v['classes_covered']}; top-class share "
-                      f"{v['top_share']}; first collapse: {_first_collapse(v)}"),
-            verdict=verdict(config, collapsed),
-            note=f"{summary['collapse_rule']}." + scale_note(config)))
-    others = [name for name in config["fashion"]["variants"][1:] if name in variants]
-    if reference in variants and others:
-        def collapse_epoch(name):
-            epoch = variants[name]["first_collapsed_epoch"]
-            return float("inf") if epoch is None else epoch
-        later = all(collapse_epoch(o) > collapse_epoch(reference) for o in others)
-        never = collapse_epoch(reference) == float("inf")
-        claims.append(Claim(
-            claim="More capacity and dropout keep the samples diverse for longer",
+            claim=f"More capacity and dropout keep the samples diverse for longer ({name} vs {reference})",
             poster="a slightly bigger model with dropout 'helped maintaining stability for a longer time'",
-            measured="; ".join(f"{name}: first collapse {_first_collapse(variants[name])}, entropy "
-                               f"{variants[name]['entropy']}" for name in [reference, *others]),
-            verdict="not comparable" if never else verdict(config, later),
-            note=("Nothing collapsed, so there is no 'longer' to compare." if never else "") + scale_note(config)))
+            measured=(f"{_described(name, other)}; states: {', '.join(_states(other))}; top-class share lower "
+                      f"than {reference}'s beyond the noise at epochs "
+                      f"{[e for e, m in zip(other['epochs'], more_diverse) if m] or 'none'}"),
+            verdict=gate(config, capacity_verdict(ref_states, _states(other), more_diverse)),
+            note="Rule: " + RULES["capacity"] + "."))
     return claims
 
 
@@ -50,12 +59,14 @@ def fashion_section(results: Path, config: dict) -> Section | None:
     summary = read_json(folder / "figure2.json")
     table = read_csv(folder / "figure2.csv")
     shares = [c for c in table.columns if c.startswith("share_")]
-    table = table[["variant", "epoch", "weights", "classes_covered", "class_entropy", "top_share", "collapsed",
-                   "fid", *shares]]
+    table = table[["variant", "epoch", "weights", "n_samples", "classes_covered", "class_entropy", "top_share",
+                   "top_share_low", "top_share_high", "fid", *shares]]
     text = (f"<p>Samples of each Fashion-MNIST variant at the configured checkpoints, classified by the domain "
             f"classifier (test accuracy {summary['classifier_test_accuracy']:.4f}); {measured_with(summary)}. "
-            "The poster judged collapse by eye; here the class histogram, its entropy (log 10 = 2.30 nats is "
-            "uniform) and the number of classes holding at least 5% of the samples decide it.</p>")
+            "The poster judged collapse by eye; here the class histogram decides it: the share of the most "
+            "frequent class with its 95% Wilson interval, the entropy (log 10 = 2.30 nats is uniform) and the "
+            "number of classes holding at least 5% of the samples.</p>")
     return Section("Fashion-MNIST: class collapse (Figure 2)", text,
-                   figures=[(folder / "figure2.png", "Samples and their class histograms per variant and epoch.")],
+                   figures=[(folder / "figure2.png", "Samples and their class histograms (95% Wilson intervals; "
+                                                     "dotted: the collapse threshold of 50%) per variant and epoch.")],
                    tables=[("Class histogram of the samples", table)], claims=fashion_claims(summary, config))

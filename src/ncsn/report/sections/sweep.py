@@ -4,38 +4,81 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from ncsn.report.html import Claim, Section
-from ncsn.report.sections.common import measured_with, read_csv, read_json, scale_note, verdict
+from ncsn.report.sections.common import measured_with, read_csv, read_json
+from ncsn.report.verdicts import RULES, SNOW_FACTOR, Z, by_count, compare, gate, interval_text, optimum_verdict
 
 POSTER_EPS, POSTER_T = 1e-5, 100
-# "Snow noise": samples whose neighbouring-pixel differences exceed the test images' by this factor.
-SNOW_FACTOR = 1.5
 
 
-def sweep_claims(summary: dict, config: dict) -> list[Claim]:
-    best = summary["best"]
-    tv = summary["total_variation"]
-    largest = max(float(k.split(",")[0].split("=")[1]) for k in tv)
-    tv_largest = max(v for k, v in tv.items() if float(k.split(",")[0].split("=")[1]) == largest)
+def _cell(cells: dict, step_lr: float, n_steps_each: int) -> dict | None:
+    for c in cells.values():
+        if abs(c["step_lr"] - step_lr) <= 1e-12 * max(1.0, step_lr) and c["n_steps_each"] == n_steps_each:
+            return c
+    return None
+
+
+def _worse(a: dict, b: dict) -> bool:
+    """FID of cell a is above cell b's beyond the noise."""
+    return compare(a["fid"], a["fid_sd"], b["fid"], b["fid_sd"]) == 1
+
+
+def optimum_claim(summary: dict, config: dict) -> Claim:
+    cells, best = summary["cells"], summary["best"]
+    best_cell = _cell(cells, best["step_lr"], best["n_steps_each"])
+    poster = _cell(cells, POSTER_EPS, POSTER_T)
+    if poster is None:
+        return Claim(claim="Sampling is best with a small step size and many steps per level",
+                     poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
+                     measured=f"the sweep has no cell at epsilon = {POSTER_EPS:g}, T = {POSTER_T}",
+                     verdict="not comparable", note="Add the poster's cell to sweep.step_lrs / sweep.n_steps_each.")
+    tied = not _worse(poster, best_cell)
+    larger = [c for c in cells.values() if c["n_steps_each"] == POSTER_T and c["step_lr"] >= 10 * POSTER_EPS * 0.999]
+    fewer = [c for c in cells.values() if abs(c["step_lr"] - POSTER_EPS) < 1e-12 and c["n_steps_each"] < POSTER_T]
+    larger_worse = bool(larger) and all(_worse(c, poster) for c in larger)
+    fewer_worse = bool(fewer) and all(_worse(c, poster) for c in fewer)
+
+    def listed(group):
+        return ", ".join(f"eps {c['step_lr']:g} T {c['n_steps_each']}: {interval_text(c['fid'], c['fid_sd'])}"
+                         for c in group) or "none in the grid"
+
+    return Claim(
+        claim="Sampling is best with a small step size and many steps per level",
+        poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
+        measured=(f"lowest FID {interval_text(best['fid'], best['fid_sd'])} at epsilon = {best['step_lr']:g}, "
+                  f"T = {best['n_steps_each']}; the poster's cell {interval_text(poster['fid'], poster['fid_sd'])} "
+                  f"({'within the noise of' if tied else 'worse than'} the best). (a) {'yes' if tied else 'no'}; "
+                  f"(b) larger steps at T = {POSTER_T}: {listed(larger)} - {'all worse' if larger_worse else 'not all worse'}; "
+                  f"(c) fewer steps at epsilon = {POSTER_EPS:g}: {listed(fewer)} - "
+                  f"{'all worse' if fewer_worse else 'not all worse'}"),
+        verdict=gate(config, optimum_verdict(tied, larger_worse, fewer_worse)),
+        note=("Rule: " + RULES["optimum"] + ". epsilon in the NCSN paper convention (alpha_i = epsilon "
+              "sigma_i^2 / sigma_L^2, x += alpha_i/2 s + sqrt(alpha_i) z), as in the poster's update rule."))
+
+
+def snow_claim(summary: dict, config: dict) -> Claim:
+    cells = summary["cells"]
+    best = _cell(cells, summary["best"]["step_lr"], summary["best"]["n_steps_each"])
+    largest = max(c["step_lr"] for c in cells.values())
     ref_tv = summary["reference_total_variation"]
-    eps_ok, t_ok = best["step_lr"] == POSTER_EPS, best["n_steps_each"] >= POSTER_T
-    optimum = ("reproduced" if eps_ok and t_ok else "partly reproduced" if eps_ok or t_ok else "not reproduced")
-    snow = tv_largest > SNOW_FACTOR * ref_tv and summary["fid_at_largest_step_lr"] > best["fid"]
-    return [
-        Claim(claim="Sampling is best with a small step size and many steps per level",
-              poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
-              measured=f"lowest FID {best['fid']:.4g} at epsilon = {best['step_lr']:g}, T = {best['n_steps_each']}",
-              verdict=optimum if config["profile"] == "full" else "not comparable",
-              note=("epsilon in the NCSN paper convention (alpha_i = epsilon sigma_i^2 / sigma_L^2, x += alpha_i/2 s "
-                    "+ sqrt(alpha_i) z), as in the poster's update rule." + scale_note(config))),
-        Claim(claim="Large steps overshoot into 'snow noise'",
-              poster="large epsilon gives speckled samples",
-              measured=(f"at epsilon = {largest:g}: neighbouring-pixel variation {tv_largest:.3f} vs {ref_tv:.3f} for "
-                        f"test images; best FID there {summary['fid_at_largest_step_lr']:.4g} vs {best['fid']:.4g} overall"),
-              verdict=verdict(config, snow),
-              note=(f"Counted as snow when the variation exceeds {SNOW_FACTOR}x the test images' and the FID is worse "
-                    "than at the optimum." + scale_note(config))),
-    ]
+    at_largest = sorted((c for c in cells.values() if c["step_lr"] == largest), key=lambda c: c["n_steps_each"])
+    rows, hits = [], 0
+    for c in at_largest:
+        speckled = c["total_variation"] - Z * c["total_variation_se"] > SNOW_FACTOR * ref_tv
+        worse = _worse(c, best)
+        hits = max(hits, int(speckled) + int(worse))
+        rows.append(f"T {c['n_steps_each']}: pixel variation {c['total_variation']:.3f} ± "
+                    f"{Z * c['total_variation_se']:.3f}, FID {interval_text(c['fid'], c['fid_sd'])}")
+    return Claim(
+        claim="Large steps overshoot into 'snow noise'",
+        poster="large epsilon gives speckled samples",
+        measured=(f"at epsilon = {largest:g}: {'; '.join(rows)}; test images' pixel variation {ref_tv:.3f} "
+                  f"(snow threshold {SNOW_FACTOR * ref_tv:.3f}); best cell FID "
+                  f"{interval_text(best['fid'], best['fid_sd'])}"),
+        verdict=gate(config, by_count(hits, 2)),
+        note="Rule: " + RULES["snow"] + ".")
 
 
 def sweep_section(results: Path, config: dict) -> Section | None:
@@ -43,13 +86,20 @@ def sweep_section(results: Path, config: dict) -> Section | None:
     if "sweep" not in config or not (folder / "figure1.json").is_file():
         return None
     summary = read_json(folder / "figure1.json")
-    table = read_csv(folder / "figure1.csv")[["step_lr", "n_steps_each", "fid", "kid_mean", "total_variation",
-                                             "n_samples", "extractor"]]
+    table = read_csv(folder / "figure1.csv")
+    shown = pd.DataFrame({
+        "epsilon": table["step_lr"].map("{:g}".format), "T": table["n_steps_each"],
+        "FID [95%]": [interval_text(f, s) for f, s in zip(table["fid"], table.get("fid_sd", table["fid"] * float("nan")))],
+        "KID [95%]": [interval_text(k, s) for k, s in zip(table["kid_mean"], table.get("kid_sd", table["kid_mean"] * float("nan")))],
+        "pixel variation": table["total_variation"], "n_samples": table["n_samples"]})
+    floor = summary.get("floor") or {}
+    floor_text = (f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
+                  if floor else "")
     text = (f"<p>One checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled "
-            f"over every configured epsilon and T; {measured_with(summary)}. The poster's Figure 1 shows the same grid "
-            "as images only.</p>")
-    figures = [(folder / "figure1_fid.png", "FID over epsilon (columns) and T (rows)."),
-               (folder / "figure1_samples.png", "Samples per (epsilon, T) cell.")]
+            f"over every configured epsilon and T; {measured_with(summary)}.{floor_text} The poster's Figure 1 shows "
+            "the same grid as images only.</p>")
+    figures = [(folder / "figure1_samples.png", "Samples per cell: rows T (steps per noise level), columns epsilon."),
+               (folder / "figure1_fid.png", "FID per cell with the half-width of its 95% bootstrap interval.")]
     return Section("Sampler hyperparameters (Figure 1)", text, figures=figures,
-                   tables=[("FID, KID and pixel variation per (epsilon, T)", table)],
-                   claims=sweep_claims(summary, config))
+                   tables=[("FID, KID and pixel variation per (epsilon, T)", shown)],
+                   claims=[optimum_claim(summary, config), snow_claim(summary, config)])

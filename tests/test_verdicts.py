@@ -1,0 +1,164 @@
+"""The verdict rules and the intervals they use: each rule decided on numbers whose answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from ncsn.metrics.classes import coverage_summary, total_variation_summary, wilson_interval
+from ncsn.metrics.fid import fid_kid_intervals
+from ncsn.report import verdicts
+from ncsn.report.sections.fashion import fashion_claims
+from ncsn.report.sections.stability import fid_claims, loss_claims
+from ncsn.report.sections.sweep import optimum_claim, snow_claim
+
+LAPTOP = {"profile": "laptop", "fashion": {"variants": ["ref", "big"]}}
+QUICK = {"profile": "quick", "fashion": {"variants": ["ref", "big"]}}
+
+
+def test_compare_separates_only_beyond_the_noise():
+    assert verdicts.compare(10.0, 1.0, 20.0, 1.0) == -1
+    assert verdicts.compare(20.0, 1.0, 10.0, 1.0) == 1
+    # 2 apart with a difference noise of sqrt(2): 1.41 standard errors, inside the noise
+    assert verdicts.compare(10.0, 1.0, 12.0, 1.0) == 0
+    assert verdicts.compare(10.0, float("nan"), 20.0, 1.0) == 0  # unknown noise decides nothing
+
+
+def test_significant_rises_and_excess_spread():
+    assert verdicts.significant_rises([3.0, 11.0, 1.0], [0.5, 0.5, 0.5]) == [1]
+    assert verdicts.significant_rises([3.0, 3.5, 3.2], [0.5, 0.5, 0.5]) == []
+    # values that vary exactly as much as their own noise have no excess spread
+    assert verdicts.excess_spread([1.0, -1.0, 1.0, -1.0], [2.0] * 4) == 0.0
+    assert verdicts.excess_spread([0.0, 10.0, 0.0, 10.0], [0.1] * 4) == pytest.approx(math.sqrt(100 / 3 - 0.01))
+
+
+@pytest.mark.parametrize("raw, ema, expected", [(1, 0, "reproduced"), (2, 1, "partly reproduced"),
+                                                (0, 0, "not reproduced"), (1, 1, "not reproduced")])
+def test_stability_rule(raw, ema, expected):
+    assert verdicts.stability_verdict(raw, ema) == expected
+
+
+def test_wilson_interval_matches_known_values():
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
+    low, high = wilson_interval(0, 100)
+    assert low == 0.0 and high == pytest.approx(0.0370, abs=1e-3)
+
+
+def test_share_states_and_collapse_rules():
+    assert verdicts.share_state(0.55, 0.75) == "collapsed"
+    assert verdicts.share_state(0.10, 0.30) == "diverse"
+    assert verdicts.share_state(0.40, 0.60) == "undecided"
+    assert verdicts.collapse_verdict(["diverse", "collapsed"]) == "reproduced"
+    assert verdicts.collapse_verdict(["collapsed", "diverse"]) == "partly reproduced"
+    assert verdicts.collapse_verdict(["diverse", "diverse"]) == "not reproduced"
+    assert verdicts.capacity_verdict(["diverse", "collapsed"], ["diverse", "diverse"], [False, True]) == "reproduced"
+    assert verdicts.capacity_verdict(["diverse", "diverse"], ["diverse", "diverse"], [True, False]) == "partly reproduced"
+    assert verdicts.capacity_verdict(["collapsed"], ["collapsed"], [False]) == "not reproduced"
+    assert verdicts.proportion_lower(0.2, 100, 0.6, 100)
+    assert not verdicts.proportion_lower(0.5, 100, 0.55, 100)
+
+
+def test_pipeline_profiles_never_decide():
+    assert verdicts.gate(QUICK, "reproduced") == "not comparable"
+    assert verdicts.gate(LAPTOP, "not reproduced") == "not reproduced"
+
+
+def _gaussian(n, d, mean, seed):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, d, generator=g, dtype=torch.float64) + torch.tensor(mean, dtype=torch.float64))
+
+
+def test_fid_interval_covers_the_analytic_distance_and_shrinks_with_n():
+    # N(mu, I) against N(0, I): FID = |mu|^2 = 1 exactly in the limit
+    reference = _gaussian(4000, 4, [0.0] * 4, 0)
+    large = fid_kid_intervals(_gaussian(2000, 4, [1.0, 0, 0, 0], 1), reference, n_bootstrap=60, kid_subsets=5)
+    small = fid_kid_intervals(_gaussian(200, 4, [1.0, 0, 0, 0], 2), reference, n_bootstrap=60, kid_subsets=5)
+    assert large["fid"]["low"] < 1.0 < large["fid"]["high"]
+    assert 0 < large["fid"]["sd"] < small["fid"]["sd"]
+    same = fid_kid_intervals(_gaussian(2000, 4, [0.0] * 4, 3), reference, n_bootstrap=60, kid_subsets=5)
+    # a set from the reference's own distribution differs from the shifted one beyond the noise
+    assert verdicts.compare(same["fid"]["value"], same["fid"]["sd"], large["fid"]["value"], large["fid"]["sd"]) == -1
+    assert same["kid"]["low"] < 0.01 < large["kid"]["low"]
+
+
+def test_coverage_and_pixel_variation_carry_their_intervals():
+    predictions = torch.tensor([3] * 60 + [1] * 40)
+    summary = coverage_summary(predictions, 10)
+    assert summary["top_class"] == 3 and summary["n"] == 100
+    assert summary["top_share_low"] < 0.6 < summary["top_share_high"]
+    flat = torch.zeros(50, 1, 28, 28, dtype=torch.uint8)
+    assert total_variation_summary(flat) == {"mean": 0.0, "se": 0.0, "n": 50}
+
+
+def _table1(raw, ema, sd=0.2):
+    epochs = [1, 5, 10, 15][: len(raw)]
+    return pd.DataFrame({"variant": "unet", "epoch": epochs, "fid_raw": raw, "fid_ema": ema,
+                         "fid_sd_raw": sd, "fid_sd_ema": sd, "n_samples": 100, "extractor": "domain",
+                         "floor_fid": 0.5, "floor_fid_sd": 0.1, "floor_kid": 0.0, "floor_kid_sd": 0.001})
+
+
+SUMMARY = {"measured_with": {"extractor": ["domain"], "n_samples": [100], "n_reference": [2000]}}
+
+
+def test_table1_claims_follow_the_rules():
+    spike = fid_claims(_table1([20, 3.0, 11.3, 1.0], [30, 0.6, 0.3, 0.2]), SUMMARY, LAPTOP)
+    verdict = {c.claim.split(" (")[0]: c.verdict for c in spike}
+    assert verdict["EMA lowers the FID at every evaluated epoch"] == "reproduced"
+    assert verdict["The raw weights' FID spikes during training; the EMA weights' does not"] == "reproduced"
+    assert verdict["With EMA the FID drops to 0.22"] == "not comparable"
+    # the same spike inside a noise of sd 5 is no spike, and EMA is nowhere lower beyond it
+    noisy = {c.claim.split(" (")[0]: c.verdict for c in
+             fid_claims(_table1([20, 3.0, 11.3, 1.0], [30, 0.6, 0.3, 0.2], sd=5.0), SUMMARY, LAPTOP)}
+    assert noisy["The raw weights' FID spikes during training; the EMA weights' does not"] == "not reproduced"
+    assert noisy["EMA lowers the FID at every evaluated epoch"] == "not reproduced"
+    assert all(c.verdict == "not comparable" for c in fid_claims(_table1([20, 3, 11, 1], [30, .6, .3, .2]), SUMMARY, QUICK))
+
+
+def test_loss_claim_uses_the_paired_standard_error():
+    losses = pd.DataFrame({"variant": "unet", "epoch": [1, 5, 10, 15], "heldout_loss_raw": [40.0, 30, 28, 27],
+                           "heldout_loss_ema": [150.0, 29, 27.9, 26], "heldout_loss_diff_se": [2.0, 0.2, 0.2, 0.2]})
+    for column in ("heldout_loss_raw", "heldout_loss_ema"):
+        losses[column + "_per_dim"] = losses[column] / 784
+    (claim,) = loss_claims(losses, LAPTOP)
+    # epoch 1: EMA higher; epoch 10: 0.1 < 1.96 * 0.2, inside the noise; epochs 5 and 15 lower
+    assert claim.verdict == "partly reproduced" and "2/4 of the poster's epochs" in claim.measured
+
+
+def _sweep(fids, sd=1.0, tv=0.1):
+    cells = {}
+    for (eps, T), fid in fids.items():
+        cells[f"eps={eps:g},T={T}"] = {"step_lr": eps, "n_steps_each": T, "fid": fid, "fid_sd": sd,
+                                       "total_variation": tv if eps < 1e-3 else 0.4, "total_variation_se": 0.01}
+    best = min(cells.values(), key=lambda c: c["fid"])
+    return {"cells": cells, "best": best, "reference_total_variation": 0.1}
+
+
+def test_sweep_claims_follow_the_rules():
+    grid = {(1e-5, 10): 30.0, (1e-5, 100): 5.0, (1e-4, 100): 15.0, (1e-3, 100): 80.0, (1e-3, 10): 90.0}
+    assert optimum_claim(_sweep(grid), LAPTOP).verdict == "reproduced"
+    assert snow_claim(_sweep(grid), LAPTOP).verdict == "reproduced"
+    # the best cell far away from the poster's: check (a) fails, (b) and (c) still hold
+    shifted = {**grid, (1e-5, 10): 30.0, (1e-6, 100): 0.5}
+    assert optimum_claim(_sweep(shifted), LAPTOP).verdict == "partly reproduced"
+    flat = {key: 5.0 for key in grid}
+    assert optimum_claim(_sweep(flat), LAPTOP).verdict == "partly reproduced"  # only (a): all tied
+    assert snow_claim(_sweep(flat, tv=0.1), LAPTOP).verdict == "partly reproduced"  # speckled, FID not worse
+
+
+def test_fashion_claims_follow_the_rules():
+    def variant(shares, n=100):
+        bounds = [wilson_interval(round(s * n), n) for s in shares]
+        return {"epochs": [1, 3], "top_class": ["Shirt", "Shirt"], "top_share": shares, "n_samples": [n, n],
+                "top_share_low": [b[0] for b in bounds], "top_share_high": [b[1] for b in bounds],
+                "classes_covered": [8, 2], "entropy": [2.0, 0.8]}
+
+    summary = {"variants": {"ref": variant([0.2, 0.8]), "big": variant([0.15, 0.3])}}
+    collapse, capacity = fashion_claims(summary, LAPTOP)
+    assert collapse.verdict == "reproduced" and capacity.verdict == "reproduced"
+    summary = {"variants": {"ref": variant([0.2, 0.25]), "big": variant([0.2, 0.22])}}
+    collapse, capacity = fashion_claims(summary, LAPTOP)
+    assert collapse.verdict == "not reproduced" and capacity.verdict == "not reproduced"
