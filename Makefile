@@ -79,6 +79,8 @@ test: setup test-deps
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# Keeps reports/laptop/, the published (tracked) report.
 clean-results:
-	rm -rf results/* reports/* .snakemake
+	rm -rf results/* .snakemake
+	find reports -mindepth 1 -maxdepth 1 ! -name laptop ! -name .gitkeep -exec rm -rf {} +
 	touch results/.gitkeep reports/.gitkeep

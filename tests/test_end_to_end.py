@@ -75,7 +75,7 @@ def browser():
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,2000"):
+                 "--window-size=1366,2000"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     yield driver
@@ -91,6 +91,10 @@ def test_report_opens_in_a_real_browser(tiny_study, browser):
     assert not broken, f"broken images: {broken}"
     sections = browser.execute_script("return Array.from(document.querySelectorAll('section h2')).map(h => h.textContent)")
     assert sections[1:] == SECTIONS  # after the summary of claims
+    # readable at a laptop's width: nothing wider than the window, with every folded table opened
+    browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+    width, inner = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"the page scrolls horizontally at {inner} px: {width} px wide"
     screenshot = tiny_study / "reports" / "tiny" / "screenshot.png"
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000

@@ -162,3 +162,29 @@ def test_fashion_claims_follow_the_rules():
     summary = {"variants": {"ref": variant([0.2, 0.25]), "big": variant([0.2, 0.22])}}
     collapse, capacity = fashion_claims(summary, LAPTOP)
     assert collapse.verdict == "not reproduced" and capacity.verdict == "not reproduced"
+
+
+def test_a_claim_rejects_an_unknown_verdict():
+    from ncsn.report.html import Claim
+
+    with pytest.raises(ValueError):
+        Claim("c", "p", "m", "maybe")
+
+
+def test_floor_images_are_real_test_images_disjoint_from_the_reference(tmp_path):
+    from ncsn.data.images import write_synthetic
+    from ncsn.errors import NcsnError
+    from ncsn.metrics.reference import floor_images, reference_images
+
+    data = write_synthetic(tmp_path / "mnist.pt", n_train=30, n_test=60)
+    reference = reference_images(data, 40, seed=3)
+    as_rows = {bytes(image.flatten().tolist()) for image in reference}
+    floor, split = floor_images(data, 40, 20, seed=3)
+    assert split == "test" and len(floor) == 20
+    assert not any(bytes(image.flatten().tolist()) in as_rows for image in floor)
+    # more than the test split holds besides the reference: training images (the paper-scale case)
+    floor, split = floor_images(data, 40, 25, seed=3)
+    assert split == "train" and len(floor) == 25
+    assert not any(bytes(image.flatten().tolist()) in as_rows for image in floor)
+    with pytest.raises(NcsnError, match="n_samples"):
+        floor_images(data, 40, 31, seed=3)

@@ -67,13 +67,23 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
     generator = torch.Generator(device=device).manual_seed(seed)
     sigmas = sigmas.to(device)
     batches = []
+    # Progress in score evaluations (one batch of chains can take minutes on a CPU).
+    per_batch = len(sigmas) * n_steps_each + int(denoise)
+    bar = tqdm(total=math.ceil(n_samples / batch_size) * per_batch, desc="Langevin steps", unit="step",
+               file=sys.stderr, disable=not progress, mininterval=10.0)
+
+    def counted_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        bar.update(1)
+        return score_fn(x, sigma)
+
     with torch.inference_mode():
-        for start in tqdm(range(0, n_samples, batch_size), desc="sample batches", file=sys.stderr,
-                          disable=not progress):
+        for start in range(0, n_samples, batch_size):
             n = min(batch_size, n_samples - start)
             x = initial_noise((n, *image_shape), init, generator, device)
-            x = annealed_langevin(score_fn, x, sigmas, step_lr, n_steps_each, generator=generator, denoise=denoise)
+            x = annealed_langevin(counted_score_fn, x, sigmas, step_lr, n_steps_each, generator=generator,
+                                  denoise=denoise)
             batches.append(to_uint8(x.cpu()))
+    bar.close()
     return torch.cat(batches)
 
 

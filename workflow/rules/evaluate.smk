@@ -4,6 +4,7 @@ EVALUATION = f"{RESULTS}/evaluation"
 EXPERIMENTS = f"{RESULTS}/experiments"
 FID_CACHE = f"{RESULTS}/fid_cache"
 INCEPTION_WEIGHTS = f"{RESULTS}/fid/inception-v3-compat.pth"
+TEST_SPLIT_SIZE = 10000  # MNIST and Fashion-MNIST
 
 
 def evaluation_problems(config):
@@ -15,6 +16,9 @@ def evaluation_problems(config):
         wanted.append((config["sweep"]["variant"], config["sweep"]["epoch"], "sweep"))
     if "fashion" in config:
         wanted += [(v, e, "fashion") for v in config["fashion"]["variants"] for e in config["fashion"]["epochs"]]
+    if config["evaluation"]["n_reference"] > TEST_SPLIT_SIZE:
+        problems.append(f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
+                        f"{TEST_SPLIT_SIZE} test images")
     for variant, epoch, section in wanted:
         if variant not in variants:
             problems.append(f"'{section}' names variant {variant!r}, which is not in 'variants'")

@@ -32,16 +32,27 @@ def reference_images(data_path: str | Path, n: int, seed: int) -> torch.Tensor:
     return _shuffled_test_images(data_path, seed)[:n].unsqueeze(1).contiguous()
 
 
-def floor_images(data_path: str | Path, n_reference: int, n: int, seed: int) -> torch.Tensor:
-    """`n` test images disjoint from the reference images of `reference_images(data_path, n_reference, seed)`:
-    a stand-in for a perfect model's samples, whose FID / KID against the reference is the floor that
-    sampling noise alone puts under any model at this sample size."""
+def floor_images(data_path: str | Path, n_reference: int, n: int, seed: int) -> tuple[torch.Tensor, str]:
+    """`n` real images that are not reference images, and the split they come from: a stand-in for a
+    perfect model's samples, whose FID / KID against the reference is the floor that sampling noise
+    alone puts under any model at this sample size.
+
+    Test images beyond the `n_reference` of `reference_images(data_path, n_reference, seed)` when the test
+    split has enough; otherwise (the paper scale: 10 000 samples against all 10 000 test images) a fixed
+    random subset of the training split, which the Inception extractor of that profile never saw.
+    """
+    from ncsn.metrics.classifier import load_dataset
+
     images = _shuffled_test_images(data_path, seed)
-    if n_reference + n > len(images):
-        raise NcsnError(f"the data floor needs {n} test images besides the {n_reference} reference images, but the "
-                        f"{REFERENCE_SPLIT} split of {data_path} has {len(images)}; lower evaluation.n_reference or "
-                        "evaluation.n_samples so that their sum is at most the split size.")
-    return images[n_reference:n_reference + n].unsqueeze(1).contiguous()
+    if n_reference + n <= len(images):
+        return images[n_reference:n_reference + n].unsqueeze(1).contiguous(), REFERENCE_SPLIT
+    train = load_dataset(data_path)["train"]["images"]
+    if n > len(train):
+        raise NcsnError(f"the data floor needs {n} real images besides the {n_reference} reference images, but "
+                        f"{data_path} has {len(images)} test and {len(train)} training images; lower "
+                        "evaluation.n_samples.")
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))[:n]
+    return train[chosen].unsqueeze(1).contiguous(), "train"
 
 
 def cache_name(dataset: str, n: int, seed: int) -> str:
@@ -60,10 +71,11 @@ def data_floor(data_path: str | Path, reference_features: torch.Tensor, extracto
                device: torch.device) -> dict[str, Any]:
     """FID / KID (with bootstrap intervals) of `n` real test images against the reference: what a model
     whose samples were real images would score with sample sets of size `n`."""
-    features = image_features(floor_images(data_path, n_reference, n, seed), extractor, batch_size=batch_size,
-                              device=device)
-    return fid_kid_intervals(features, reference_features, n_bootstrap=n_bootstrap, kid_subsets=kid_subsets,
-                             seed=seed)
+    images, split = floor_images(data_path, n_reference, n, seed)
+    features = image_features(images, extractor, batch_size=batch_size, device=device)
+    floor = fid_kid_intervals(features, reference_features, n_bootstrap=n_bootstrap, kid_subsets=kid_subsets,
+                              seed=seed)
+    return {**floor, "split": split}
 
 
 def load_reference(path: str | Path) -> dict[str, Any]:

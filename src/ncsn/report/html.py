@@ -40,7 +40,7 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom:
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; max-width: 100%; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top;
          overflow-wrap: anywhere; }
-th { background: #f3f3f3; } td.num, th.num { text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; } td.num, th.num { text-align: right; } td.num { white-space: nowrap; }
 table.claims td { font-size: 0.95em; } table.claims td.rule { color: #555; font-size: 0.85em; }
 details { margin: 0.6em 0; } summary { cursor: pointer; color: #335; }
 .note { background: #f6f6fb; border-left: 3px solid #99c; padding: 0.5em 0.8em; }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import platform
 import subprocess
 from pathlib import Path
@@ -65,6 +67,38 @@ def rule_costs(benchmark_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["job", "wall_s", "peak_rss_mib"])
 
 
+def stage_costs(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Wall time per stage (the first folder of a benchmark file: train, sample, evaluate, ...): jobs, total
+    and largest single job, and the share of the whole run; the last row is the total."""
+    if jobs.empty:
+        return pd.DataFrame(columns=["stage", "jobs", "wall_min", "largest_job_min", "share"])
+    stage = jobs["job"].str.split("/").str[0]
+    grouped = jobs.assign(stage=stage).groupby("stage")["wall_s"].agg(["count", "sum", "max"]).reset_index()
+    total = grouped["sum"].sum()
+    table = pd.DataFrame({"stage": grouped["stage"], "jobs": grouped["count"], "wall_min": grouped["sum"] / 60,
+                          "largest_job_min": grouped["max"] / 60, "share": grouped["sum"] / total})
+    table = table.sort_values("wall_min", ascending=False)
+    total_row = pd.DataFrame([{"stage": "all jobs", "jobs": int(grouped["count"].sum()), "wall_min": total / 60,
+                               "largest_job_min": grouped["max"].max() / 60, "share": 1.0}])
+    return pd.concat([table, total_row], ignore_index=True)
+
+
+def training_seconds(train_dir: Path) -> dict[str, float]:
+    """Training time of each variant summed over every segment of a resumed run (metrics.csv keeps each
+    epoch's time across resumes, where Snakemake's benchmark file holds the last segment only)."""
+    out = {}
+    for metrics in sorted(Path(train_dir).glob("*/metrics.csv")):
+        table = pd.read_csv(metrics)
+        if "seconds" in table and len(table):
+            out[metrics.parent.name] = float(table["seconds"].sum())
+    return out
+
+
+def config_hash(config: dict) -> str:
+    """Short hash of the run's config (keys sorted), to tell two reports' configs apart at a glance."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
 THROUGHPUT_COLUMNS = {  # column of `python -m ncsn bench --csv` -> column of the report
     "arch": "arch", "width": "width", "dropout": "dropout", "network": "network", "params": "params",
     "peak_mib": "peak MiB", "train_images_per_s": "train images/s", "train_pct_peak": "train % of conv peak",
@@ -81,5 +115,21 @@ def throughput(table_csv: Path) -> pd.DataFrame | None:
     if not Path(table_csv).exists():
         return None
     table = pd.read_csv(table_csv)
-    columns = [c for c in THROUGHPUT_COLUMNS if c in table]
+    # one value for the whole table: said in the caption, not in every row
+    columns = [c for c in THROUGHPUT_COLUMNS if c in table and c not in SHARED_COLUMNS]
     return table[columns].rename(columns=THROUGHPUT_COLUMNS)
+
+
+SHARED_COLUMNS = ("device", "threads", "conv_peak_gflops")
+
+
+def throughput_setting(table_csv: Path) -> str:
+    """'cpu, 2 threads, dense 3x3 conv peak 137 GFLOP/s': what every row of the throughput table shares."""
+    table = pd.read_csv(table_csv)
+    first = table.iloc[0]
+    parts = [str(first["device"])] if "device" in table else []
+    if "threads" in table:
+        parts.append(f"{int(first['threads'])} threads")
+    if "conv_peak_gflops" in table:
+        parts.append(f"dense 3x3 conv peak {first['conv_peak_gflops']:.0f} GFLOP/s")
+    return ", ".join(parts)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import measured_with, read_csv, read_json
 from ncsn.report.verdicts import (RULES, capacity_verdict, collapse_verdict, gate, proportion_lower,
@@ -59,8 +61,12 @@ def fashion_section(results: Path, config: dict) -> Section | None:
     summary = read_json(folder / "figure2.json")
     table = read_csv(folder / "figure2.csv")
     shares = [c for c in table.columns if c.startswith("share_")]
-    table = table[["variant", "epoch", "weights", "n_samples", "classes_covered", "class_entropy", "top_share",
-                   "top_share_low", "top_share_high", "fid", *shares]]
+    table = pd.DataFrame({
+        "variant": table["variant"], "epoch": table["epoch"], "weights": table["weights"], "n": table["n_samples"],
+        "top class share [95%]": [f"{s:.0%} [{lo:.0%}, {hi:.0%}]" for s, lo, hi in
+                                  zip(table["top_share"], table["top_share_low"], table["top_share_high"])],
+        "classes >= 5%": table["classes_covered"], "entropy (nats)": table["class_entropy"], "FID": table["fid"],
+        "class shares": [", ".join(f"{c[len('share_'):]} {row[c]:.0%}" for c in shares) for _, row in table.iterrows()]})
     text = (f"<p>Samples of each Fashion-MNIST variant at the configured checkpoints, classified by the domain "
             f"classifier (test accuracy {summary['classifier_test_accuracy']:.4f}); {measured_with(summary)}. "
             "The poster judged collapse by eye; here the class histogram decides it: the share of the most "
