@@ -23,7 +23,7 @@ def quick(repo, schema):
     return load_config(repo / "config/quick.yaml", schema)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "quick.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "quick.yaml", "laptop.yaml", "tiny.yaml"])
 def test_shipped_configs_are_valid(repo, schema, name):
     config = load_config(repo / "config" / name, schema)
     assert config["noise"]["sigma_min"] < config["noise"]["sigma_max"]
@@ -110,3 +110,17 @@ def test_check_config_command(repo, tmp_path):
                  "--schema", str(repo / "workflow/schemas/config.schema.yaml")]) == 0
     missing = tmp_path / "nope.yaml"
     assert main(["check-config", str(missing), "--schema", str(repo / "workflow/schemas/config.schema.yaml")]) == 1
+
+
+@pytest.mark.parametrize("key, value", [(("sampler", "step_lr"), float("nan")), (("noise", "sigma_max"), float("inf"))])
+def test_non_finite_numbers_are_rejected_with_their_key(quick, schema, key, value):
+    bad = copy.deepcopy(quick)
+    bad[key[0]][key[1]] = value
+    with pytest.raises(ConfigError, match=rf"'{key[0]}\.{key[1]}' is (nan|inf); every number of the config must be finite"):
+        validate_config(bad, schema)
+
+
+@pytest.mark.parametrize("document", [[1, 2], "text", 3])
+def test_a_config_that_is_not_a_mapping_is_rejected(schema, document):
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        validate_config(document, schema)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 
-@pytest.mark.parametrize("configfile", ["config/quick.yaml", "config/config.yaml"])
+@pytest.mark.parametrize("configfile", ["config/quick.yaml", "config/laptop.yaml", "config/config.yaml"])
 def test_dry_run_succeeds(repo, snakemake_cmd, configfile, tmp_path):
     # --directory keeps the dry run independent of results/ in the working tree.
     proc = subprocess.run(

@@ -8,6 +8,7 @@ is reported at once, each naming its key, so a user fixes a config in one pass.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def _semantic_problems(node: Any, path: tuple = ()) -> Iterator[str]:
-    """Checks across keys, applied wherever the keys occur in the config."""
-    if isinstance(node, Mapping):
+    """Checks across keys, applied wherever the keys occur in the config, and finiteness of every number
+    (a JSON schema's bounds do not reject NaN, against which every comparison is false)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        yield f"'{_key(path)}' is {node}; every number of the config must be finite"
+    elif isinstance(node, Mapping):
         lo, hi = node.get("sigma_min"), node.get("sigma_max")
         if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo >= hi:
             key = _key(path + ("sigma_min",))
@@ -79,6 +83,9 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path = DEFAULT
                     source: str = "the config") -> dict[str, Any]:
     """Return ``config`` as a plain dict, or raise ConfigError listing every problem found."""
     schema = load_yaml(schema_path)
+    if config is not None and not isinstance(config, Mapping):
+        raise ConfigError(f"{source} must be a YAML mapping of keys (profile, seed, ...), not a "
+                          f"{type(config).__name__}; start from config/quick.yaml.")
     config = dict(config or {})
     validator = jsonschema.Draft202012Validator(schema)
     problems = sorted({_describe(e) for e in validator.iter_errors(config)})

@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("n_samples", "batch_size", "n_steps_each"):
         if getattr(args, name) < 1:
             raise NcsnError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
-    if not args.step_lr > 0:
-        raise NcsnError(f"--step-lr must be > 0, got {args.step_lr}.")
+    if not (args.step_lr > 0 and math.isfinite(args.step_lr)):
+        raise NcsnError(f"--step-lr must be a finite number > 0, got {args.step_lr}.")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
