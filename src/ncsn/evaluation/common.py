@@ -81,3 +81,18 @@ def plt():
     import matplotlib.pyplot as pyplot
 
     return pyplot
+
+
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Lay out, write (creating the folder) and close a matplotlib figure."""
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt().close(fig)
+
+
+def image_grid_array(images, count: int, nrow: int):
+    """The first `count` uint8 images [N, 1, H, W] as one gray [H', W'] array in [0, 1], white gaps."""
+    from torchvision.utils import make_grid
+
+    return make_grid(images[:count].float() / 255, nrow=nrow, padding=1, pad_value=1.0)[0].numpy()

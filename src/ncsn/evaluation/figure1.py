@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, write_json
+from ncsn.evaluation.common import (evaluation_rows, image_grid_array, load_evaluations, measured_with, plt,
+                                   save_figure, write_json)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,16 +40,11 @@ def heatmap(evals: pd.DataFrame, path: Path) -> None:
     ax.set_xlabel("epsilon (NCSN paper convention)")
     ax.set_ylabel("T (steps per noise level)")
     ax.set_title(f"FID ± 95% half-width, {evals['extractor'].iloc[0]} features, n={int(evals['n_samples'].iloc[0])}")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, path)
 
 
 def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
     """One image matrix: rows T, columns epsilon, each cell a square grid of `per_cell` samples."""
-    from torchvision.utils import make_grid
-
     from ncsn.generate import load_samples
 
     pyplot = plt()
@@ -61,16 +57,13 @@ def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
         ax.set_yticks([])
     for _, row in evals.iterrows():
         images, _ = load_samples(row["samples"])
-        grid = make_grid(images[: side * side].float() / 255, nrow=side, padding=1, pad_value=1.0)[0]
         i, j = steps.index(row["n_steps_each"]), step_lrs.index(row["step_lr"])
-        axes[i][j].imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[i][j].imshow(image_grid_array(images, side * side, side), cmap="gray", vmin=0, vmax=1)
     for j, e in enumerate(step_lrs):
         axes[0][j].set_title(f"epsilon = {e:g}", fontsize=10)
     for i, t in enumerate(steps):
         axes[i][0].set_ylabel(f"T = {t}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    pyplot.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def summary(evals: pd.DataFrame, profile: str) -> dict:

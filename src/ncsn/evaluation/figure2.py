@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, write_json
+from ncsn.evaluation.common import (evaluation_rows, image_grid_array, load_evaluations, measured_with, plt,
+                                   save_figure, write_json)
 from ncsn.metrics.classes import wilson_interval
 
 
@@ -24,8 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchvision.utils import make_grid
-
     from ncsn.generate import load_samples
 
     raw = load_evaluations(args.evaluations)
@@ -44,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
     fig, axes = pyplot.subplots(n, 2, figsize=(9, 2.0 * n), squeeze=False, gridspec_kw={"width_ratios": [1.2, 1]})
     for i, row in evals.iterrows():
         images, _ = load_samples(row["samples"])
-        grid = make_grid(images[:32].float() / 255, nrow=8, padding=1, pad_value=1.0)[0]
-        axes[i][0].imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[i][0].imshow(image_grid_array(images, 32, 8), cmap="gray", vmin=0, vmax=1)
         axes[i][0].axis("off")
         axes[i][0].set_title(f"{row['variant']} epoch {row['epoch']} ({row['weights']})", fontsize=8)
         shares = [row[f"share_{c}"] for c in classes]
@@ -60,9 +58,7 @@ def run(args: argparse.Namespace) -> int:
         axes[i][1].set_ylim(0, 1)
         axes[i][1].set_title(f"entropy {row['class_entropy']:.2f} nats, {row['classes_covered']} classes >= 5%",
                              fontsize=8)
-    fig.tight_layout()
-    args.png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.png, dpi=110)
+    save_figure(fig, args.png)
 
     per = {}
     for variant, t in evals.groupby("variant"):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, write_json
+from ncsn.evaluation.common import (evaluation_rows, image_grid_array, load_evaluations, measured_with, plt,
+                                   save_figure, write_json)
 
 PIXELS = 28 * 28
 # Poster Table 1 (custom U-Net; FID with an unstated extractor and sample count).
@@ -87,16 +88,11 @@ def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) ->
         for ax in (top, bottom):
             ax.set_xlabel("epoch")
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    save_figure(fig, path)
 
 
 def samples_figure(evals: pd.DataFrame, path: Path, per_set: int = 36) -> None:
     """Samples of the raw and the EMA weights side by side at each evaluated epoch (rows)."""
-    from torchvision.utils import make_grid
-
     from ncsn.generate import load_samples
 
     pyplot = plt()
@@ -111,14 +107,10 @@ def samples_figure(evals: pd.DataFrame, path: Path, per_set: int = 36) -> None:
                 continue
             images, _ = load_samples(match["samples"].iloc[0])
             side = int(per_set ** 0.5)
-            grid = make_grid(images[: side * side].float() / 255, nrow=side, padding=1, pad_value=1.0)[0]
-            ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(image_grid_array(images, side * side, side), cmap="gray", vmin=0, vmax=1)
             ax.set_title(f"{variant} epoch {epoch}, {'raw' if weights == 'raw' else 'EMA'} "
                          f"(FID {match['fid'].iloc[0]:.3g})", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    pyplot.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
