@@ -84,8 +84,9 @@ def fid_claims(table: pd.DataFrame, summary: dict, config: dict) -> list[Claim]:
             poster="FID (EMA) < FID (Cust) at epochs 5, 10, 15 (0.61 < 2.97, 0.32 < 11.32, 0.22 < 0.97)",
             measured=(f"EMA lower beyond the noise at {int(judged.ema_lower.sum())}/{len(judged)} of the poster's "
                       f"epochs {judged.epoch.tolist()} and {int(t.ema_lower.sum())}/{len(t)} evaluated epochs. {pairs}"),
-            verdict=gate(config, by_count(int(judged.ema_lower.sum()), len(judged))),
-            note="Rule: " + RULES["ema_fid"] + "."))
+            verdict=gate(config, by_count(int(judged.ema_lower.sum()), len(judged))) if len(judged) else "not comparable",
+            note="Rule: " + RULES["ema_fid"] + "." + ("" if len(judged) else
+                                                      " None of the poster's epochs 5, 10, 15 was evaluated.")))
         late = t[t.epoch >= min(POSTER_FID_EPOCHS)]
         if len(late) > 1:
             raw_spikes = significant_rises(late.fid_raw.tolist(), late.sd_raw.tolist())
