@@ -188,3 +188,12 @@ def test_floor_images_are_real_test_images_disjoint_from_the_reference(tmp_path)
     assert not any(bytes(image.flatten().tolist()) in as_rows for image in floor)
     with pytest.raises(NcsnError, match="n_samples"):
         floor_images(data, 40, 31, seed=3)
+
+
+def test_summary_markdown_has_one_row_per_claim_and_escapes_pipes():
+    from ncsn.report.build import claims_markdown
+
+    claims = [{"section": "S", "claim": "a | b", "poster": "p", "measured": "m", "verdict": "reproduced"},
+              {"section": "S", "claim": "c", "poster": "p", "measured": "m", "verdict": "not reproduced"}]
+    rows = [line for line in claims_markdown(claims, {"profile": "laptop", "seed": 0}).splitlines() if line.startswith("| S")]
+    assert len(rows) == 2 and "a \\| b" in rows[0] and rows[1].endswith("**not reproduced** |")
