@@ -1,5 +1,7 @@
 # Domain classifier, reference statistics, FID / KID of every sample set, Table 1, Figure 1, Figure 2
 # (ncsn.metrics, ncsn.evaluation). Only with `evaluation` in the config.
+from ncsn.evaluation.sweep_design import sweep_cells
+
 EVALUATION = f"{RESULTS}/evaluation"
 EXPERIMENTS = f"{RESULTS}/experiments"
 FID_CACHE = f"{RESULTS}/fid_cache"
@@ -174,10 +176,10 @@ if "evaluation" in config:
         SW = config["sweep"]
 
         rule figure1:
-            """Figure 1: samples and FID heatmap over epsilon x T for one checkpoint."""
+            """Figure 1: samples and FID heatmap over epsilon x T (grid or cross, sweep.design) for one checkpoint."""
             input:
                 [evaluation_path(SW["variant"], SW["epoch"], SW["weights"], eps, T)
-                 for eps in SW["step_lrs"] for T in SW["n_steps_each"]],
+                 for eps, T in sweep_cells(SW, SAMPLER)],
             output:
                 csv=report(f"{EXPERIMENTS}/figure1/figure1.csv", caption="../report/figure1.rst", category="Figure 1"),
                 heatmap=report(f"{EXPERIMENTS}/figure1/figure1_fid.png", caption="../report/figure1.rst",

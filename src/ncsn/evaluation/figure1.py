@@ -33,7 +33,10 @@ def heatmap(evals: pd.DataFrame, path: Path) -> None:
     for t in heat.index:
         for e in heat.columns:
             v, d = heat.loc[t, e], sd.loc[t, e]
-            labels.loc[t, e] = f"{v:.3g}\n±{1.96 * d:.2g}" if pd.notna(d) else f"{v:.3g}"
+            if pd.isna(v):  # a cell the sweep's design leaves out (sweep.design: cross)
+                labels.loc[t, e] = ""
+            else:
+                labels.loc[t, e] = f"{v:.3g}\n±{1.96 * d:.2g}" if pd.notna(d) else f"{v:.3g}"
     fig, ax = pyplot.subplots(figsize=(1.5 * heat.shape[1] + 2.5, 0.9 * heat.shape[0] + 1.5))
     sns.heatmap(heat, annot=labels, fmt="", cmap="viridis_r", ax=ax, cbar_kws={"label": "FID"})
     ax.set_xticklabels([f"{e:g}" for e in heat.columns])
@@ -55,10 +58,12 @@ def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_frame_on(False)  # cells left out by sweep.design: cross stay blank
     for _, row in evals.iterrows():
         images, _ = load_samples(row["samples"])
         i, j = steps.index(row["n_steps_each"]), step_lrs.index(row["step_lr"])
         axes[i][j].imshow(image_grid_array(images, side * side, side), cmap="gray", vmin=0, vmax=1)
+        axes[i][j].set_frame_on(True)
     for j, e in enumerate(step_lrs):
         axes[0][j].set_title(f"epsilon = {e:g}", fontsize=10)
     for i, t in enumerate(steps):

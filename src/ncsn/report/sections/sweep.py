@@ -95,9 +95,11 @@ def sweep_section(results: Path, config: dict) -> Section | None:
     floor = summary.get("floor") or {}
     floor_text = (f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
                   if floor else "")
+    design = ("every configured epsilon at the sampler's T and every T at its epsilon (a cross, sweep.design)"
+              if config["sweep"].get("design") == "cross" else "every configured epsilon and T")
     text = (f"<p>One checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled "
-            f"over every configured epsilon and T; {measured_with(summary)}.{floor_text} The poster's Figure 1 shows "
-            "the same grid as images only.</p>")
+            f"over {design}; {measured_with(summary)}.{floor_text} The poster's Figure 1 shows "
+            "its grid as images only.</p>")
     figures = [(folder / "figure1_samples.png", "Samples per cell: rows T (steps per noise level), columns epsilon."),
                (folder / "figure1_fid.png", "FID per cell with the half-width of its 95% bootstrap interval.")]
     return Section("Sampler hyperparameters (Figure 1)", text, figures=figures,
