@@ -124,3 +124,34 @@ def test_non_finite_numbers_are_rejected_with_their_key(quick, schema, key, valu
 def test_a_config_that_is_not_a_mapping_is_rejected(schema, document):
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
         validate_config(document, schema)
+
+
+def _with(config, change):
+    bad = copy.deepcopy(config)
+    change(bad)
+    return bad
+
+
+CROSS_KEY_CASES = {
+    "checkpoint beyond epochs": (lambda c: c["variants"]["mnist_unet"].update(checkpoint_epochs=[1, 99]),
+                                 "'variants.mnist_unet.checkpoint_epochs' [99] exceed"),
+    "evaluated variant missing": (lambda c: c["evaluation"].update(variants=["no_such_net"]),
+                                  "'evaluation' names variant 'no_such_net'"),
+    "evaluated epoch not kept": (lambda c: c["evaluation"].update(epochs=[7]),
+                                 "'evaluation' asks for epoch 7 of 'mnist_unet'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CROSS_KEY_CASES))
+def test_check_config_refuses_what_the_snakefile_refuses(repo, quick, tmp_path, monkeypatch, capsys, case):
+    """check-config runs the Snakefile's checks, from any working directory (its schema is found from
+    the package, not from the current directory)."""
+    from ncsn.cli import main
+
+    change, fragment = CROSS_KEY_CASES[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_with(quick, change)))
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err

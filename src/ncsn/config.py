@@ -1,8 +1,10 @@
 """Load and validate the study configuration.
 
 The schema (``workflow/schemas/config.schema.yaml``) checks types, allowed values and unknown keys;
-the checks below it cover what a JSON schema cannot say (``sigma_min < sigma_max``).  Every problem
-is reported at once, each naming its key, so a user fixes a config in one pass.
+the checks below it cover what a JSON schema cannot say (``sigma_min < sigma_max``, finite numbers,
+checkpoints at trained epochs, evaluated variants that exist).  The Snakefile and ``check-config`` call
+the same ``validate_config``, so both accept and refuse the same files.  Every problem is reported at
+once, each naming its key, so a user fixes a config in one pass.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import yaml
 
 from ncsn.errors import ConfigError
 
-DEFAULT_SCHEMA = Path("workflow/schemas/config.schema.yaml")
+# The package is installed editable from the repository (make setup): the schema sits beside src/.
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+TEST_SPLIT_SIZE = 10000  # MNIST and Fashion-MNIST
 
 
 def load_yaml(path: str | Path) -> Any:
@@ -79,6 +83,36 @@ def _semantic_problems(node: Any, path: tuple = ()) -> Iterator[str]:
             yield from _semantic_problems(child, path + (i,))
 
 
+def variant_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every checkpoint epoch of a variant is one that gets trained."""
+    return [f"'variants.{name}.checkpoint_epochs' {sorted(e for e in v['checkpoint_epochs'] if e > v['epochs'])} "
+            f"exceed 'variants.{name}.epochs' ({v['epochs']})"
+            for name, v in config.get("variants", {}).items() if max(v["checkpoint_epochs"]) > v["epochs"]]
+
+
+def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
+    """Every variant and epoch that `evaluation`, `sweep` and `fashion` ask for is trained and kept."""
+    if "evaluation" not in config:
+        return []
+    problems = []
+    variants = config.get("variants", {})
+    wanted = [(v, e, "evaluation") for v in config["evaluation"]["variants"] for e in config["evaluation"]["epochs"]]
+    if "sweep" in config:
+        wanted.append((config["sweep"]["variant"], config["sweep"]["epoch"], "sweep"))
+    if "fashion" in config:
+        wanted += [(v, e, "fashion") for v in config["fashion"]["variants"] for e in config["fashion"]["epochs"]]
+    if config["evaluation"]["n_reference"] > TEST_SPLIT_SIZE:
+        problems.append(f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
+                        f"{TEST_SPLIT_SIZE} test images")
+    for variant, epoch, section in wanted:
+        if variant not in variants:
+            problems.append(f"'{section}' names variant {variant!r}, which is not in 'variants'")
+        elif epoch not in variants[variant]["checkpoint_epochs"]:
+            problems.append(f"'{section}' asks for epoch {epoch} of {variant!r}, not in "
+                            f"'variants.{variant}.checkpoint_epochs' {sorted(variants[variant]['checkpoint_epochs'])}")
+    return sorted(set(problems))
+
+
 def validate_config(config: Mapping[str, Any], schema_path: str | Path = DEFAULT_SCHEMA,
                     source: str = "the config") -> dict[str, Any]:
     """Return ``config`` as a plain dict, or raise ConfigError listing every problem found."""
@@ -91,6 +125,8 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path = DEFAULT
     problems = sorted({_describe(e) for e in validator.iter_errors(config)})
     if not problems:
         problems = list(_semantic_problems(config))
+    if not problems:
+        problems = variant_problems(config) + evaluation_problems(config)
     if problems:
         bullet = "\n  - ".join(problems)
         raise ConfigError(

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ncsn.config import variant_problems  # noqa: F401  (checked with the rest of the config there)
 from ncsn.errors import ConfigError
 
 
@@ -66,10 +67,3 @@ def merged_settings(config: dict[str, Any], variant: str) -> dict[str, Any]:
     """The --settings of `variant`: its config entry over the `training` section and the `noise` schedule."""
     entry = config["variants"][variant]
     return {**config["training"], **entry, "noise": entry.get("noise", config["noise"])}
-
-
-def variant_problems(config: dict[str, Any]) -> list[str]:
-    """What the schema cannot check: every checkpoint epoch is one that gets trained."""
-    return [f"'variants.{name}.checkpoint_epochs' {sorted(e for e in v['checkpoint_epochs'] if e > v['epochs'])} "
-            f"exceed 'variants.{name}.epochs' ({v['epochs']})"
-            for name, v in config["variants"].items() if max(v["checkpoint_epochs"]) > v["epochs"]]
