@@ -155,3 +155,13 @@ def test_check_config_refuses_what_the_snakefile_refuses(repo, quick, tmp_path, 
     assert main(["check-config", str(path)]) == 1
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("key, value, why", [
+    (("noise", "n_levels"), 100000, "136M-parameter"),
+    (("evaluation", "n_samples"), 10**9, "score evaluations"),
+])
+def test_sizes_beyond_any_machine_are_refused_with_the_reason(quick, schema, key, value, why):
+    bad = _with(quick, lambda c: c[key[0]].update({key[1]: value}))
+    with pytest.raises(ConfigError, match=rf"'{key[0]}\.{key[1]}' is {value}; it must be <= \d+ \(.*{why}"):
+        validate_config(bad, schema)

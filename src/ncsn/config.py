@@ -60,7 +60,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"'{key}' must be of type {expected}, got {value!r} ({type(value).__name__})"
     if kind in {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"}:
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
-        return f"'{key}' is {value!r}; it must be {op} {error.validator_value}"
+        why = f" ({schema['x-why']})" if kind == "maximum" and "x-why" in schema else ""
+        return f"'{key}' is {value!r}; it must be {op} {error.validator_value}{why}"
     if kind in {"minItems", "maxItems", "uniqueItems"}:
         return f"'{key}': {error.message}"
     return f"'{key}': {error.message}"
