@@ -1,17 +1,23 @@
 """``python -m ncsn <command>``: the entry points that the Snakemake rules call.
 
 Each command lives in its own module, which provides ``add_arguments(parser)`` and ``run(args)``.
-Modules are imported only when their command runs, so ``--help`` stays fast.
+Modules are imported only when their command runs, so ``--help`` stays fast. User errors (NcsnError,
+unwritable or full output folders) print one paragraph and exit 1; NCSN_DEBUG=1 shows their traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from ncsn.errors import NcsnError
 from ncsn.perf.allocator import keep_freed_memory
+
+USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR,
+                  errno.EEXIST}
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -60,5 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except NcsnError as err:
+        if os.environ.get("NCSN_DEBUG"):
+            raise
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        # A folder that cannot be written, a full disk, a path that is a file: the user's to fix.
+        if err.errno not in USER_OS_ERRORS or os.environ.get("NCSN_DEBUG"):
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: {err.strerror}{where}. Check that the folder exists and is writable and that the disk "
+              f"has free space (df -h), then rerun; nothing half-written was left at the output path. "
+              f"NCSN_DEBUG=1 shows the traceback.", file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ncsn.errors import NcsnError
+from ncsn.torch_files import load_dict, replace_with, save_atomic
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -119,13 +120,15 @@ def run(args: argparse.Namespace) -> int:
     from ncsn.training.checkpoint import load_checkpoint, load_model
     from ncsn.training.command import resolve_device
 
-    for name in ("n_samples", "batch_size", "n_steps_each"):
+    for name in ("n_samples", "batch_size", "n_steps_each", "grid_size"):
         if getattr(args, name) < 1:
             raise NcsnError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     if not (args.step_lr > 0 and math.isfinite(args.step_lr)):
         raise NcsnError(f"--step-lr must be a finite number > 0, got {args.step_lr}.")
     if args.threads:
         torch.set_num_threads(args.threads)
+    for output in (args.out, args.grid):  # an unwritable folder fails now, not after the sampling
+        output.parent.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
     meta = load_checkpoint(args.checkpoint, "cpu")
     model = load_model(args.checkpoint, args.weights, device)
@@ -145,16 +148,19 @@ def run(args: argparse.Namespace) -> int:
         "compile": args.compile, "bf16": args.bf16,
         "seconds": round(seconds, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"images": images, "info": info}, args.out)
-    image_grid(images[: args.grid_size], args.grid)
+    save_atomic({"images": images, "info": info}, args.out)
+    replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
     print(json.dumps(info))
     return 0
 
 
 def load_samples(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise NcsnError(f"sample file {path} does not exist; run the sample rule (python -m ncsn sample) first.") from None
-    return data["images"], data["info"]
+    remedy = "run the sample rule (python -m ncsn sample) for it"
+    data = load_dict(path, "sample file", remedy, required=("images", "info"))
+    images = data["images"]
+    if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.ndim == 4 and len(images)):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        dtype = images.dtype if isinstance(images, torch.Tensor) else ""
+        raise NcsnError(f"sample file {path}: 'images' must be a non-empty uint8 tensor [N, C, H, W], got "
+                        f"{dtype} {shape}. Delete it and {remedy}.")
+    return images, data["info"]

@@ -29,10 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ncsn.generate import load_samples
     from ncsn.metrics.classes import coverage_summary, total_variation, total_variation_summary
-    from ncsn.metrics.classifier import load_classifier, predict
+    from ncsn.metrics.classifier import load_classifier, load_classifier_file, predict
     from ncsn.metrics.extractors import make_extractor
     from ncsn.metrics.fid import fid_kid_intervals, image_features
     from ncsn.metrics.reference import load_reference, reference_images
+    from ncsn.torch_files import write_text_atomic
     from ncsn.training.command import resolve_device
 
     if args.threads:
@@ -47,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     reference = reference_images(ref["data"], ref["n_reference"], ref["seed"])
     if args.kid_subsets < 1 or args.bootstrap < 2:
         raise NcsnError(f"--kid-subsets must be >= 1 and --bootstrap >= 2, got {args.kid_subsets} and {args.bootstrap}.")
+    trained_on = load_classifier_file(args.classifier).get("dataset")
+    if trained_on is not None and trained_on != ref["dataset"]:
+        raise NcsnError(f"the classifier {args.classifier} was trained on {trained_on}, but {args.reference} and "
+                        f"the samples are {ref['dataset']}: its classes would label the samples wrongly. Pass "
+                        f"results/classifier/{ref['dataset']}.pt.")
     floor = ref.get("floor")
     if floor is not None and floor["n_samples"] != len(samples):
         raise NcsnError(f"{args.reference} holds the data floor for sets of {floor['n_samples']} images, but "
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                "n_samples": len(samples), "n_reference": len(reference),
                "extractor": extractor.kind, "extractor_name": extractor.name}
     model = load_classifier(args.classifier, device)
-    checkpoint = torch.load(args.classifier, map_location="cpu", weights_only=False)
+    checkpoint = load_classifier_file(args.classifier)
     coverage = coverage_summary(predict(model, samples.squeeze(1)), checkpoint["n_classes"], args.min_share)
     result = {**metrics, "reference": {k: ref[k] for k in ("dataset", "split", "n_reference", "seed", "cache_name")},
               "classes": checkpoint.get("classes"), "classifier_test_accuracy": checkpoint.get("test_accuracy"),
@@ -70,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
               "total_variation_interval": total_variation_summary(samples),
               "reference_total_variation_interval": total_variation_summary(reference), "floor": floor,
               "reference_total_variation": total_variation(reference), "sample_info": info, "samples": str(args.samples)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(json.dumps(result, indent=2) + "\n", args.out)
     print(f"{args.samples}: FID {metrics['fid']:.3f} KID {metrics['kid_mean']:.4f} ({extractor.kind} features, "
           f"{metrics['n_samples']} samples vs {metrics['n_reference']} reference), "
           f"{coverage['classes_covered']} classes >= {args.min_share:.0%}")

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ncsn.errors import DataError, NcsnError
+from ncsn.torch_files import load_dict, save_atomic
 
 FEATURE_DIM = 128
 
@@ -93,26 +94,30 @@ def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor) -> flo
 
 
 def save_classifier(model: SmallCNN, path: Path, meta: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "n_classes": model.head.out_features, **meta}, path)
+    save_atomic({"state_dict": model.state_dict(), "n_classes": model.head.out_features, **meta}, path)
+
+
+def load_classifier_file(path: str | Path) -> dict[str, Any]:
+    """The classifier's weights and what it was trained on (dataset, classes, test accuracy)."""
+    return load_dict(path, "classifier weights",
+                     "run `python -m ncsn train-classifier` (rule `classifier`) for its dataset",
+                     required=("state_dict", "n_classes"))
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> SmallCNN:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise NcsnError(f"classifier weights {path} do not exist; run `python -m ncsn train-classifier` "
-                        f"(rule `classifier`) for its dataset first.") from None
+    checkpoint = load_classifier_file(path)
     model = SmallCNN(checkpoint["n_classes"])
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError:
+        raise NcsnError(f"classifier weights {path} do not fit this project's classifier network; delete the "
+                        f"file and rerun the classifier rule.") from None
     return model.to(device).eval()
 
 
 def load_dataset(path: str | Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise DataError(f"dataset file {path} does not exist; run the `data` rule (python -m ncsn data) first.") from None
+    return load_dict(path, "dataset file", "run the `data` rule (python -m ncsn data)",
+                     required=("train", "test", "classes"), error=DataError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

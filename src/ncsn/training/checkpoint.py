@@ -8,7 +8,6 @@ at any moment leaves either the previous or the new file, never a torn one.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,40 +15,14 @@ import torch
 from torch import nn
 
 from ncsn.errors import NcsnError
+from ncsn.torch_files import link_atomic, load_dict, save_atomic  # noqa: F401  (used by training.loop)
 
-
-def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def link_atomic(source: Path, target: Path) -> None:
-    """Make `target` the same file as `source` (a hard link; a copy where links are impossible)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{os.getpid()}.link"
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        import shutil
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+CHECKPOINT_KEYS = ("arch", "model_kwargs", "model", "ema")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except FileNotFoundError:
-        raise NcsnError(f"checkpoint {path} does not exist; run the train rule for its variant first.") from None
+    return load_dict(path, "checkpoint", "run the train rule for its variant (python -m ncsn train)",
+                     required=CHECKPOINT_KEYS, device=device)
 
 
 def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -75,6 +48,12 @@ def load_model(path: str | Path, weights: str = "ema", device: str | torch.devic
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
     checkpoint = load_checkpoint(path, device)
     kwargs = dict(checkpoint["model_kwargs"], sigmas=torch.tensor(checkpoint["model_kwargs"]["sigmas"]))
-    model = build_model(checkpoint["arch"], **kwargs)
-    model.load_state_dict(checkpoint["model" if weights == "raw" else "ema"])
+    try:
+        model = build_model(checkpoint["arch"], **kwargs)
+        model.load_state_dict(checkpoint["model" if weights == "raw" else "ema"])
+    except (RuntimeError, TypeError, ValueError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0][:200]
+        raise NcsnError(f"checkpoint {path}: its {weights} weights do not fit the network it describes "
+                        f"({checkpoint['arch']}, {reason}); it was written by another version of the code or "
+                        f"edited. Delete it and rerun the train rule for its variant.") from None
     return model.to(device).eval()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,13 @@ class TrainSettings:
 
 def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
     """From the JSON text (or dict) of --settings; unknown or missing keys are ConfigErrors."""
-    data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--settings is not valid JSON ({err}); pass one JSON object, as the train rule "
+                          f"does (see `snakemake -n -p` for an example).") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--settings must be a JSON object of training settings, got {type(data).__name__}.")
     fields = {f.name: f for f in dataclasses.fields(TrainSettings)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -55,6 +62,15 @@ def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
     if missing:
         raise ConfigError(f"missing training setting(s) {', '.join(map(repr, missing))}")
     data["checkpoint_epochs"] = tuple(sorted(set(int(e) for e in data["checkpoint_epochs"])))
+    problems = [f"'{name}' must be an integer >= 1, got {data[name]!r}"
+                for name in ("width", "epochs", "batch_size", "save_every_steps", "heldout_size")
+                if name in data and not (isinstance(data[name], int) and data[name] >= 1)]
+    numbers = {"lr": data["lr"], **{f"noise.{k}": v for k, v in dict(data["noise"]).items()}}
+    problems += [f"'{name}' must be a finite number > 0, got {value!r}" for name, value in numbers.items()
+                 if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0)]
+    if problems:
+        raise ConfigError("training settings are invalid: " + "; ".join(problems) + ". Fix the variant in the "
+                          "config (config/README.md, section `variants`).")
     settings = TrainSettings(**data)
     late = [e for e in settings.checkpoint_epochs if not 1 <= e <= settings.epochs]
     if late:
