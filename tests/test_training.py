@@ -193,7 +193,8 @@ def test_non_finite_loss_stops_naming_variant_epoch_step_and_keeps_last_good(tmp
 
     monkeypatch.setattr(loop, "dsm_loss", poisoned)
     settings = _settings(save_every_steps=2)
-    with pytest.raises(DivergenceError, match=r"variant 'bad' diverged: non-finite training loss .* epoch 2, step 7"):
+    with pytest.raises(DivergenceError, match=r"variant 'bad' diverged: non-finite training loss .* epoch 2, step 7"
+                                              r".* checkpoint .*last.pt \(step 6\) is kept; lower 'variants.bad.lr'"):
         loop.train(parse_settings(settings), variant="bad", data_path=data_file, out_dir=tmp_path / "a", seed=0,
                    log=lambda m: None)
     last = load_checkpoint(tmp_path / "a/state/last.pt")
@@ -207,6 +208,15 @@ def test_non_finite_loss_stops_naming_variant_epoch_step_and_keeps_last_good(tmp
                      "--device", "cpu", "--out-dir", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 1 and "error: variant 'bad' diverged" in err and "Traceback" not in err
+
+
+def test_divergence_at_the_first_step_blames_the_schedule_not_the_learning_rate(tmp_path, data_file, monkeypatch):
+    monkeypatch.setattr(loop, "dsm_loss", lambda score_fn, x, sigmas, generator=None: torch.tensor(float("inf")))
+    with pytest.raises(DivergenceError, match="step 1. No checkpoint had been written yet. It failed at the first "
+                                              "step.*noise schedule") as err:
+        loop.train(parse_settings(_settings()), variant="bad", data_path=data_file, out_dir=tmp_path, seed=0,
+                   log=lambda m: None)
+    assert "lower" not in str(err.value) and not (tmp_path / "state/last.pt").exists()
 
 
 def test_settings_are_checked():

@@ -140,9 +140,20 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
     def save_last() -> None:
         if not _weights_finite(model):
             raise DivergenceError(f"variant '{variant}': the weights became non-finite at epoch "
-                                  f"{progress.epoch + 1}, step {progress.step}; the last good checkpoint "
-                                  f"{paths.last} is kept. Lower 'variants.{variant}.lr' and rerun.")
+                                  f"{progress.epoch + 1}, step {progress.step}. {_after_divergence()}")
         save_atomic(snapshot(), paths.last)
+
+    def _after_divergence() -> str:
+        """What is kept and what to change: only what is true of this run."""
+        if paths.last.exists():
+            kept = f"The last good checkpoint {paths.last} (step {load_checkpoint(paths.last)['progress']['step']}) is kept"
+        else:
+            kept = "No checkpoint had been written yet"
+        if progress.step == 0:
+            return (f"{kept}. It failed at the first step, before the learning rate could matter: check the "
+                    f"noise schedule (noise.sigma_max / sigma_min, now {settings.noise}) and the data file "
+                    f"{data_path}, then rerun.")
+        return f"{kept}; lower 'variants.{variant}.lr' (now {settings.lr}) or check the data, and rerun."
 
     checkpoint = load_checkpoint(paths.last) if paths.last.exists() else None  # on the CPU, like RNG states
     if checkpoint is not None and checkpoint.get("fingerprint") == fingerprint:
@@ -181,8 +192,7 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
             if not math.isfinite(loss_value):
                 raise DivergenceError(
                     f"variant '{variant}' diverged: non-finite training loss ({loss_value}) at epoch {epoch}, "
-                    f"step {progress.step + 1}. The last good checkpoint ({paths.last}) is kept; lower "
-                    f"'variants.{variant}.lr' (or check the data) and rerun.")
+                    f"step {progress.step + 1}. {_after_divergence()}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
