@@ -169,3 +169,21 @@ def test_real_dataset_from_offline_registry(tmp_path, dataset, train_counts, tes
     saved = torch.load(out)
     assert saved["train"]["images"].shape == (60000, 28, 28) and saved["train"]["images"].dtype == torch.uint8
     assert os.path.isdir(out.with_suffix(""))
+
+
+def test_staging_left_by_a_killed_data_job_is_removed_by_the_next(tmp_path):
+    """kill -9 skips TemporaryDirectory's cleanup; the next run removes folders of dead processes only."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    out = tmp_path / "out" / "mnist.pt"
+    orphan = out.parent / f".mnist-{int(dead.stdout)}-abc123" / "staged"
+    orphan.mkdir(parents=True)
+    (orphan / "train-images-idx3-ubyte").write_bytes(b"\x00" * 1024)
+    live = out.parent / f".mnist-{os.getpid()}-def456"  # a data job still running (this process)
+    live.mkdir()
+    _, md5 = write_synthetic_idx(tmp_path / "idx")
+    acq.acquire("mnist", out, root=tmp_path / "idx", sources=["local"], md5=md5, log=lambda m: None)
+    assert not orphan.parent.exists() and live.exists()
+    assert _leftovers(out.parent) == [live.name, "mnist", "mnist.json", "mnist.pt"]

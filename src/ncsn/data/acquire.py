@@ -269,6 +269,28 @@ SOURCE_FUNCTIONS: dict[str, Callable[[DatasetSpec, Path, Path | None, Path], str
 # --------------------------------------------------------------------------- staging
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_orphaned_staging(folder: Path, dataset: str) -> list[Path]:
+    """Staging folders `.{dataset}-{pid}-*` left by a data job that was killed (kill -9 skips the
+    cleanup of its temporary folder); folders of a live process are left alone."""
+    removed = []
+    for path in folder.glob(f".{dataset}-*-*"):
+        pid = path.name[len(dataset) + 2:].split("-", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def load_split(spec: DatasetSpec, staging_root: Path, train: bool) -> dict[str, torch.Tensor]:
     """Read one split through torchvision's dataset class (no download)."""
     ds = spec.torchvision_class(str(staging_root), train=train, download=False)
@@ -308,7 +330,8 @@ def acquire(dataset: str, out: Path, root: Path | None = None, sources: Sequence
     staged_dir, summary_path = out.with_suffix(""), out.with_suffix(".json")
     tried: list[str] = []
 
-    with tempfile.TemporaryDirectory(prefix=f".{dataset}-", dir=out.parent) as tmp:
+    remove_orphaned_staging(out.parent, dataset)
+    with tempfile.TemporaryDirectory(prefix=f".{dataset}-{os.getpid()}-", dir=out.parent) as tmp:
         tmp = Path(tmp).resolve()  # subprocesses run with cwd inside it
         staging_root = tmp / "staged"
         raw_dir = staging_root / spec.folder / "raw"
