@@ -64,6 +64,38 @@ def test_rerun_with_nothing_changed_runs_no_job(repo, snakemake_cmd, tiny_study)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_report_reads_only_its_declared_inputs_and_refuses_to_start_without_one(repo, tiny_study, tmp_path):
+    """A folder holding only ncsn.report.inputs' files builds the whole report (nothing else is read);
+    with any one of them deleted the report fails naming it and its rule, and the previous report
+    stays byte for byte."""
+    import yaml
+
+    from ncsn.errors import NcsnError
+    from ncsn.report.build import build_report
+    from ncsn.report.inputs import report_inputs
+
+    config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
+    declared = report_inputs(config, "results")
+    only = tmp_path / "declared"
+    for path in declared:
+        (only / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tiny_study / path, only / path)
+    out = tmp_path / "reports" / "tiny" / "index.html"
+    build_report(only / "results", config, out)
+    claims = json.loads((out.parent / "claims.json").read_text())
+    assert claims == json.loads((tiny_study / "reports/tiny/claims.json").read_text())
+    before = {p: p.read_bytes() for p in out.parent.rglob("*") if p.is_file()}
+    for victim in (declared[0], [p for p in declared if p.name == "figure2.json"][0],
+                   [p for p in declared if p.name == "errors.csv"][0]):
+        kept = (only / victim).read_bytes()
+        (only / victim).unlink()
+        with pytest.raises(NcsnError, match=rf"{victim.name} \(rule \w+"):
+            build_report(only / "results", config, out)
+        (only / victim).write_bytes(kept)
+        assert {p: p.read_bytes() for p in out.parent.rglob("*") if p.is_file()} == before
+        assert not any(p.name.startswith(".") for p in out.parent.parent.iterdir())
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not (shutil.which("chromium") and shutil.which("chromedriver")):

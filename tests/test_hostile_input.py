@@ -153,3 +153,16 @@ def test_bad_training_settings_are_named(tmp_path, capsys, settings, fragment):
     data = write_synthetic(tmp_path / "mnist.pt")
     _fails_cleanly(capsys, ["train", "--variant", "v", "--settings", settings, "--data", data, "--device", "cpu",
                             "--out-dir", tmp_path / "run"], fragment)
+
+
+def test_report_without_its_inputs_names_them_and_keeps_the_previous_page(repo, tmp_path, capsys):
+    """Issue 19 case 2, fast half (the slow half in test_end_to_end builds from the declared files only)."""
+    config_json = json.dumps(__import__("yaml").safe_load((repo / "config/tiny.yaml").read_text()))
+    out = tmp_path / "reports" / "tiny" / "index.html"
+    out.parent.mkdir(parents=True)
+    out.write_text("the previous report")
+    err = _fails_cleanly(capsys, ["report", "--results", tmp_path / "results", "--config-json", config_json,
+                                  "--out", out], "data/mnist.json (rule data)", "figure2.json (rule figure2)",
+                         "previous report is untouched")
+    assert "errors.csv (rule toy_*)" in err
+    assert out.read_text() == "the previous report" and sorted(p.name for p in out.parent.iterdir()) == ["index.html"]

@@ -1,5 +1,6 @@
-"""One builder per section of the report, in the poster's order; each reads only files in results/ and
-returns a Section, or None when its part of the study is not in the config."""
+"""One builder per section of the report, in the poster's order; each reads only the files of results/
+that ncsn.report.inputs lists and returns a Section, or None when its part of the study is not in the
+config (never because a file is missing: build_report refuses to start without them)."""
 
 from ncsn.report.sections.data import data_section
 from ncsn.report.sections.fashion import fashion_section

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ncsn.report.html import Section
+from ncsn.report.inputs import classifier_datasets
 from ncsn.report.sections.common import read_json
 
 
@@ -17,13 +18,11 @@ def data_section(results: Path, config: dict) -> Section:
         rows.append({"dataset": dataset, "source": summary["source"],
                      "train images": summary["train"]["n_images"], "test images": summary["test"]["n_images"],
                      "train label counts": " ".join(map(str, summary["train"]["label_counts"]))})
-    for dataset in sorted({v["dataset"] for v in config["variants"].values()}):
-        path = results / "classifier" / f"{dataset}.json"
-        if path.is_file():
-            acc = read_json(path).get("test_accuracy")
-            for row in rows:
-                if row["dataset"] == dataset:
-                    row["domain classifier test accuracy"] = acc
+    for dataset in classifier_datasets(config):
+        acc = read_json(results / "classifier" / f"{dataset}.json").get("test_accuracy")
+        for row in rows:
+            if row["dataset"] == dataset:
+                row["domain classifier test accuracy"] = acc
     text = ("<p>Every IDX file was checked against fixed MD5 sums of its decompressed bytes and read through "
             "torchvision's dataset classes. The domain classifier (a small CNN trained on the training split) "
             "supplies the features of the CPU-scale FID / KID and the class of every generated sample; its "

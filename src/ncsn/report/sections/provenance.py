@@ -28,7 +28,7 @@ def provenance_section(results: Path, config: dict) -> Section:
     tables = [("Wall time per stage (Snakemake benchmark files; minutes)", provenance.stage_costs(costs)),
               ("Package versions", packages),
               ("Wall time and peak memory per job (Snakemake benchmark files)", costs)]
-    speed = provenance.throughput(results / "throughput" / "throughput.csv")
+    speed = provenance.throughput(results / "throughput" / "throughput.csv") if "throughput" in config else None
     if speed is not None:
         setting = provenance.throughput_setting(results / "throughput" / "throughput.csv")
         tables.append(("Score-network throughput on this machine (rule throughput, python -m ncsn bench; "
