@@ -166,3 +166,20 @@ def test_report_without_its_inputs_names_them_and_keeps_the_previous_page(repo, 
                          "previous report is untouched")
     assert "errors.csv (rule toy_*)" in err
     assert out.read_text() == "the previous report" and sorted(p.name for p in out.parent.iterdir()) == ["index.html"]
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0"])
+def test_a_step_size_that_is_not_a_finite_positive_number_is_refused(tmp_path, capsys, value):
+    ckpt = _checkpoint(tmp_path / "epoch_1.pt")
+    _fails_cleanly(capsys, _sample_argv(ckpt, tmp_path / "s.pt", **{"--step-lr": value}), "--step-lr", "finite")
+    assert not (tmp_path / "s.pt").exists()
+
+
+def test_zero_kid_subsets_is_refused_not_written_as_nan(evaluation_inputs, capsys):
+    root, _, clf, ref = evaluation_inputs
+    samples = root / "s.pt"
+    torch.save({"images": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "info": {}}, samples)
+    argv = _evaluate_argv(samples, ref, clf, root / "s.json")
+    argv[argv.index("--kid-subsets") + 1] = 0
+    _fails_cleanly(capsys, argv, "--kid-subsets must be >= 1")
+    assert not (root / "s.json").exists()

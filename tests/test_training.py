@@ -241,3 +241,35 @@ def test_variant_settings_merge_and_semantic_check(repo):
     assert merged_settings(config, name)["noise"] == own_noise
     assert variant_problems(config) == [f"'variants.{name}.checkpoint_epochs' [99] exceed 'variants.{name}.epochs' "
                                         f"({config['variants'][name]['epochs']})"]
+
+
+def test_training_time_is_summed_over_segments_and_a_finished_rerun_says_it_resumed(tmp_path, data_file, monkeypatch):
+    """Issue 19 case 4: the report's training time comes from metrics.csv, whose per-epoch seconds are
+    carried in the checkpoint across resumes (a Snakemake benchmark file holds the last segment only)."""
+    from ncsn.report.provenance import training_seconds
+
+    settings = parse_settings(_settings(epochs=1, checkpoint_epochs=[1], save_every_steps=1))
+    real_loss, calls = loop.dsm_loss, {"n": 0}
+
+    def slow_then_killed(score_fn, x, sigmas, generator=None):
+        if score_fn.training:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt  # killed in step 3; steps 1-2 are in state/last.pt
+            import time
+            time.sleep(0.2)
+        return real_loss(score_fn, x, sigmas, generator=generator)
+
+    monkeypatch.setattr(loop, "dsm_loss", slow_then_killed)
+    run = tmp_path / "v"
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(settings, variant="v", data_path=data_file, out_dir=run, seed=0, log=lambda m: None)
+    monkeypatch.setattr(loop, "dsm_loss", real_loss)
+    messages = []
+    loop.train(settings, variant="v", data_path=data_file, out_dir=run, seed=0, log=messages.append)
+    assert any("resuming v" in m and "step 2" in m for m in messages)
+    assert training_seconds(tmp_path)["v"] >= 0.4  # the first segment's two slow steps are counted
+
+    messages.clear()
+    loop.train(settings, variant="v", data_path=data_file, out_dir=run, seed=0, log=messages.append)
+    assert any("resuming v" in m and "epoch 1 done" in m for m in messages), messages
