@@ -99,8 +99,12 @@ def image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Non
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="results/train/{variant}/checkpoints/epoch_{e}.pt")
     parser.add_argument("--weights", choices=["raw", "ema"], default="ema")
-    parser.add_argument("--step-lr", type=float, required=True, help="epsilon (NCSN paper convention)")
-    parser.add_argument("--n-steps-each", type=int, required=True, help="T, Langevin steps per noise level")
+    parser.add_argument("--step-lr", type=float, help="epsilon (NCSN paper convention); the poster's sampler")
+    parser.add_argument("--n-steps-each", type=int, help="T, Langevin steps per noise level; the poster's sampler")
+    parser.add_argument("--method", help="instead of --step-lr / --n-steps-each: a method of the samplers "
+                                         "experiment (ncsn.samplers: ald, ald_denoise, cas, pc, ode) ...")
+    parser.add_argument("--nfe", type=int, help="... at this budget of score evaluations per image")
+    parser.add_argument("--method-settings", default="{}", help="JSON keywords of the method (samplers.methods)")
     parser.add_argument("--n-samples", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
@@ -120,11 +124,17 @@ def run(args: argparse.Namespace) -> int:
     from ncsn.training.checkpoint import load_checkpoint, load_model
     from ncsn.training.command import resolve_device
 
-    for name in ("n_samples", "batch_size", "n_steps_each", "grid_size"):
-        if getattr(args, name) < 1:
+    if args.method is None and (args.step_lr is None or args.n_steps_each is None):
+        raise NcsnError("give --step-lr and --n-steps-each (the poster's sampler), or --method and --nfe.")
+    if args.method is not None and args.nfe is None:
+        raise NcsnError(f"--method {args.method} needs --nfe, the budget of score evaluations per image.")
+    for name in ("n_samples", "batch_size", "n_steps_each", "grid_size", "nfe"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise NcsnError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
-    if not (args.step_lr > 0 and math.isfinite(args.step_lr)):
+    if args.method is None and not (args.step_lr > 0 and math.isfinite(args.step_lr)):
         raise NcsnError(f"--step-lr must be a finite number > 0, got {args.step_lr}.")
+    if args.method is not None:
+        return run_method(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     for output in (args.out, args.grid):  # an unwritable folder fails now, not after the sampling
@@ -147,6 +157,47 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed, "init": args.init, "denoise": args.denoise, "device": str(device),
         "compile": args.compile, "bf16": args.bf16,
         "seconds": round(seconds, 1),
+    }
+    save_atomic({"images": images, "info": info}, args.out)
+    replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
+    print(json.dumps(info))
+    return 0
+
+
+def run_method(args: argparse.Namespace) -> int:
+    """`sample --method M --nfe N`: one set of the samplers experiment."""
+    from ncsn import samplers
+    from ncsn.training.checkpoint import load_checkpoint, load_model
+    from ncsn.training.command import resolve_device
+
+    try:
+        settings = json.loads(args.method_settings)
+    except json.JSONDecodeError as err:
+        raise NcsnError(f"--method-settings is not valid JSON ({err}).") from None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for output in (args.out, args.grid):
+        output.parent.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(args.device)
+    meta = load_checkpoint(args.checkpoint, "cpu")
+    samplers.check_method(args.method, meta["arch"])
+    model = load_model(args.checkpoint, args.weights, device)
+    sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
+    start = time.perf_counter()
+    try:
+        images, used = samplers.draw(args.method, score_function(model, device, compile=args.compile, bf16=args.bf16),
+                                     sigmas, nfe=args.nfe, n_samples=args.n_samples, batch_size=args.batch_size,
+                                     seed=args.seed, image_shape=(meta["model_kwargs"].get("channels", 1), 28, 28),
+                                     device=device, settings=settings, init=args.init)
+    except TypeError as err:  # a keyword the method does not take
+        raise NcsnError(f"--method-settings {settings} do not fit method {args.method!r} ({err}).") from None
+    seconds = time.perf_counter() - start
+    info: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint), "variant": meta.get("variant"), "arch": meta.get("arch"),
+        "epoch": (meta.get("progress") or {}).get("epoch"), "weights": args.weights, "method": args.method,
+        "method_settings": settings, "nfe_budget": args.nfe, "nfe": used, "n_levels": len(sigmas),
+        "n_samples": args.n_samples, "seed": args.seed, "init": args.init, "device": str(device),
+        "seconds": round(seconds, 2), "seconds_per_image": seconds / args.n_samples,
     }
     save_atomic({"images": images, "info": info}, args.out)
     replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
