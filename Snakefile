@@ -29,6 +29,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/samplers.smk"
 include: "workflow/rules/toy.smk"
 include: "workflow/rules/throughput.smk"
 include: "workflow/rules/report.smk"  # last: it collects the outputs of the stages above

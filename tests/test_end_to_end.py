@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 # The poster's sections in its order, as config/tiny.yaml builds them.
 SECTIONS = ["Data", "Toy: score field on a circle", "Toy: mixing on two modes", "Toy: cost of the objectives",
             "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
-            "Fashion-MNIST: class collapse (Figure 2)", "Provenance"]
+            "Fashion-MNIST: class collapse (Figure 2)", "Beyond the poster: faster samplers", "Provenance"]
 VERDICTS = {"reproduced", "not reproduced", "partly reproduced", "not comparable"}
 
 

@@ -83,3 +83,35 @@ def test_table1_figure1_figure2(pipeline):
     assert all(0 <= c <= 10 for c in fig2["variants"]["net_b"]["classes_covered"])
     for png in ("t1.png", "f1.png", "f1s.png", "f2.png"):
         assert (root / png).stat().st_size > 1000
+
+
+def test_samplers_command_finds_the_first_nfe_within_the_yardstick(pipeline):
+    """Sets whose pixels are the reference's images need no more NFE; pure noise never reaches it."""
+    root, _ = pipeline
+    from ncsn.data.images import load_split
+
+    real, _ = load_split(root / "fashion_mnist.pt", "test")
+    real = (real[:20] * 255).round().to(torch.uint8)
+    g = torch.Generator().manual_seed(1)
+    evaluations = []
+    for method, nfe in [("ald", 10), ("ald", 100), ("cas", 10), ("cas", 100), ("noise", 10), ("noise", 100)]:
+        images = real if method != "noise" and (method == "cas" or nfe == 100) else \
+            torch.randint(0, 256, (20, 1, 28, 28), generator=g, dtype=torch.uint8)
+        info = {"variant": "net_a", "epoch": 2, "weights": "ema", "method": method, "nfe": nfe,
+                "nfe_budget": nfe, "n_samples": 20, "seconds_per_image": nfe / 1000}
+        path = root / f"m_{method}_{nfe}.pt"
+        torch.save({"images": images, "info": info}, path)
+        _run("evaluate", "--samples", path, "--reference", root / "ref.json", "--classifier", root / "clf.pt",
+             "--kid-subsets", "5", "--device", "cpu", "--out", path.with_suffix(".json"))
+        evaluations.append(path.with_suffix(".json"))
+    _run("samplers", "--evaluations", *evaluations, "--baseline-nfe", "100", "--csv", root / "sa.csv",
+         "--png", root / "sa.png", "--json", root / "sa.json")
+    summary = json.loads((root / "sa.json").read_text())
+    assert summary["baseline"]["nfe"] == 100
+    assert summary["methods"]["cas"]["first_nfe_within"] == 10
+    assert summary["methods"]["ald"]["first_nfe_within"] == 100
+    assert summary["methods"]["noise"]["first_nfe_within"] is None
+    assert (root / "sa.png").stat().st_size > 1000
+    # without the yardstick in the ladder: a message, not a traceback
+    assert cli.main(["samplers", "--evaluations", *map(str, evaluations), "--baseline-nfe", "1000", "--csv",
+                     str(root / "x.csv"), "--png", str(root / "x.png"), "--json", str(root / "x.json")]) == 1

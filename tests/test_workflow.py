@@ -28,7 +28,8 @@ def test_every_rule_has_a_log(repo, snakemake_cmd):
     for rule in rules:
         if rule == "all":
             continue
-        body = text.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
+        head = f"rule {rule}:" if f"rule {rule}:" in text else f" as {rule} with:"  # `use rule ... as` too
+        body = text.split(head, 1)[1].split("\nrule ", 1)[0]
         assert "log:" in body, f"rule {rule} has no log: directive"
 
 

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "table1": ("ncsn.evaluation.table1", "Table 1: FID of raw vs EMA weights per epoch, beside the losses"),
     "figure1": ("ncsn.evaluation.figure1", "Figure 1: sample grid and FID heatmap over epsilon x T"),
     "figure2": ("ncsn.evaluation.figure2", "Figure 2: Fashion-MNIST samples and class histograms"),
+    "samplers": ("ncsn.evaluation.samplers_figure", "beyond the poster: FID against NFE per sampler"),
     "toy-score-field": ("ncsn.toy.score_field", "toy: DSM-trained score field on a circle vs the exact score"),
     "toy-mixing": ("ncsn.toy.mixing", "toy: Langevin vs annealed Langevin mode weights on the two-mode mixture"),
     "toy-objective-cost": ("ncsn.toy.objective_cost", "toy: time and memory of ISM, SSM, DSM steps as D grows"),

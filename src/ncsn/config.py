@@ -102,6 +102,14 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
         wanted.append((config["sweep"]["variant"], config["sweep"]["epoch"], "sweep"))
     if "fashion" in config:
         wanted += [(v, e, "fashion") for v in config["fashion"]["variants"] for e in config["fashion"]["epochs"]]
+    if "samplers" in config:
+        wanted.append((config["samplers"]["variant"], config["samplers"]["epoch"], "samplers"))
+        arch = variants.get(config["samplers"]["variant"], {}).get("arch")
+        between = sorted(set(config["samplers"]["methods"]) - {"ald", "ald_denoise"})
+        if arch not in (None, "unet") and between:
+            problems.append(f"'samplers.methods' {between} evaluate the network between its trained levels, but "
+                            f"'samplers.variant' {config['samplers']['variant']!r} is a level-indexed {arch}; "
+                            f"use a variant with arch: unet")
     if config["evaluation"]["n_reference"] > TEST_SPLIT_SIZE:
         problems.append(f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
                         f"{TEST_SPLIT_SIZE} test images")

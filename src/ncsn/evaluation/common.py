@@ -36,6 +36,18 @@ def _floor_columns(floor: dict | None) -> dict[str, float]:
             "floor_kid": floor["kid"]["value"], **_interval_columns("floor_kid", floor["kid"])}
 
 
+def _ald_nfe(info: dict[str, Any]) -> float:
+    if info.get("n_levels") is None or info.get("n_steps_each") is None:
+        return float("nan")
+    return info["n_levels"] * info["n_steps_each"] + int(bool(info.get("denoise")))
+
+
+def _per_image(info: dict[str, Any]) -> float:
+    if info.get("seconds") is None or not info.get("n_samples"):
+        return float("nan")
+    return info["seconds"] / info["n_samples"]
+
+
 def evaluation_rows(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per evaluated sample set: what produced it, its numbers with their intervals (`*_sd`,
     `*_low`, `*_high`: bootstrap standard deviation and 95% interval) and the data floor (`floor_*`)."""
@@ -45,7 +57,11 @@ def evaluation_rows(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
         tv = ev.get("total_variation_interval") or {}
         rows.append({
             "variant": info["variant"], "epoch": info["epoch"], "weights": info["weights"],
-            "step_lr": info["step_lr"], "n_steps_each": info["n_steps_each"],
+            # the poster's sampler records epsilon and T; the samplers experiment its method and NFE
+            "step_lr": info.get("step_lr"), "n_steps_each": info.get("n_steps_each"),
+            "method": info.get("method", "ald_denoise" if info.get("denoise") else "ald"),
+            "nfe": info.get("nfe", _ald_nfe(info)), "seconds_per_image": info.get("seconds_per_image",
+                                                                             _per_image(info)),
             "fid": ev["fid"], **_interval_columns("fid", ev.get("fid_interval")),
             "kid_mean": ev["kid_mean"], **_interval_columns("kid", ev.get("kid_interval")), "kid_std": ev["kid_std"],
             **_floor_columns(ev.get("floor")),

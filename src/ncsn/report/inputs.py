@@ -13,7 +13,7 @@ from pathlib import Path
 
 # Which rule writes each folder: named in the message about a missing file.
 PRODUCERS = {"data": "data", "classifier": "classifier", "train": "train", "toy": "toy_*",
-             "experiments/table1": "table1", "experiments/figure1": "figure1", "experiments/figure2": "figure2",
+             "experiments/table1": "table1", "experiments/figure1": "figure1", "experiments/figure2": "figure2", "experiments/samplers": "samplers",
              "throughput": "throughput"}
 
 
@@ -47,6 +47,8 @@ def report_inputs(config: dict, results: str | Path = "results") -> list[Path]:
                                                               "figure1_fid.png")]
     if "fashion" in config:
         files += [r / "experiments" / "figure2" / n for n in ("figure2.json", "figure2.csv", "figure2.png")]
+    if "samplers" in config:
+        files += [r / "experiments" / "samplers" / n for n in ("samplers.json", "samplers.csv", "samplers.png")]
     if "throughput" in config:
         files.append(r / "throughput" / "throughput.csv")
     return files
