@@ -229,3 +229,22 @@ def test_band_edges_must_start_at_zero(repo, tmp_path, capsys):
     assert main(["toy-score-field", "--settings", json.dumps(settings), "--device", "cpu",
                  "--out-dir", str(tmp_path)]) == 1
     assert "band_edges must start at 0" in capsys.readouterr().err
+
+
+def test_samplers_command_at_the_quick_settings(repo):
+    """Exact score: CAS recovers the weight with few evaluations, ALD only at its full 1600 (the numbers
+    the report quotes for the quick and laptop profiles, from the same settings)."""
+    import yaml
+
+    from ncsn.noise import geometric_sigmas
+    from ncsn.toy.samplers import weights_table
+
+    toy = yaml.safe_load((repo / "config/quick.yaml").read_text())["toy"]
+    settings = {**toy["samplers"], **{k: toy["mixing"][k] for k in ("n_samples", "init_bound", "annealed")},
+                "n_seeds": 2, "nfe": [48, 1600], "methods": {m: toy["samplers"]["methods"][m] for m in ("ald", "cas")}}
+    annealed = toy["mixing"]["annealed"]
+    table = weights_table(settings, 0, geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"],
+                                                          annealed["n_levels"]))
+    error = table.groupby(["method", "nfe_budget"])["abs_error"].mean()
+    assert error[("cas", 48)] < 0.03 and error[("ald", 1600)] < 0.03
+    assert error[("ald", 48)] > 0.1  # 3 steps per level are far too few

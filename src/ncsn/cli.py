@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "samplers": ("ncsn.evaluation.samplers_figure", "beyond the poster: FID against NFE per sampler"),
     "toy-score-field": ("ncsn.toy.score_field", "toy: DSM-trained score field on a circle vs the exact score"),
     "toy-mixing": ("ncsn.toy.mixing", "toy: Langevin vs annealed Langevin mode weights on the two-mode mixture"),
+    "toy-samplers": ("ncsn.toy.samplers", "toy: mode-weight error against NFE per sampler, exact score"),
     "toy-objective-cost": ("ncsn.toy.objective_cost", "toy: time and memory of ISM, SSM, DSM steps as D grows"),
 }
 

@@ -7,7 +7,7 @@ To add a sampler: write it in ncsn.sampling, add one entry to METHODS here and o
 | method        | what runs at a budget of NFE                                                          |
 |---------------|----------------------------------------------------------------------------------------|
 | `ald`         | the poster's annealed Langevin: the trained L levels, T = NFE // L steps each           |
-| `ald_denoise` | the same, ending with one Tweedie denoising step (NFE = L T + 1)                        |
+| `ald_denoise` | the same, ending with one Tweedie denoising step (NFE = L T + 1, T >= 1)                |
 | `cas`         | consistent annealed sampling over NFE geometric levels from sigma_1 to sigma_L          |
 | `pc`          | VE predictor-corrector: NFE / (1 + corrector_steps) predictor steps, one corrector each |
 | `ode`         | probability-flow ODE, (NFE - 1) // 2 midpoint steps in log sigma, then Tweedie          |
@@ -34,10 +34,10 @@ Method = Callable[..., sampling.Sampled]
 def _ald(denoise: bool):
     def run(score_fn, init, sigmas, nfe, generator, step_lr=1e-5):
         levels = len(sigmas)
-        steps = (nfe - int(denoise)) // levels
-        if steps < 1:
-            raise NcsnError(f"annealed Langevin over {levels} levels needs an NFE of at least "
-                            f"{levels + int(denoise)}, got {nfe}; raise the smallest samplers.nfe.")
+        if nfe < levels:
+            raise NcsnError(f"annealed Langevin over {levels} levels needs an NFE of at least {levels}, got {nfe}; "
+                            f"raise the smallest samplers.nfe.")
+        steps = max(1, (nfe - int(denoise)) // levels)  # at NFE = L the denoising step comes on top
         x = sampling.annealed_langevin(score_fn, init, sigmas, step_lr, steps, generator=generator, denoise=denoise)
         return sampling.Sampled(x, levels * steps + int(denoise))
     return run

@@ -48,6 +48,27 @@ if "toy" in config:
             "{NCSN} toy-mixing --settings {params.settings:q} --seed {config[seed]} --device {config[device]} "
             "--threads {threads} --profile {config[profile]} --out-dir {params.out_dir:q} > {log} 2>&1"
 
+    rule toy_samplers:
+        """The samplers experiment's methods on the two-mode mixture with the exact score: error of the
+        recovered mode weight against NFE (toy.samplers; chains, seeds and levels of toy.mixing)."""
+        output:
+            plot=report(f"{TOY}/samplers/samplers.png", caption="../report/toy_samplers.rst",
+                        category="Toy studies", subcategory="samplers"),
+            table=f"{TOY}/samplers/samplers.csv",
+            summary=f"{TOY}/samplers/samplers.json",
+        params:
+            settings=lambda w: json.dumps({**config["toy"]["samplers"], **{k: config["toy"]["mixing"][k] for k in
+                                           ("n_samples", "n_seeds", "init_bound", "annealed")}}, sort_keys=True),
+            out_dir=f"{TOY}/samplers",
+        threads: 1
+        log:
+            f"{LOGS}/toy/samplers.log",
+        benchmark:
+            f"{BENCHMARKS}/toy/samplers.tsv"
+        shell:
+            "{NCSN} toy-samplers --settings {params.settings:q} --seed {config[seed]} --device {config[device]} "
+            "--threads {threads} --profile {config[profile]} --out-dir {params.out_dir:q} > {log} 2>&1"
+
     rule toy_objective_cost:
         """Seconds per training step and peak memory of ISM, SSM and DSM on one fixed-width MLP as the
         data dimension grows; each size measured in its own process, with the job's threads."""
@@ -70,4 +91,4 @@ if "toy" in config:
             "--out-dir {params.out_dir:q} > {log} 2>&1"
 
     ALL_TARGETS += [f"{TOY}/score_field/score_field.json", f"{TOY}/mixing/mixing.json",
-                    f"{TOY}/objective_cost/cost.json"]
+                    f"{TOY}/objective_cost/cost.json", f"{TOY}/samplers/samplers.json"]
