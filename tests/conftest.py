@@ -29,6 +29,17 @@ def _quiet_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
 
 
+@pytest.fixture()
+def one_torch_thread():
+    """PyTorch on one thread for the test (restored after it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_study(repo, snakemake_cmd, tmp_path_factory) -> Path:
     """The whole DAG at the tiny profile, run once locally with the real Snakemake CLI.

@@ -10,12 +10,7 @@ from ncsn.losses import dsm_loss, ism_loss, ssm_loss
 from ncsn.models.mlp import mlp
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
 
 
 class LinearPerLevel(nn.Module):

@@ -21,12 +21,7 @@ STD_TOLERANCE = 0.03  # relative; the estimate's own standard error is ~0.3% her
 WEIGHT_TOLERANCE = 0.03  # absolute; the estimate's standard error is 0.006 at N = 4000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
 
 
 def gaussian_score(scale: float = 1.0):

@@ -15,12 +15,7 @@ from ncsn.noise import geometric_sigmas
 from ncsn.sampling import annealed_langevin, langevin, tweedie_denoise
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
 
 
 def _autograd_score(log_density, x, sigma):
