@@ -70,8 +70,10 @@ laptop: study
 full: CONFIG = config/config.yaml
 full: study
 
+# The jobs Snakemake would run, then the whole study's cost on paper (FLOPs, GPU-hours per rule).
 dry-run: setup
 	$(SNAKEMAKE) -n --configfile $(CONFIG) $(SNAKE_ARGS)
+	$(BIN)/python -m ncsn cost $(CONFIG)
 
 test: setup test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,140 @@
+"""The cost of a study on paper, before it is submitted: for every heavy rule of a config, the number
+of jobs, the floating-point work of each (torch.utils.flop_counter on the real networks) and the
+GPU-hours at a stated share of an A100's and an H100's peak.
+
+The job list mirrors the workflow's rules (train, sample, sample_method, evaluate, evaluate_method,
+fid_reference); tests/test_cost.py checks it against the job counts of a Snakemake dry run. What is
+counted: convolutions and matrix products (the counter ignores elementwise work); a training step is
+3 forward passes (backward ~ 2x forward); sampling is NFE forward passes per image; an evaluation is one
+extractor pass per sample image (reference features are cached per dataset, counted once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from functools import lru_cache
+
+import pandas as pd
+
+TRAIN_IMAGES = 60000  # MNIST and Fashion-MNIST training splits
+INCEPTION_FLOPS = 5.71e9  # torch-fidelity's InceptionV3 (299 x 299), one forward pass, multiply-add = 2
+DOMAIN_FLOPS = 2.5e6  # the small classifier of ncsn.metrics.classifier at 28 x 28 (order of magnitude)
+# Dense peaks in TFLOP/s (vendor data sheets, without sparsity): TF32 tensor cores and bf16.
+PEAKS = {"A100 TF32": 156.0, "A100 bf16": 312.0, "H100 TF32": 494.7, "H100 bf16": 989.4}
+UTILISATION = 0.25  # assumed share of peak for 28 x 28 conv nets at these batch sizes (small kernels)
+MARGIN = 3.0  # SLURM runtime = estimate on an A100 at TF32 x MARGIN + 15 min (start-up, data, I/O)
+
+
+@lru_cache(maxsize=None)
+def forward_flops(arch: str, width: int, dropout: float, n_levels: int) -> float:
+    import torch
+
+    from ncsn.models.registry import build_model
+    from ncsn.noise import geometric_sigmas
+    from ncsn.perf.flops import forward_flops_per_image
+
+    sigmas = geometric_sigmas(1.0, 0.01, n_levels)
+    torch.manual_seed(0)
+    model = build_model(arch, sigmas=sigmas, width=width, dropout=dropout).eval()
+    return forward_flops_per_image(model, sigmas)
+
+
+def _net_flops(config: dict, variant: str) -> float:
+    v = config["variants"][variant]
+    return forward_flops(v["arch"], v["width"], v["dropout"], v.get("noise", config["noise"])["n_levels"])
+
+
+def _sample_nfe(config: dict, n_steps_each: int) -> int:
+    return config["noise"]["n_levels"] * n_steps_each + int(config["sampler"]["denoise"])
+
+
+def jobs(config: dict) -> list[dict]:
+    """One row per heavy job: rule, what it is, and its FLOPs."""
+    rows = []
+    for name, v in config["variants"].items():
+        n_train = v["train_subset"] or TRAIN_IMAGES
+        steps = v["epochs"] * math.ceil(n_train / v["batch_size"])
+        rows.append({"rule": "train", "job": name, "flops": 3 * _net_flops(config, name) * v["batch_size"] * steps})
+    if "evaluation" not in config:
+        return rows
+    ev = config["evaluation"]
+    extractor = INCEPTION_FLOPS if ev["extractor"] == "inception" else DOMAIN_FLOPS
+    sampler = config["sampler"]
+    sets = {(v, e, w, sampler["step_lr"], sampler["n_steps_each"])
+            for v in ev["variants"] for e in ev["epochs"] for w in ("raw", "ema")}
+    if "sweep" in config:
+        from ncsn.evaluation.sweep_design import sweep_cells
+
+        sw = config["sweep"]
+        sets |= {(sw["variant"], sw["epoch"], sw["weights"], eps, t) for eps, t in sweep_cells(sw, sampler)}
+    if "fashion" in config:
+        fa = config["fashion"]
+        sets |= {(v, e, fa["weights"], sampler["step_lr"], sampler["n_steps_each"])
+                 for v in fa["variants"] for e in fa["epochs"]}
+    for variant, epoch, weights, eps, t in sorted(sets, key=str):
+        flops = _net_flops(config, variant) * _sample_nfe(config, t) * ev["n_samples"]
+        label = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}"
+        rows.append({"rule": "sample", "job": label, "flops": flops})
+        rows.append({"rule": "evaluate", "job": label, "flops": extractor * ev["n_samples"]})
+    if "samplers" in config:
+        sa = config["samplers"]
+        for method in sa["methods"]:
+            for nfe in sa["nfe"]:
+                label = f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}"
+                rows.append({"rule": "sample_method", "job": label,
+                             "flops": _net_flops(config, sa["variant"]) * nfe * ev["n_samples"]})
+                rows.append({"rule": "evaluate_method", "job": label, "flops": extractor * ev["n_samples"]})
+    datasets = sorted({config["variants"][v]["dataset"] for v in
+                       ev["variants"] + config.get("fashion", {}).get("variants", [])})
+    for dataset in datasets:
+        rows.append({"rule": "fid_reference", "job": dataset, "flops": extractor * (ev["n_reference"] + ev["n_samples"])})
+    return rows
+
+
+def gpu_hours(flops: float, peak_tflops: float, utilisation: float = UTILISATION) -> float:
+    return flops / (peak_tflops * 1e12 * utilisation) / 3600
+
+
+def cost_table(config: dict) -> pd.DataFrame:
+    """Per rule: jobs, PFLOP per job (largest) and in all, GPU-hours at each peak; the last row the total."""
+    frame = pd.DataFrame(jobs(config))
+    grouped = frame.groupby("rule", sort=False)["flops"].agg(["count", "max", "sum"]).reset_index()
+    table = pd.DataFrame({"rule": grouped["rule"], "jobs": grouped["count"],
+                          "largest_job_pflop": grouped["max"] / 1e15, "total_pflop": grouped["sum"] / 1e15})
+    for name, peak in PEAKS.items():
+        table[f"gpu_h {name}"] = grouped["sum"].map(lambda f, p=peak: gpu_hours(f, p))
+    total = {"rule": "all", "jobs": int(table["jobs"].sum()), "largest_job_pflop": table["largest_job_pflop"].max(),
+             "total_pflop": table["total_pflop"].sum(),
+             **{c: table[c].sum() for c in table if c.startswith("gpu_h")}}
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
+def slurm_runtime_minutes(config: dict) -> dict[str, int]:
+    """Per rule: the runtime its largest job needs on an A100 at TF32 and UTILISATION, x MARGIN + 15 min."""
+    frame = pd.DataFrame(jobs(config))
+    largest = frame.groupby("rule")["flops"].max()
+    return {rule: int(math.ceil(gpu_hours(f, PEAKS["A100 TF32"]) * 60 * MARGIN + 15)) for rule, f in largest.items()}
+
+
+def format_table(table: pd.DataFrame) -> str:
+    return table.to_string(index=False, float_format=lambda v: f"{v:.3g}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("configfile", help="the study's config, e.g. config/config.yaml")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ncsn.config import load_config
+
+    config = load_config(args.configfile)
+    table = cost_table(config)
+    print(f"Cost of {args.configfile} on paper (FLOPs counted on its networks; GPU-hours at "
+          f"{UTILISATION:.0%} of each dense peak; one GPU per job):")
+    print(table.to_markdown(index=False, floatfmt=".3g") if args.markdown else format_table(table))
+    runtimes = slurm_runtime_minutes(config)
+    print("SLURM runtime of the largest job per rule (A100 TF32 estimate x "
+          f"{MARGIN:g} + 15 min): " + ", ".join(f"{r} {m} min" for r, m in sorted(runtimes.items())))
+    return 0
