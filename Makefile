@@ -14,14 +14,15 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: setup system-deps test-deps study laptop full dry-run report test test-fast clean-results help unlock-stale
+.PHONY: setup system-deps test-deps study laptop full dry-run report test test-fast clean-results help unlock-stale gpu-check
 
 help:
 	@echo "make study      set up and run the CPU-scale study (CONFIG=$(CONFIG), CORES=$(CORES))"
 	@echo "make laptop     set up and run the study that decides the poster's claims on a 2-core CPU (config/laptop.yaml)"
 	@echo "make full       set up and run the paper-scale study (config/config.yaml; meant for a GPU)"
 	@echo "make test       set up and run every test"
-	@echo "make dry-run    show the jobs the study would run"
+	@echo "make dry-run    show the jobs the study would run, and the whole study's cost on paper"
+	@echo "make gpu-check  on a CUDA machine: GPU tests, tiny profile on cuda, benchmark (run first on a GPU)"
 
 # The virtualenv is (re)built whenever the pinned requirements or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -69,6 +70,10 @@ laptop: study
 
 full: CONFIG = config/config.yaml
 full: study
+
+# On a CUDA machine: GPU tests, the tiny profile on cuda, the benchmark; writes results/gpu_check/summary.json.
+gpu-check: setup
+	PY=$(BIN)/python scripts/gpu_check.sh
 
 # The jobs Snakemake would run, then the whole study's cost on paper (FLOPs, GPU-hours per rule).
 dry-run: setup

@@ -1,0 +1,123 @@
+"""What differs on a GPU (`pytest -m gpu`; skipped, with the reason, where PyTorch sees no CUDA device).
+
+Run first whenever a GPU is available (`make gpu-check` runs these, the tiny profile on cuda and the
+benchmark). Tolerances, and which checks are bitwise, are stated per test: cuDNN is put in deterministic
+mode, so a resume on one GPU is expected to be bitwise; float32 vs bf16 and eager vs compile are not.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from ncsn.data.images import write_synthetic
+from ncsn.models.registry import build_model
+from ncsn.noise import geometric_sigmas
+from ncsn.training import loop
+from ncsn.training.checkpoint import load_checkpoint, load_model
+from ncsn.training.settings import parse_settings
+
+pytestmark = pytest.mark.gpu
+NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_cuda(monkeypatch):
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", os.environ.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8"))
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    yield
+
+
+def _settings(**overrides):
+    base = dict(arch="unet", dataset="mnist", width=8, dropout=0.1, ema_rate=0.9, epochs=2, batch_size=16,
+                lr=1e-3, checkpoint_epochs=[1, 2], train_subset=None, noise=NOISE, save_every_steps=3,
+                heldout_size=16)
+    return parse_settings({**base, **overrides})
+
+
+def test_resume_on_cuda_equals_the_uninterrupted_run_bitwise(tmp_path, monkeypatch):
+    data = write_synthetic(tmp_path / "mnist.pt", n_train=128, n_test=32)
+    loop.train(_settings(), variant="g", data_path=data, out_dir=tmp_path / "a", seed=0, device="cuda",
+               log=lambda m: None)
+    real, calls = loop.dsm_loss, {"n": 0}
+
+    def killed_at_step_5(score_fn, x, sigmas, generator=None):
+        if score_fn.training:
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise KeyboardInterrupt
+        return real(score_fn, x, sigmas, generator=generator)
+
+    monkeypatch.setattr(loop, "dsm_loss", killed_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(_settings(), variant="g", data_path=data, out_dir=tmp_path / "b", seed=0, device="cuda",
+                   log=lambda m: None)
+    monkeypatch.setattr(loop, "dsm_loss", real)
+    loop.train(_settings(), variant="g", data_path=data, out_dir=tmp_path / "b", seed=0, device="cuda",
+               log=lambda m: None)
+    a, b = load_checkpoint(tmp_path / "a/state/epoch_2.pt"), load_checkpoint(tmp_path / "b/state/epoch_2.pt")
+    for part in ("model", "ema"):
+        for key, tensor in a[part].items():
+            assert torch.equal(tensor, b[part][key]), f"{part}.{key} differs after a resume on cuda"
+
+
+def test_checkpoints_move_between_cuda_and_cpu(tmp_path):
+    data = write_synthetic(tmp_path / "mnist.pt", n_train=64, n_test=32)
+    loop.train(_settings(epochs=1, checkpoint_epochs=[1]), variant="g", data_path=data, out_dir=tmp_path / "gpu",
+               seed=0, device="cuda", log=lambda m: None)
+    loop.train(_settings(epochs=1, checkpoint_epochs=[1]), variant="g", data_path=data, out_dir=tmp_path / "cpu",
+               seed=0, device="cpu", log=lambda m: None)
+    x = torch.rand(4, 1, 28, 28)
+    sigma = torch.full((4,), 0.1)
+    for written, device in (("gpu", "cpu"), ("cpu", "cuda")):
+        model = load_model(tmp_path / written / "state/epoch_1.pt", "ema", device)
+        assert next(model.parameters()).device.type == device
+        with torch.inference_mode():
+            out = model(x.to(device), sigma.to(device))
+        assert torch.isfinite(out).all()
+
+
+def _model_and_sigmas(width=16):
+    torch.manual_seed(0)
+    sigmas = geometric_sigmas(1.0, 0.01, 10)
+    return build_model("unet", sigmas=sigmas, width=width).cuda().eval(), sigmas
+
+
+def test_bf16_sampling_stays_close_to_float32():
+    """Same seed, same chains: the bf16 network moves the uint8 images by a bounded amount (stated:
+    mean absolute difference under 8 grey levels of 255 after 100 steps)."""
+    from ncsn.generate import draw_samples
+
+    model, sigmas = _model_and_sigmas()
+    kwargs = dict(n_samples=32, batch_size=32, step_lr=1e-5, n_steps_each=10, seed=0, device="cuda", progress=False)
+    fp32 = draw_samples(model, sigmas, **kwargs)
+    bf16 = draw_samples(model, sigmas, bf16=True, **kwargs)
+    difference = (fp32.float() - bf16.float()).abs().mean().item()
+    assert difference < 8, difference
+
+
+def test_compile_on_cuda_gives_the_eager_samples_within_tolerance():
+    from ncsn.generate import draw_samples
+
+    model, sigmas = _model_and_sigmas()
+    kwargs = dict(n_samples=16, batch_size=16, step_lr=1e-5, n_steps_each=5, seed=0, device="cuda", progress=False)
+    eager = draw_samples(model, sigmas, **kwargs)
+    compiled = draw_samples(model, sigmas, compile=True, **kwargs)
+    assert (eager.float() - compiled.float()).abs().max().item() <= 2  # rounding of fused kernels, in grey levels
+
+
+def test_domain_extractor_features_agree_on_cuda_and_cpu(tmp_path):
+    from ncsn import cli
+    from ncsn.metrics.extractors import make_extractor
+    from ncsn.metrics.fid import image_features
+
+    data = write_synthetic(tmp_path / "mnist.pt", n_train=64, n_test=32)
+    assert cli.main(["train-classifier", "--data", str(data), "--out", str(tmp_path / "clf.pt"), "--summary",
+                     str(tmp_path / "clf.json"), "--epochs", "1", "--batch-size", "32", "--device", "cpu"]) == 0
+    extractor = make_extractor("domain", tmp_path / "clf.pt")
+    images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    cpu = image_features(images, extractor, device="cpu")
+    gpu = image_features(images, extractor, device="cuda")
+    assert torch.allclose(cpu, gpu.cpu(), rtol=1e-3, atol=1e-4)
