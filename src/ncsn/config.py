@@ -93,9 +93,13 @@ def variant_problems(config: Mapping[str, Any]) -> list[str]:
 
 def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
     """Every variant and epoch that `evaluation`, `sweep` and `fashion` ask for is trained and kept."""
-    if "evaluation" not in config:
-        return []
     problems = []
+    sampler = config.get("sampler", {})
+    if sampler.get("shards", 1) > 1 and sampler.get("seeding", "set") != "batch":
+        problems.append(f"'sampler.shards' is {sampler['shards']}, which needs 'sampler.seeding: batch' (with one "
+                        f"generator for the whole set, a part of it cannot be drawn alone)")
+    if "evaluation" not in config:
+        return problems
     variants = config.get("variants", {})
     wanted = [(v, e, "evaluation") for v in config["evaluation"]["variants"] for e in config["evaluation"]["epochs"]]
     if "sweep" in config:
@@ -110,6 +114,10 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
             problems.append(f"'samplers.methods' {between} evaluate the network between its trained levels, but "
                             f"'samplers.variant' {config['samplers']['variant']!r} is a level-indexed {arch}; "
                             f"use a variant with arch: unet")
+    n_batches = -(-config["evaluation"]["n_samples"] // config["evaluation"]["sample_batch_size"])
+    if sampler.get("shards", 1) > n_batches:
+        problems.append(f"'sampler.shards' is {sampler['shards']}, more than the {n_batches} batch(es) of a sample "
+                        f"set (evaluation.n_samples / sample_batch_size)")
     if config["evaluation"]["n_reference"] > TEST_SPLIT_SIZE:
         problems.append(f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
                         f"{TEST_SPLIT_SIZE} test images")

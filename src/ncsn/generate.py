@@ -54,23 +54,52 @@ def score_function(model: torch.nn.Module, device: torch.device, compile: bool =
     return bf16_score_fn
 
 
+SEEDINGS = ("set", "batch")
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """The seed of batch `index` under seeding "batch" (a fixed mix of the set's seed and the index)."""
+    return (seed * 1_000_003 + index + 1) % 2**63
+
+
+def shard_batches(n_samples: int, batch_size: int, shard: int, n_shards: int) -> range:
+    """Batch indices of shard `shard` of `n_shards`: contiguous runs, so that the shards' images in shard
+    order are the unsharded set's."""
+    n_batches = math.ceil(n_samples / batch_size)
+    if not 0 <= shard < n_shards <= n_batches:
+        raise NcsnError(f"shard {shard} of {n_shards} does not exist for {n_batches} batch(es) of {batch_size}; "
+                        f"use at most {n_batches} shards (sampler.shards).")
+    edges = [round(i * n_batches / n_shards) for i in range(n_shards + 1)]
+    return range(edges[shard], edges[shard + 1])
+
+
 def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int, batch_size: int, step_lr: float,
                  n_steps_each: int, seed: int, init: str = "uniform", denoise: bool = False,
                  image_shape: tuple[int, int, int] = (1, 28, 28), device: torch.device | str = "cpu",
-                 progress: bool = True, compile: bool = False, bf16: bool = False) -> torch.Tensor:
-    """uint8 images [n_samples, *image_shape] by annealed Langevin dynamics over `sigmas`."""
+                 progress: bool = True, compile: bool = False, bf16: bool = False, seeding: str = "set",
+                 batches: range | None = None) -> torch.Tensor:
+    """uint8 images [n_samples, *image_shape] by annealed Langevin dynamics over `sigmas`.
+
+    seeding "set": one generator seeded with `seed` drives every batch in turn (the study's default).
+    seeding "batch": batch i has its own generator, seeded with batch_seed(seed, i), so any subset of
+    `batches` (a shard) can be drawn alone and gives the very images the whole set has there."""
     from ncsn.sampling import annealed_langevin
 
+    if seeding not in SEEDINGS:
+        raise NcsnError(f"unknown seeding {seeding!r}; use one of {', '.join(SEEDINGS)}.")
+    if batches is not None and seeding != "batch":
+        raise NcsnError("a shard of a set can only be drawn with seeding 'batch' (sampler.seeding).")
     device = torch.device(device)
     score_fn = score_function(model, device, compile=compile, bf16=bf16)
     # One generator on the sampling device drives the inits and the Langevin noise: a seed gives the
     # same images on the same kind of device.
     generator = torch.Generator(device=device).manual_seed(seed)
     sigmas = sigmas.to(device)
-    batches = []
+    indices = range(math.ceil(n_samples / batch_size)) if batches is None else batches
+    images = []
     # Progress in score evaluations (one batch of chains can take minutes on a CPU).
     per_batch = len(sigmas) * n_steps_each + int(denoise)
-    bar = tqdm(total=math.ceil(n_samples / batch_size) * per_batch, desc="Langevin steps", unit="step",
+    bar = tqdm(total=len(indices) * per_batch, desc="Langevin steps", unit="step",
                file=sys.stderr, disable=not progress, mininterval=10.0)
 
     def counted_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -78,14 +107,17 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
         return score_fn(x, sigma)
 
     with torch.inference_mode():
-        for start in range(0, n_samples, batch_size):
+        for index in indices:
+            start = index * batch_size
             n = min(batch_size, n_samples - start)
+            if seeding == "batch":
+                generator = torch.Generator(device=device).manual_seed(batch_seed(seed, index))
             x = initial_noise((n, *image_shape), init, generator, device)
             x = annealed_langevin(counted_score_fn, x, sigmas, step_lr, n_steps_each, generator=generator,
                                   denoise=denoise)
-            batches.append(to_uint8(x.cpu()))
+            images.append(to_uint8(x.cpu()))
     bar.close()
-    return torch.cat(batches)
+    return torch.cat(images)
 
 
 def image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
@@ -111,6 +143,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", choices=["uniform", "gaussian"], default="uniform")
     parser.add_argument("--denoise", action="store_true", help="finish with one Tweedie denoising step")
     parser.add_argument("--grid-size", type=int, default=64, help="images shown in the PNG grid")
+    parser.add_argument("--seeding", choices=SEEDINGS, default="set",
+                        help="set: one generator for the whole set; batch: one per batch (needed for --shard)")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="draw only shard K (0-based) of N of the set (seeding batch); merge-samples joins them")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true",
@@ -143,11 +179,12 @@ def run(args: argparse.Namespace) -> int:
     meta = load_checkpoint(args.checkpoint, "cpu")
     model = load_model(args.checkpoint, args.weights, device)
     sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
+    shard, n_shards, batches = parse_shard(args.shard, args.n_samples, args.batch_size)
     start = time.perf_counter()
     images = draw_samples(model, sigmas, n_samples=args.n_samples, batch_size=args.batch_size, step_lr=args.step_lr,
                           n_steps_each=args.n_steps_each, seed=args.seed, init=args.init, denoise=args.denoise,
                           image_shape=(meta["model_kwargs"].get("channels", 1), 28, 28), device=device,
-                          compile=args.compile, bf16=args.bf16)
+                          compile=args.compile, bf16=args.bf16, seeding=args.seeding, batches=batches)
     seconds = time.perf_counter() - start
     info: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "variant": meta.get("variant"), "arch": meta.get("arch"),
@@ -158,6 +195,50 @@ def run(args: argparse.Namespace) -> int:
         "compile": args.compile, "bf16": args.bf16,
         "seconds": round(seconds, 1),
     }
+    if args.seeding != "set":
+        info["seeding"] = args.seeding
+    if batches is not None:
+        info.update(shard=shard, n_shards=n_shards, batches=[batches.start, batches.stop])
+    save_atomic({"images": images, "info": info}, args.out)
+    replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
+    print(json.dumps(info))
+    return 0
+
+
+def parse_shard(text: str | None, n_samples: int, batch_size: int) -> tuple[int | None, int | None, range | None]:
+    if text is None:
+        return None, None, None
+    try:
+        shard, n_shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise NcsnError(f"--shard {text!r}: expected K/N, e.g. 0/4.") from None
+    return shard, n_shards, shard_batches(n_samples, batch_size, shard, n_shards)
+
+
+def merge_shards(paths: list[Path]) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The whole set from its shards (in shard order), after checking that they belong together."""
+    parts = [load_samples(path) for path in paths]
+    infos = [info for _, info in parts]
+    n_shards = infos[0].get("n_shards")
+    if n_shards is None or sorted(i.get("shard") for i in infos) != list(range(n_shards)):
+        raise NcsnError(f"{len(paths)} shard file(s) do not hold shards 0..{n_shards} of one set: "
+                        f"{[(str(p), i.get('shard'), i.get('n_shards')) for p, i in zip(paths, infos)]}.")
+    differing = {"shard", "batches", "seconds"}
+    first = {k: v for k, v in infos[0].items() if k not in differing}
+    for path, info in zip(paths, infos):
+        if {k: v for k, v in info.items() if k not in differing} != first:
+            raise NcsnError(f"shard {path} was drawn with other settings than {paths[0]}; redraw the set's shards.")
+    order = sorted(range(len(parts)), key=lambda i: infos[i]["shard"])
+    images = torch.cat([parts[i][0] for i in order])
+    info = {k: v for k, v in first.items() if k not in ("n_shards",)}
+    info.update(seconds=round(sum(i["seconds"] for i in infos), 1), merged_from_shards=n_shards)
+    return images, info
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    images, info = merge_shards(args.shards)
+    if len(images) != info["n_samples"]:
+        raise NcsnError(f"the shards hold {len(images)} images, the set {info['n_samples']}.")
     save_atomic({"images": images, "info": info}, args.out)
     replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
     print(json.dumps(info))

@@ -2,8 +2,8 @@
 of jobs, the floating-point work of each (torch.utils.flop_counter on the real networks) and the
 GPU-hours at a stated share of an A100's and an H100's peak.
 
-The job list mirrors the workflow's rules (train, sample, sample_method, evaluate, evaluate_method,
-fid_reference); tests/test_cost.py checks it against the job counts of a Snakemake dry run. What is
+The job list mirrors the workflow's heavy rules (train, sample or its shards sample_shard,
+sample_method, evaluate, evaluate_method, fid_reference); tests/test_cost.py checks it against the job counts of a Snakemake dry run. What is
 counted: convolutions and matrix products (the counter ignores elementwise work); a training step is
 3 forward passes (backward ~ 2x forward); sampling is NFE forward passes per image; an evaluation is one
 extractor pass per sample image (reference features are cached per dataset, counted once).
@@ -72,10 +72,15 @@ def jobs(config: dict) -> list[dict]:
         fa = config["fashion"]
         sets |= {(v, e, fa["weights"], sampler["step_lr"], sampler["n_steps_each"])
                  for v in fa["variants"] for e in fa["epochs"]}
+    shards = sampler.get("shards", 1)
     for variant, epoch, weights, eps, t in sorted(sets, key=str):
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * ev["n_samples"]
         label = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}"
-        rows.append({"rule": "sample", "job": label, "flops": flops})
+        if shards == 1:
+            rows.append({"rule": "sample", "job": label, "flops": flops})
+        else:  # the merging `sample` job is light (a local rule)
+            rows += [{"rule": "sample_shard", "job": f"{label} shard {k}", "flops": flops / shards}
+                     for k in range(shards)]
         rows.append({"rule": "evaluate", "job": label, "flops": extractor * ev["n_samples"]})
     if "samplers" in config:
         sa = config["samplers"]

@@ -1,0 +1,20 @@
+"""`python -m ncsn merge-samples`: join the shards of one sample set (sample --shard K/N, seeding batch)
+into the set itself, bitwise the images an unsharded job draws with the same seed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ncsn.generate import run_merge
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shards", nargs="+", required=True, type=Path, help="the shard files, any order")
+    parser.add_argument("--grid-size", type=int, default=64, help="images shown in the PNG grid")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--grid", required=True, type=Path)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_merge(args)
