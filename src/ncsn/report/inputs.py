@@ -39,7 +39,8 @@ def report_inputs(config: dict, results: str | Path = "results") -> list[Path]:
         files += [toy / "score_field" / n for n in ("score_field.json", "errors.csv", "field.png", "errors.png")]
         files += [toy / "mixing" / n for n in ("mixing.json", "mode_weights_summary.csv", "samples.png")]
         files += [toy / "objective_cost" / n for n in ("cost.json", "cost.csv", "cost.png")]
-        files += [toy / "samplers" / n for n in ("samplers.json", "samplers.png")]
+        if "samplers" in config["toy"]:
+            files += [toy / "samplers" / n for n in ("samplers.json", "samplers.png")]
     if "evaluation" in config:
         files += [r / "experiments" / "table1" / n for n in ("table1.json", "table1.csv", "table1.png",
                                                              "table1_samples.png")]

@@ -102,6 +102,10 @@ def mixing_section(results: Path, config: dict) -> Section | None:
               note=(f"Reproduced when both are within {RECOVERED:g} of 0.2; partly when only one is."
                     + tiny_note(config))),
     ]
+    figures = [(folder / "samples.png", "Chains of the first seed over the mixture's density.")]
+    tables = [("Weight of the (5, 5) mode per score and sampler", table)]
+    if "samplers" not in config["toy"]:
+        return Section("Toy: mixing on two modes", text, figures=figures, tables=tables, claims=claims)
     toy_samplers = read_json(results / "toy" / "samplers" / "samplers.json")
     first = toy_samplers["first_nfe_within_tolerance"]
     text += ("<p>Beyond the poster, the same mixture with the exact score and the samplers of the MNIST "
@@ -113,12 +117,10 @@ def mixing_section(results: Path, config: dict) -> Section | None:
              "ODE is deterministic, so a start that is not the exact perturbed mixture stays in its answer.</p>")
     errors = pd.DataFrame([{"method": k.split("/")[0], "NFE": int(k.split("/")[1]), "mean |weight - 0.2|": v}
                            for k, v in toy_samplers["mean_abs_error"].items()])
-    return Section("Toy: mixing on two modes", text,
-                   figures=[(folder / "samples.png", "Chains of the first seed over the mixture's density."),
-                            (results / "toy" / "samplers" / "samplers.png",
-                             "Exact score: error of the recovered weight against NFE per sampler.")],
-                   tables=[("Weight of the (5, 5) mode per score and sampler", table),
-                           ("Exact score: mean weight error per sampler and NFE", errors)], claims=claims)
+    figures.append((results / "toy" / "samplers" / "samplers.png",
+                    "Exact score: error of the recovered weight against NFE per sampler."))
+    tables.append(("Exact score: mean weight error per sampler and NFE", errors))
+    return Section("Toy: mixing on two modes", text, figures=figures, tables=tables, claims=claims)
 
 
 def objective_cost_section(results: Path, config: dict) -> Section | None:
