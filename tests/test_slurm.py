@@ -20,7 +20,8 @@ import yaml
 pytestmark = pytest.mark.slow
 
 # Jobs that must never reach sbatch (the Snakefile's localrules).
-LOCAL_RULES = {"all", "data", "report", "train_checkpoint", "inception_weights", "table1", "figure1", "figure2"}
+LOCAL_RULES = {"all", "data", "report", "train_checkpoint", "inception_weights", "table1", "figure1", "figure2",
+               "samplers"}
 
 
 @pytest.fixture(scope="module")
