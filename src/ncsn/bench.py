@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 
+from ncsn.device import resolve_device
+
 DEFAULT_NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
 
 
@@ -268,7 +270,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ncsn.config import load_config
     from ncsn.perf.flops import conv_peak_gflops
-    from ncsn.training.command import resolve_device
 
     device = str(resolve_device(args.device))
     if args.official is not None:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.torch_files import load_dict, replace_with, save_atomic
 
@@ -158,7 +159,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ncsn.training.checkpoint import load_checkpoint, load_model
-    from ncsn.training.command import resolve_device
 
     if args.method is None and (args.step_lr is None or args.n_steps_each is None):
         raise NcsnError("give --step-lr and --n-steps-each (the poster's sampler), or --method and --nfe.")
@@ -249,7 +249,6 @@ def run_method(args: argparse.Namespace) -> int:
     """`sample --method M --nfe N`: one set of the samplers experiment."""
     from ncsn import samplers
     from ncsn.training.checkpoint import load_checkpoint, load_model
-    from ncsn.training.command import resolve_device
 
     try:
         settings = json.loads(args.method_settings)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 
 
@@ -34,7 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from ncsn.metrics.fid import fid_kid_intervals, image_features
     from ncsn.metrics.reference import load_reference, reference_images
     from ncsn.torch_files import write_text_atomic
-    from ncsn.training.command import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ncsn.device import resolve_device
 from ncsn.errors import DataError, NcsnError
 from ncsn.torch_files import load_dict, save_atomic
 
@@ -134,7 +135,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncsn.training.command import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.metrics.extractors import Extractor, make_extractor
 from ncsn.metrics.fid import DEFAULT_BOOTSTRAP, fid_kid_intervals, image_features
@@ -108,7 +109,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ncsn.metrics.extractors import find_inception_weights
-    from ncsn.training.command import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
 
@@ -126,7 +127,6 @@ def plot_samples(samples: dict, losses: list[float], weights: dict, bound: float
 
 def run(args: argparse.Namespace) -> int:
     from ncsn.noise import geometric_sigmas
-    from ncsn.training.command import resolve_device
 
     settings = parse_settings(args.settings, REQUIRED, "toy-mixing")
     if args.threads:

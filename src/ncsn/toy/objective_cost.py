@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.toy.common import add_common_arguments, parse_settings, plt, save_figure, write_json
 
@@ -200,7 +201,6 @@ def format_table(table: pd.DataFrame) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ncsn.training.command import resolve_device
 
     settings = parse_settings(args.settings, REQUIRED, "toy-objective-cost")
     dims = sorted(int(d) for d in settings["dims"])

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
 
@@ -163,7 +164,6 @@ def run(args: argparse.Namespace) -> int:
     from ncsn.models.mlp import NoiseConditionalMLP
     from ncsn.noise import geometric_sigmas
     from ncsn.toy.fit import fit_dsm
-    from ncsn.training.command import resolve_device
 
     settings = parse_settings(args.settings, REQUIRED, "toy-score-field")
     edges = check_bands(settings["band_edges"])
