@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ncsn.bench import format_table, measure_alone, size_rows, sizes_of
+from ncsn.perf.bench import format_table, measure_alone, size_rows, sizes_of
 from ncsn.config import load_config
 
 
@@ -26,7 +26,7 @@ def test_measure_reports_throughput_and_memory():
 def test_official_network_is_timed_in_turn_with_ours(tmp_path):
     import textwrap
 
-    from ncsn.bench import measure_speed
+    from ncsn.perf.bench import measure_speed
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models/cond_refinenet_dilated.py").write_text(textwrap.dedent("""

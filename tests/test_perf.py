@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from ncsn.bench import format_table, size_rows, write_csv
+from ncsn.perf.bench import format_table, size_rows, write_csv
 from ncsn.errors import NcsnError
 from ncsn.perf.flops import forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official
@@ -90,7 +90,7 @@ def test_rows_carry_ratios_to_the_official_network():
 
 
 def test_ratio_range_is_taken_round_by_round():
-    from ncsn.bench import _round_ratio_range
+    from ncsn.perf.bench import _round_ratio_range
 
     # medians 2.0 s vs 3.0 s give 1.5; single rounds give 4/2 = 2.0 and 3/3 = 1.0
     ratios = _round_ratio_range("train", ours=[1.0, 2.0, 3.0], official=[2.0, 3.0, 3.0])

