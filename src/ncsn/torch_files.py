@@ -77,18 +77,19 @@ def link_atomic(source: Path, target: Path) -> None:
 
 
 def load_dict(path: str | Path, what: str, remedy: str, required: Iterable[str] = (),
-              error: type[NcsnError] = NcsnError, device: str | torch.device = "cpu") -> dict[str, Any]:
+              error: type[NcsnError] = NcsnError, device: str | torch.device = "cpu",
+              weights_only: bool = False) -> dict[str, Any]:
     """The dict torch-saved at `path`, which must hold the keys `required`.
 
     `what` names the file for the user ("checkpoint", "sample set"); `remedy` says what to do, e.g.
-    "rerun the train rule for its variant"."""
+    "rerun the train rule for its variant". `weights_only` as in torch.load (tensors and plain types only)."""
     path = Path(path)
     if not path.exists():
         raise error(f"{what} {path} does not exist; {remedy}.")
     if not path.is_file():
         raise error(f"{what} {path} is not a file; remove it and {remedy}.")
     try:
-        data = torch.load(path, map_location=device, weights_only=False)
+        data = torch.load(path, map_location=device, weights_only=weights_only)
     except Exception as err:  # truncated zip, random bytes, a foreign pickle: all the same to the user
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
         raise error(f"{what} {path} cannot be read ({type(err).__name__}: {reason}); it is truncated, corrupt "

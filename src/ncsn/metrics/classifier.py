@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ncsn.data.images import load_dataset
 from ncsn.device import resolve_device
-from ncsn.errors import DataError, NcsnError
+from ncsn.errors import NcsnError
 from ncsn.torch_files import load_dict, save_atomic
 
 FEATURE_DIM = 128
@@ -114,11 +115,6 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Sma
         raise NcsnError(f"classifier weights {path} do not fit this project's classifier network; delete the "
                         f"file and rerun the classifier rule.") from None
     return model.to(device).eval()
-
-
-def load_dataset(path: str | Path) -> dict[str, Any]:
-    return load_dict(path, "dataset file", "run the `data` rule (python -m ncsn data)",
-                     required=("train", "test", "classes"), error=DataError)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

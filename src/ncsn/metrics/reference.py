@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ncsn.data.images import load_dataset
 from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.metrics.extractors import Extractor, make_extractor
@@ -22,8 +23,6 @@ REFERENCE_SPLIT = "test"  # the classifier behind the domain features was traine
 
 
 def _shuffled_test_images(data_path: str | Path, seed: int) -> torch.Tensor:
-    from ncsn.metrics.classifier import load_dataset
-
     images = load_dataset(data_path)[REFERENCE_SPLIT]["images"]
     return images[torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))]
 
@@ -42,8 +41,6 @@ def floor_images(data_path: str | Path, n_reference: int, n: int, seed: int) -> 
     split has enough; otherwise (the paper scale: 10 000 samples against all 10 000 test images) a fixed
     random subset of the training split, which the Inception extractor of that profile never saw.
     """
-    from ncsn.metrics.classifier import load_dataset
-
     images = _shuffled_test_images(data_path, seed)
     if n_reference + n <= len(images):
         return images[n_reference:n_reference + n].unsqueeze(1).contiguous(), REFERENCE_SPLIT
