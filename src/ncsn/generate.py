@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ncsn.device import resolve_device
+from ncsn.cli_options import add_run_options, run_device
 from ncsn.errors import NcsnError
 from ncsn.torch_files import load_dict, replace_with, save_atomic
 
@@ -140,7 +140,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method-settings", default="{}", help="JSON keywords of the method (samplers.methods)")
     parser.add_argument("--n-samples", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=250)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", choices=["uniform", "gaussian"], default="uniform")
     parser.add_argument("--denoise", action="store_true", help="finish with one Tweedie denoising step")
     parser.add_argument("--grid-size", type=int, default=64, help="images shown in the PNG grid")
@@ -148,8 +147,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="set: one generator for the whole set; batch: one per batch (needed for --shard)")
     parser.add_argument("--shard", default=None, metavar="K/N",
                         help="draw only shard K (0-based) of N of the set (seeding batch); merge-samples joins them")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=None)
+    add_run_options(parser)
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the network (pays off for long runs; falls back to eager if it fails)")
     parser.add_argument("--bf16", action="store_true", help="CUDA only: evaluate the network under bf16 autocast")
@@ -171,11 +169,9 @@ def run(args: argparse.Namespace) -> int:
         raise NcsnError(f"--step-lr must be a finite number > 0, got {args.step_lr}.")
     if args.method is not None:
         return run_method(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     for output in (args.out, args.grid):  # an unwritable folder fails now, not after the sampling
         output.parent.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(args.device)
+    device = run_device(args)
     meta = load_checkpoint(args.checkpoint, "cpu")
     model = load_model(args.checkpoint, args.weights, device)
     sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
@@ -254,11 +250,9 @@ def run_method(args: argparse.Namespace) -> int:
         settings = json.loads(args.method_settings)
     except json.JSONDecodeError as err:
         raise NcsnError(f"--method-settings is not valid JSON ({err}).") from None
-    if args.threads:
-        torch.set_num_threads(args.threads)
     for output in (args.out, args.grid):
         output.parent.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(args.device)
+    device = run_device(args)
     meta = load_checkpoint(args.checkpoint, "cpu")
     samplers.check_method(args.method, meta["arch"])
     model = load_model(args.checkpoint, args.weights, device)

@@ -7,9 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from ncsn.device import resolve_device
+from ncsn.cli_options import add_run_options, run_device
 from ncsn.errors import NcsnError
 
 
@@ -20,10 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--kid-subsets", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the sample set")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-share", type=float, default=0.05, help="a class counts as covered from this share on")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=None)
+    add_run_options(parser)
     parser.add_argument("--out", required=True, type=Path)
 
 
@@ -36,9 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ncsn.metrics.reference import load_reference, reference_images
     from ncsn.torch_files import write_text_atomic
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = run_device(args)
     samples, info = load_samples(args.samples)
     ref = load_reference(args.reference)
     extractor = make_extractor(ref["extractor"], ref["weights"])

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ncsn.cli_options import add_run_options, run_device
 from ncsn.data.images import load_dataset
-from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.torch_files import load_dict, save_atomic
 
@@ -125,16 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--train-subset", type=int, default=None,
                         help="train on a fixed random subset of this many training images (default: all)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=None)
+    add_run_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = run_device(args)
     data = load_dataset(args.data)
     train, test = data["train"], data["test"]
     if args.train_subset is not None:

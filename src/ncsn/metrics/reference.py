@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
+from ncsn.cli_options import add_run_options, run_device
 from ncsn.data.images import load_dataset
-from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.metrics.extractors import Extractor, make_extractor
 from ncsn.metrics.fid import DEFAULT_BOOTSTRAP, fid_kid_intervals, image_features
@@ -91,7 +91,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="classifier (domain) or Inception weights; for inception, torch-fidelity's own "
                              "file in the torch hub cache wins when present")
     parser.add_argument("--n", required=True, type=int, help="reference images (from the test split)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache-root", required=True, type=Path)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--floor-n", type=int, default=None,
@@ -99,17 +98,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from the reference, scored against it")
     parser.add_argument("--kid-subsets", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="bootstrap resamples per interval")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=None)
+    add_run_options(parser)
     parser.add_argument("--out", required=True, type=Path, help="JSON describing the reference (input of evaluate)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ncsn.metrics.extractors import find_inception_weights
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = run_device(args)
     weights = find_inception_weights(args.weights) if args.extractor == "inception" else args.weights
     extractor = make_extractor(args.extractor, weights)
     images = reference_images(args.data, args.n, args.seed)

@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from ncsn.cli_options import add_run_options
 from ncsn.device import resolve_device
 
 REPOSITORY = Path(__file__).resolve().parents[3]  # src/ncsn/perf/bench.py -> the checkout
@@ -261,11 +262,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--official", type=Path, default=None, metavar="PATH",
                         help="checkout of ermongroup/ncsn: time its CondRefineNetDilated beside ours")
     parser.add_argument("--compile", action="store_true", help="also time our network under torch.compile")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--sample-batch", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per competitor (after one warm-up); medians")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads of PyTorch")
+    add_run_options(parser, seed=False, threads_default=torch.get_num_threads(), threads_help="CPU threads of PyTorch")
     parser.add_argument("--csv", type=Path, default=None, help="also write the table here (all fields)")
 
 

@@ -10,14 +10,15 @@ from typing import Any
 
 import torch
 
+from ncsn.cli_options import THREADS_HELP, add_run_options
 from ncsn.errors import NcsnError
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, study: str) -> None:
-    """The options every toy command takes, except --threads (whose default differs between them)."""
+def add_common_arguments(parser: argparse.ArgumentParser, study: str, threads_default: int | None = None,
+                         threads_help: str = THREADS_HELP) -> None:
+    """The options every toy command takes (--threads: default and help per command)."""
     parser.add_argument("--settings", required=True, help=f"JSON: the config section toy.{study}")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    add_run_options(parser, threads_default=threads_default, threads_help=threads_help)
     parser.add_argument("--profile", default="", help="config profile, written into the JSON")
     parser.add_argument("--out-dir", required=True, type=Path, help=f"results/toy/{study}")
 

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ncsn.device import resolve_device
+from ncsn.cli_options import run_device
 from ncsn.errors import NcsnError
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
 
@@ -31,7 +31,6 @@ TRUE_WEIGHT = 0.2  # of the (5, 5) mode
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "mixing")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads of PyTorch (default: its own choice)")
 
 
 def mode_weight(samples: torch.Tensor) -> float:
@@ -129,9 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from ncsn.noise import geometric_sigmas
 
     settings = parse_settings(args.settings, REQUIRED, "toy-mixing")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = run_device(args)
     annealed = settings["annealed"]
     try:
         sigmas = geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"], annealed["n_levels"])

@@ -41,8 +41,8 @@ DSM_SIGMA = 0.1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser, "objective_cost")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads of PyTorch in each measurement")
+    add_common_arguments(parser, "objective_cost", threads_default=1,
+                         threads_help="CPU threads of PyTorch in each measurement")
 
 
 def _proc_status_mib(field: str) -> float | None:

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ncsn.cli_options import set_threads
 from ncsn.errors import NcsnError
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
 from ncsn.toy.mixing import TRUE_WEIGHT, mode_weight
@@ -28,7 +29,6 @@ REQUIRED = ("nfe", "methods", "n_samples", "n_seeds", "init_bound", "annealed")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "samplers")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads of PyTorch (default: its own choice)")
 
 
 def weights_table(settings: dict, seed: int, sigmas: torch.Tensor) -> pd.DataFrame:
@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from ncsn.noise import geometric_sigmas
 
     settings = parse_settings(args.settings, REQUIRED, "toy-samplers")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     annealed = settings["annealed"]
     sigmas = geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"], annealed["n_levels"])
     table = weights_table(settings, args.seed, sigmas)

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ncsn.device import resolve_device
+from ncsn.cli_options import run_device
 from ncsn.errors import NcsnError
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
 
@@ -31,7 +31,6 @@ ARROWS = 21  # arrows per axis of the quiver plots
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "score_field")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads of PyTorch (default: its own choice)")
 
 
 def check_bands(edges: list[float]) -> list[float]:
@@ -167,9 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = parse_settings(args.settings, REQUIRED, "toy-score-field")
     edges = check_bands(settings["band_edges"])
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = run_device(args)
     noise, train = settings["noise"], settings["train"]
     try:
         sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], noise["n_levels"])
