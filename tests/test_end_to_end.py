@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html as html_text
 import json
+import re
 import shutil
 import subprocess
+from collections import Counter
 
 import pytest
 
@@ -15,28 +18,44 @@ SECTIONS = ["Data", "Toy: score field on a circle", "Toy: mixing on two modes", 
             "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
             "Fashion-MNIST: class collapse (Figure 2)", "Beyond the poster: faster samplers", "Provenance"]
 VERDICTS = {"reproduced", "not reproduced", "partly reproduced", "not comparable"}
+SUMMARY = "Summary: the poster's numbers beside ours"
+# The tables (files named after their captions) and figures the tiny profile's report holds, and the
+# poster's claims it judges, per section.
+TABLES = {"datasets_used", "package_versions", "score_error_by_noise_level_and_distance_band",
+          "weight_of_the__5__5__mode_per_score_and_sampler", "time_and_memory_per_objective_and_dimension",
+          "exact_score__mean_weight_error_per_sampler_and_nfe", "dsm_loss_per_epoch__mnist_variants__per_pixel",
+          "table_1__the_poster_s_numbers_beside_ours", "fid__kid_and_pixel_variation_per__epsilon__t",
+          "class_histogram_of_the_samples", "fid_and_kid_per_sampler_and_nfe",
+          "score_network_throughput_on_this_machine__rule_throughput__p",
+          "wall_time_and_peak_memory_per_job__snakemake_benchmark_files",
+          "wall_time_per_stage__snakemake_benchmark_files__minutes"}
+FIGURES = {"field.png", "errors.png", "samples.png", "cost.png", "samplers.png", "table1.png", "table1_samples.png",
+           "figure1_fid.png", "figure1_samples.png", "figure2.png"}
+CLAIMS_PER_SECTION = {"Toy: score field on a circle": 1, "Toy: mixing on two modes": 2, "Toy: cost of the objectives": 1,
+                      "MNIST: stability and EMA (Table 1)": 4, "Sampler hyperparameters (Figure 1)": 2,
+                      "Fashion-MNIST: class collapse (Figure 2)": 2}
 
 
 def test_report_has_every_table_and_figure(tiny_study):
     reports = tiny_study / "reports" / "tiny"
     html = (reports / "index.html").read_text()
-    assert "Summary: the poster" in html and "Provenance" in html
+    headings = [html_text.unescape(h) for h in re.findall(r"<h2[^>]*>(.*?)</h2>", html, flags=re.S)]
+    assert headings == [SUMMARY, *SECTIONS]
     tables = sorted((reports / "tables").glob("*.csv"))
-    assert tables, "no tables written"
+    assert {t.stem for t in tables} == TABLES
     for table in tables:
         lines = table.read_text().strip().splitlines()
         assert len(lines) >= 2, f"{table.name} has no rows"
-    for figure in sorted((reports / "figures").glob("*.png")) if (reports / "figures").exists() else []:
+    datasets = (reports / "tables/datasets_used.csv").read_text().strip().splitlines()[1:]
+    assert [row.split(",")[0] for row in datasets] == ["mnist", "fashion_mnist"]  # config/tiny.yaml's data.datasets
+    figures = sorted((reports / "figures").glob("*.png"))
+    assert {f.name for f in figures} == FIGURES
+    for figure in figures:
         assert figure.stat().st_size > 1000, f"{figure.name} is (nearly) empty"
         assert f'src="figures/{figure.name}"' in html
-    for name in ("field.png", "errors.png", "samples.png", "cost.png", "table1.png", "figure1_fid.png",
-                 "figure1_samples.png", "figure2.png"):
-        assert (reports / "figures" / name).is_file(), f"{name} missing from the report"
     assert "Score-network throughput" in html  # the throughput rule's table, in the provenance section
     claims = json.loads((reports / "claims.json").read_text())
-    assert {c["section"] for c in claims} >= {"Toy: score field on a circle", "Toy: mixing on two modes",
-                                              "Toy: cost of the objectives", "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
-                                              "Fashion-MNIST: class collapse (Figure 2)"}
+    assert Counter(c["section"] for c in claims) == CLAIMS_PER_SECTION
     assert all(c["verdict"] in VERDICTS and c["poster"] and c["measured"] for c in claims)
     # a CPU-scale run never claims to confirm or refute the poster
     assert {c["verdict"] for c in claims} == {"not comparable"}

@@ -18,30 +18,18 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ncsn import samplers
 from ncsn.cli_options import add_run_options, run_device
 from ncsn.errors import NcsnError
-from ncsn.torch_files import load_dict, replace_with, save_atomic
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Model space [0, 1] -> uint8; Langevin overshoot beyond the data range is clipped."""
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
-
-
-def initial_noise(shape: tuple[int, ...], init: str, generator: torch.Generator,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
-    if init == "uniform":
-        return torch.rand(shape, generator=generator, device=device)
-    if init == "gaussian":
-        return torch.randn(shape, generator=generator, device=device)
-    raise NcsnError(f"unknown --init {init!r}; use 'uniform' or 'gaussian'.")
+from ncsn.models.compiled import compile_score_fn
+from ncsn.sample_sets import load_samples, write_sample_set  # noqa: F401  (load_samples: also read from here)
+from ncsn.sampling import annealed_langevin, initial_noise, to_uint8
+from ncsn.training.checkpoint import load_checkpoint, load_model
 
 
 def score_function(model: torch.nn.Module, device: torch.device, compile: bool = False, bf16: bool = False):
     """The model as score_fn, optionally under torch.compile and (CUDA only) bf16 autocast; the
     scores come back in the dtype of x, so the Langevin updates stay in float32."""
-    from ncsn.models.compiled import compile_score_fn
-
     score_fn = compile_score_fn(model, enabled=compile)
     if not bf16:
         return score_fn
@@ -74,6 +62,22 @@ def shard_batches(n_samples: int, batch_size: int, shard: int, n_shards: int) ->
     return range(edges[shard], edges[shard + 1])
 
 
+def _check_seeding(seeding: str, batches: range | None) -> None:
+    if seeding not in SEEDINGS:
+        raise NcsnError(f"unknown seeding {seeding!r}; use one of {', '.join(SEEDINGS)}.")
+    if batches is not None and seeding != "batch":
+        raise NcsnError("a shard of a set can only be drawn with seeding 'batch' (sampler.seeding).")
+
+
+def _counted(score_fn, bar):
+    """score_fn that advances the progress bar by one per evaluation."""
+    def counted_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        bar.update(1)
+        return score_fn(x, sigma)
+
+    return counted_score_fn
+
+
 def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int, batch_size: int, step_lr: float,
                  n_steps_each: int, seed: int, init: str = "uniform", denoise: bool = False,
                  image_shape: tuple[int, int, int] = (1, 28, 28), device: torch.device | str = "cpu",
@@ -84,12 +88,7 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
     seeding "set": one generator seeded with `seed` drives every batch in turn (the study's default).
     seeding "batch": batch i has its own generator, seeded with batch_seed(seed, i), so any subset of
     `batches` (a shard) can be drawn alone and gives the very images the whole set has there."""
-    from ncsn.sampling import annealed_langevin
-
-    if seeding not in SEEDINGS:
-        raise NcsnError(f"unknown seeding {seeding!r}; use one of {', '.join(SEEDINGS)}.")
-    if batches is not None and seeding != "batch":
-        raise NcsnError("a shard of a set can only be drawn with seeding 'batch' (sampler.seeding).")
+    _check_seeding(seeding, batches)
     device = torch.device(device)
     score_fn = score_function(model, device, compile=compile, bf16=bf16)
     # One generator on the sampling device drives the inits and the Langevin noise: a seed gives the
@@ -102,11 +101,7 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
     per_batch = len(sigmas) * n_steps_each + int(denoise)
     bar = tqdm(total=len(indices) * per_batch, desc="Langevin steps", unit="step",
                file=sys.stderr, disable=not progress, mininterval=10.0)
-
-    def counted_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        bar.update(1)
-        return score_fn(x, sigma)
-
+    counted_score_fn = _counted(score_fn, bar)
     with torch.inference_mode():
         for index in indices:
             start = index * batch_size
@@ -119,14 +114,6 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
             images.append(to_uint8(x.cpu()))
     bar.close()
     return torch.cat(images)
-
-
-def image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
-    from torchvision.utils import save_image
-
-    nrow = nrow or max(1, int(math.ceil(math.sqrt(len(images)))))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.float() / 255.0, path, nrow=nrow, padding=2, pad_value=1.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,9 +142,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", required=True, type=Path, help="PNG grid of the first --grid-size samples")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ncsn.training.checkpoint import load_checkpoint, load_model
-
+def check_arguments(args: argparse.Namespace) -> None:
+    """The refusals of `sample` that need no file: a sampler fully given, sizes >= 1, a usable step."""
     if args.method is None and (args.step_lr is None or args.n_steps_each is None):
         raise NcsnError("give --step-lr and --n-steps-each (the poster's sampler), or --method and --nfe.")
     if args.method is not None and args.nfe is None:
@@ -167,24 +153,40 @@ def run(args: argparse.Namespace) -> int:
             raise NcsnError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     if args.method is None and not (args.step_lr > 0 and math.isfinite(args.step_lr)):
         raise NcsnError(f"--step-lr must be a finite number > 0, got {args.step_lr}.")
-    if args.method is not None:
-        return run_method(args)
-    for output in (args.out, args.grid):  # an unwritable folder fails now, not after the sampling
+
+
+def _open(args: argparse.Namespace) -> tuple[torch.device, dict[str, Any]]:
+    """Output folders made (an unwritable folder fails now, not after the sampling), the device, and
+    the checkpoint's description."""
+    for output in (args.out, args.grid):
         output.parent.mkdir(parents=True, exist_ok=True)
     device = run_device(args)
-    meta = load_checkpoint(args.checkpoint, "cpu")
-    model = load_model(args.checkpoint, args.weights, device)
+    return device, load_checkpoint(args.checkpoint, "cpu")
+
+
+def _source(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
+    """The first keys of a set's info: which checkpoint and weights drew it."""
+    return {"checkpoint": str(args.checkpoint), "variant": meta.get("variant"), "arch": meta.get("arch"),
+            "epoch": (meta.get("progress") or {}).get("epoch"), "weights": args.weights}
+
+
+def _image_shape(meta: dict[str, Any]) -> tuple[int, int, int]:
+    return (meta["model_kwargs"].get("channels", 1), 28, 28)
+
+
+def sample_langevin(args: argparse.Namespace, model: torch.nn.Module, meta: dict[str, Any],
+                    device: torch.device) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The images and info of `sample --step-lr E --n-steps-each T` from `model` (no file read or written)."""
     sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
     shard, n_shards, batches = parse_shard(args.shard, args.n_samples, args.batch_size)
     start = time.perf_counter()
     images = draw_samples(model, sigmas, n_samples=args.n_samples, batch_size=args.batch_size, step_lr=args.step_lr,
                           n_steps_each=args.n_steps_each, seed=args.seed, init=args.init, denoise=args.denoise,
-                          image_shape=(meta["model_kwargs"].get("channels", 1), 28, 28), device=device,
+                          image_shape=_image_shape(meta), device=device,
                           compile=args.compile, bf16=args.bf16, seeding=args.seeding, batches=batches)
     seconds = time.perf_counter() - start
     info: dict[str, Any] = {
-        "checkpoint": str(args.checkpoint), "variant": meta.get("variant"), "arch": meta.get("arch"),
-        "epoch": (meta.get("progress") or {}).get("epoch"), "weights": args.weights, "step_lr": args.step_lr,
+        **_source(args, meta), "step_lr": args.step_lr,
         "step_lr_convention": "NCSN paper: alpha_i = eps * sigma_i^2 / sigma_L^2, x += alpha_i/2 s + sqrt(alpha_i) z",
         "n_steps_each": args.n_steps_each, "n_levels": len(sigmas), "n_samples": args.n_samples,
         "seed": args.seed, "init": args.init, "denoise": args.denoise, "device": str(device),
@@ -195,8 +197,17 @@ def run(args: argparse.Namespace) -> int:
         info["seeding"] = args.seeding
     if batches is not None:
         info.update(shard=shard, n_shards=n_shards, batches=[batches.start, batches.stop])
-    save_atomic({"images": images, "info": info}, args.out)
-    replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
+    return images, info
+
+
+def run(args: argparse.Namespace) -> int:
+    check_arguments(args)
+    if args.method is not None:
+        return run_method(args)
+    device, meta = _open(args)
+    model = load_model(args.checkpoint, args.weights, device)
+    images, info = sample_langevin(args, model, meta, device)
+    write_sample_set(images, info, args.out, args.grid, args.grid_size)
     print(json.dumps(info))
     return 0
 
@@ -211,81 +222,42 @@ def parse_shard(text: str | None, n_samples: int, batch_size: int) -> tuple[int 
     return shard, n_shards, shard_batches(n_samples, batch_size, shard, n_shards)
 
 
-def merge_shards(paths: list[Path]) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The whole set from its shards (in shard order), after checking that they belong together."""
-    parts = [load_samples(path) for path in paths]
-    infos = [info for _, info in parts]
-    n_shards = infos[0].get("n_shards")
-    if n_shards is None or sorted(i.get("shard") for i in infos) != list(range(n_shards)):
-        raise NcsnError(f"{len(paths)} shard file(s) do not hold shards 0..{n_shards} of one set: "
-                        f"{[(str(p), i.get('shard'), i.get('n_shards')) for p, i in zip(paths, infos)]}.")
-    differing = {"shard", "batches", "seconds"}
-    first = {k: v for k, v in infos[0].items() if k not in differing}
-    for path, info in zip(paths, infos):
-        if {k: v for k, v in info.items() if k not in differing} != first:
-            raise NcsnError(f"shard {path} was drawn with other settings than {paths[0]}; redraw the set's shards.")
-    order = sorted(range(len(parts)), key=lambda i: infos[i]["shard"])
-    images = torch.cat([parts[i][0] for i in order])
-    info = {k: v for k, v in first.items() if k not in ("n_shards",)}
-    info.update(seconds=round(sum(i["seconds"] for i in infos), 1), merged_from_shards=n_shards)
-    return images, info
-
-
-def run_merge(args: argparse.Namespace) -> int:
-    images, info = merge_shards(args.shards)
-    if len(images) != info["n_samples"]:
-        raise NcsnError(f"the shards hold {len(images)} images, the set {info['n_samples']}.")
-    save_atomic({"images": images, "info": info}, args.out)
-    replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
-    print(json.dumps(info))
-    return 0
-
-
-def run_method(args: argparse.Namespace) -> int:
-    """`sample --method M --nfe N`: one set of the samplers experiment."""
-    from ncsn import samplers
-    from ncsn.training.checkpoint import load_checkpoint, load_model
-
+def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
     try:
-        settings = json.loads(args.method_settings)
+        return json.loads(args.method_settings)
     except json.JSONDecodeError as err:
         raise NcsnError(f"--method-settings is not valid JSON ({err}).") from None
-    for output in (args.out, args.grid):
-        output.parent.mkdir(parents=True, exist_ok=True)
-    device = run_device(args)
-    meta = load_checkpoint(args.checkpoint, "cpu")
-    samplers.check_method(args.method, meta["arch"])
-    model = load_model(args.checkpoint, args.weights, device)
+
+
+def sample_method(args: argparse.Namespace, settings: dict[str, Any], model: torch.nn.Module, meta: dict[str, Any],
+                  device: torch.device) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The images and info of `sample --method M --nfe N` from `model` (no file read or written)."""
     sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
     start = time.perf_counter()
     try:
         images, used = samplers.draw(args.method, score_function(model, device, compile=args.compile, bf16=args.bf16),
                                      sigmas, nfe=args.nfe, n_samples=args.n_samples, batch_size=args.batch_size,
-                                     seed=args.seed, image_shape=(meta["model_kwargs"].get("channels", 1), 28, 28),
+                                     seed=args.seed, image_shape=_image_shape(meta),
                                      device=device, settings=settings, init=args.init)
     except TypeError as err:  # a keyword the method does not take
         raise NcsnError(f"--method-settings {settings} do not fit method {args.method!r} ({err}).") from None
     seconds = time.perf_counter() - start
     info: dict[str, Any] = {
-        "checkpoint": str(args.checkpoint), "variant": meta.get("variant"), "arch": meta.get("arch"),
-        "epoch": (meta.get("progress") or {}).get("epoch"), "weights": args.weights, "method": args.method,
+        **_source(args, meta), "method": args.method,
         "method_settings": settings, "nfe_budget": args.nfe, "nfe": used, "n_levels": len(sigmas),
         "n_samples": args.n_samples, "seed": args.seed, "init": args.init, "device": str(device),
         "seconds": round(seconds, 2), "seconds_per_image": seconds / args.n_samples,
     }
-    save_atomic({"images": images, "info": info}, args.out)
-    replace_with(args.grid, lambda tmp: image_grid(images[: args.grid_size], tmp))
+    return images, info
+
+
+def run_method(args: argparse.Namespace) -> int:
+    """`sample --method M --nfe N`: one set of the samplers experiment."""
+    settings = _method_settings(args)
+    device, meta = _open(args)
+    samplers.check_method(args.method, meta["arch"])
+    model = load_model(args.checkpoint, args.weights, device)
+    images, info = sample_method(args, settings, model, meta, device)
+    write_sample_set(images, info, args.out, args.grid, args.grid_size)
     print(json.dumps(info))
     return 0
-
-
-def load_samples(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
-    remedy = "run the sample rule (python -m ncsn sample) for it"
-    data = load_dict(path, "sample file", remedy, required=("images", "info"))
-    images = data["images"]
-    if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.ndim == 4 and len(images)):
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        dtype = images.dtype if isinstance(images, torch.Tensor) else ""
-        raise NcsnError(f"sample file {path}: 'images' must be a non-empty uint8 tensor [N, C, H, W], got "
-                        f"{dtype} {shape}. Delete it and {remedy}.")
-    return images, data["info"]

@@ -4,9 +4,11 @@ into the set itself, bitwise the images an unsharded job draws with the same see
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from ncsn.generate import run_merge
+from ncsn.errors import NcsnError
+from ncsn.sample_sets import merge_shards, write_sample_set
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,4 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_merge(args)
+    images, info = merge_shards(args.shards)
+    if len(images) != info["n_samples"]:
+        raise NcsnError(f"the shards hold {len(images)} images, the set {info['n_samples']}.")
+    write_sample_set(images, info, args.out, args.grid, args.grid_size)
+    print(json.dumps(info))
+    return 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from ncsn import sampling
 from ncsn.errors import NcsnError
@@ -94,21 +95,17 @@ def draw(method: str, score_fn, sigmas: torch.Tensor, *, nfe: int, n_samples: in
          image_shape: tuple[int, int, int], device: torch.device, settings: dict | None = None,
          init: str = "uniform", progress: bool = True) -> tuple[torch.Tensor, int]:
     """uint8 images from `method` at a budget of `nfe`, and the NFE per image it actually used."""
-    from tqdm.auto import tqdm
-
-    from ncsn.generate import initial_noise, to_uint8
-
     generator = torch.Generator(device=device).manual_seed(seed)
     sigmas = sigmas.to(device)
     batches, used = [], 0
     for start in tqdm(range(0, n_samples, batch_size), desc=f"{method} NFE {nfe}", unit="batch",
                       disable=not progress):
         n = min(batch_size, n_samples - start)
-        x0 = initial_noise((n, *image_shape), init, generator, device)
+        x0 = sampling.initial_noise((n, *image_shape), init, generator, device)
         out = METHODS[method](score_fn, x0, sigmas, nfe, generator, **(settings or {}))
         if not torch.isfinite(out.x).all():
             raise NcsnError(f"sampler {method!r} at NFE {nfe} produced non-finite images; its settings "
                             f"{settings or {}} are unstable for this network.")
-        batches.append(to_uint8(out.x.cpu()))
+        batches.append(sampling.to_uint8(out.x.cpu()))
         used = out.nfe
     return torch.cat(batches), used

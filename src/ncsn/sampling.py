@@ -18,7 +18,24 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
+from ncsn.errors import NcsnError
+
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def initial_noise(shape: tuple[int, ...], init: str, generator: torch.Generator,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """Where the chains start: uniform noise on [0, 1] (as in Song & Ermon) or a standard Gaussian."""
+    if init == "uniform":
+        return torch.rand(shape, generator=generator, device=device)
+    if init == "gaussian":
+        return torch.randn(shape, generator=generator, device=device)
+    raise NcsnError(f"unknown --init {init!r}; use 'uniform' or 'gaussian'.")
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Model space [0, 1] -> uint8; Langevin overshoot beyond the data range is clipped."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 @torch.inference_mode()
@@ -198,7 +215,7 @@ def probability_flow(score_fn: ScoreFn, x: torch.Tensor, sigma_max: float, sigma
     With ``denoise`` a final Tweedie step at sigma_min (one more NFE). The NFE is counted: solvers differ
     in evaluations per step (euler 1, midpoint 2, rk4 4).
     """
-    from torchdiffeq import odeint
+    from torchdiffeq import odeint  # not a package dependency (pyproject.toml): only the ODE sampler needs it
 
     if not sigma_max > sigma_min > 0 or n_steps < 1:
         raise ValueError(f"need sigma_max > sigma_min > 0 and n_steps >= 1, got {sigma_max}, {sigma_min}, {n_steps}")
