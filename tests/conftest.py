@@ -60,8 +60,23 @@ def tiny_study(repo, snakemake_cmd, tmp_path_factory) -> Path:
     """
     workdir = tmp_path_factory.mktemp("tiny-study")
     proc = subprocess.run(
-        snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml"),
-                         "--directory", str(workdir), "--cores", "2", "--max-threads", "1"],
-        cwd=repo, capture_output=True, text=True, timeout=1500)
+        snakemake_cmd
+        + [
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(repo / "config/tiny.yaml"),
+            "--directory",
+            str(workdir),
+            "--cores",
+            "2",
+            "--max-threads",
+            "1",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return workdir

@@ -86,17 +86,21 @@ def test_every_problem_is_reported_at_once(quick, schema):
         validate_config(bad, schema)
 
 
-@pytest.mark.parametrize("key, value, fragment", [
-    ("noise.sigma_min", 5.0, "'noise.sigma_min' (5.0) must be smaller than 'noise.sigma_max'"),
-    ("data.datasets", ["svhn"], "'data.datasets.0' is 'svhn'; allowed values: mnist, fashion_mnist"),
-    ("sampler.step_lr", 0, "'sampler.step_lr' is 0; it must be > 0"),
-])
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("noise.sigma_min", 5.0, "'noise.sigma_min' (5.0) must be smaller than 'noise.sigma_max'"),
+        ("data.datasets", ["svhn"], "'data.datasets.0' is 'svhn'; allowed values: mnist, fashion_mnist"),
+        ("sampler.step_lr", 0, "'sampler.step_lr' is 0; it must be > 0"),
+    ],
+)
 def test_snakemake_stops_before_any_job(repo, quick, snakemake_cmd, tmp_path, key, value, fragment):
     bad = _set(copy.deepcopy(quick), key, value)
     configfile = tmp_path / "bad.yaml"
     configfile.write_text(yaml.safe_dump(bad))
-    proc = subprocess.run(snakemake_cmd + ["-n", "--configfile", str(configfile)], cwd=repo,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        snakemake_cmd + ["-n", "--configfile", str(configfile)], cwd=repo, capture_output=True, text=True, timeout=300
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert fragment in output
@@ -106,8 +110,18 @@ def test_snakemake_stops_before_any_job(repo, quick, snakemake_cmd, tmp_path, ke
 
 def test_check_config_command(repo, tmp_path):
     from ncsn.cli import main
-    assert main(["check-config", str(repo / "config/quick.yaml"),
-                 "--schema", str(repo / "workflow/schemas/config.schema.yaml")]) == 0
+
+    assert (
+        main(
+            [
+                "check-config",
+                str(repo / "config/quick.yaml"),
+                "--schema",
+                str(repo / "workflow/schemas/config.schema.yaml"),
+            ]
+        )
+        == 0
+    )
     missing = tmp_path / "nope.yaml"
     assert main(["check-config", str(missing), "--schema", str(repo / "workflow/schemas/config.schema.yaml")]) == 1
 
@@ -116,7 +130,9 @@ def test_check_config_command(repo, tmp_path):
 def test_non_finite_numbers_are_rejected_with_their_key(quick, schema, key, value):
     bad = copy.deepcopy(quick)
     bad[key[0]][key[1]] = value
-    with pytest.raises(ConfigError, match=rf"'{key[0]}\.{key[1]}' is (nan|inf); every number of the config must be finite"):
+    with pytest.raises(
+        ConfigError, match=rf"'{key[0]}\.{key[1]}' is (nan|inf); every number of the config must be finite"
+    ):
         validate_config(bad, schema)
 
 
@@ -133,12 +149,18 @@ def _with(config, change):
 
 
 CROSS_KEY_CASES = {
-    "checkpoint beyond epochs": (lambda c: c["variants"]["mnist_unet"].update(checkpoint_epochs=[1, 99]),
-                                 "'variants.mnist_unet.checkpoint_epochs' [99] exceed"),
-    "evaluated variant missing": (lambda c: c["evaluation"].update(variants=["no_such_net"]),
-                                  "'evaluation' names variant 'no_such_net'"),
-    "evaluated epoch not kept": (lambda c: c["evaluation"].update(epochs=[7]),
-                                 "'evaluation' asks for epoch 7 of 'mnist_unet'"),
+    "checkpoint beyond epochs": (
+        lambda c: c["variants"]["mnist_unet"].update(checkpoint_epochs=[1, 99]),
+        "'variants.mnist_unet.checkpoint_epochs' [99] exceed",
+    ),
+    "evaluated variant missing": (
+        lambda c: c["evaluation"].update(variants=["no_such_net"]),
+        "'evaluation' names variant 'no_such_net'",
+    ),
+    "evaluated epoch not kept": (
+        lambda c: c["evaluation"].update(epochs=[7]),
+        "'evaluation' asks for epoch 7 of 'mnist_unet'",
+    ),
 }
 
 
@@ -157,10 +179,13 @@ def test_check_config_refuses_what_the_snakefile_refuses(repo, quick, tmp_path, 
     assert fragment in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("key, value, why", [
-    (("noise", "n_levels"), 100000, "136M-parameter"),
-    (("evaluation", "n_samples"), 10**9, "score evaluations"),
-])
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        (("noise", "n_levels"), 100000, "136M-parameter"),
+        (("evaluation", "n_samples"), 10**9, "score evaluations"),
+    ],
+)
 def test_sizes_beyond_any_machine_are_refused_with_the_reason(quick, schema, key, value, why):
     bad = _with(quick, lambda c: c[key[0]].update({key[1]: value}))
     with pytest.raises(ConfigError, match=rf"'{key[0]}\.{key[1]}' is {value}; it must be <= \d+ \(.*{why}"):

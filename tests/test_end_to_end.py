@@ -14,26 +14,57 @@ import pytest
 pytestmark = pytest.mark.slow
 
 # The poster's sections in its order, as config/tiny.yaml builds them.
-SECTIONS = ["Data", "Toy: score field on a circle", "Toy: mixing on two modes", "Toy: cost of the objectives",
-            "MNIST: stability and EMA (Table 1)", "Sampler hyperparameters (Figure 1)",
-            "Fashion-MNIST: class collapse (Figure 2)", "Beyond the poster: faster samplers", "Provenance"]
+SECTIONS = [
+    "Data",
+    "Toy: score field on a circle",
+    "Toy: mixing on two modes",
+    "Toy: cost of the objectives",
+    "MNIST: stability and EMA (Table 1)",
+    "Sampler hyperparameters (Figure 1)",
+    "Fashion-MNIST: class collapse (Figure 2)",
+    "Beyond the poster: faster samplers",
+    "Provenance",
+]
 VERDICTS = {"reproduced", "not reproduced", "partly reproduced", "not comparable"}
 SUMMARY = "Summary: the poster's numbers beside ours"
 # The tables (files named after their captions) and figures the tiny profile's report holds, and the
 # poster's claims it judges, per section.
-TABLES = {"datasets_used", "package_versions", "score_error_by_noise_level_and_distance_band",
-          "weight_of_the__5__5__mode_per_score_and_sampler", "time_and_memory_per_objective_and_dimension",
-          "exact_score__mean_weight_error_per_sampler_and_nfe", "dsm_loss_per_epoch__mnist_variants__per_pixel",
-          "table_1__the_poster_s_numbers_beside_ours", "fid__kid_and_pixel_variation_per__epsilon__t",
-          "class_histogram_of_the_samples", "fid_and_kid_per_sampler_and_nfe",
-          "score_network_throughput_on_this_machine__rule_throughput__p",
-          "wall_time_and_peak_memory_per_job__snakemake_benchmark_files",
-          "wall_time_per_stage__snakemake_benchmark_files__minutes"}
-FIGURES = {"field.png", "errors.png", "samples.png", "cost.png", "samplers.png", "table1.png", "table1_samples.png",
-           "figure1_fid.png", "figure1_samples.png", "figure2.png"}
-CLAIMS_PER_SECTION = {"Toy: score field on a circle": 1, "Toy: mixing on two modes": 2, "Toy: cost of the objectives": 1,
-                      "MNIST: stability and EMA (Table 1)": 4, "Sampler hyperparameters (Figure 1)": 2,
-                      "Fashion-MNIST: class collapse (Figure 2)": 2}
+TABLES = {
+    "datasets_used",
+    "package_versions",
+    "score_error_by_noise_level_and_distance_band",
+    "weight_of_the__5__5__mode_per_score_and_sampler",
+    "time_and_memory_per_objective_and_dimension",
+    "exact_score__mean_weight_error_per_sampler_and_nfe",
+    "dsm_loss_per_epoch__mnist_variants__per_pixel",
+    "table_1__the_poster_s_numbers_beside_ours",
+    "fid__kid_and_pixel_variation_per__epsilon__t",
+    "class_histogram_of_the_samples",
+    "fid_and_kid_per_sampler_and_nfe",
+    "score_network_throughput_on_this_machine__rule_throughput__p",
+    "wall_time_and_peak_memory_per_job__snakemake_benchmark_files",
+    "wall_time_per_stage__snakemake_benchmark_files__minutes",
+}
+FIGURES = {
+    "field.png",
+    "errors.png",
+    "samples.png",
+    "cost.png",
+    "samplers.png",
+    "table1.png",
+    "table1_samples.png",
+    "figure1_fid.png",
+    "figure1_samples.png",
+    "figure2.png",
+}
+CLAIMS_PER_SECTION = {
+    "Toy: score field on a circle": 1,
+    "Toy: mixing on two modes": 2,
+    "Toy: cost of the objectives": 1,
+    "MNIST: stability and EMA (Table 1)": 4,
+    "Sampler hyperparameters (Figure 1)": 2,
+    "Fashion-MNIST: class collapse (Figure 2)": 2,
+}
 
 
 def test_report_has_every_table_and_figure(tiny_study):
@@ -64,9 +95,22 @@ def test_report_has_every_table_and_figure(tiny_study):
 def test_snakemake_report_collects_the_marked_outputs(repo, snakemake_cmd, tiny_study):
     out = tiny_study / "snakemake-report.zip"
     proc = subprocess.run(
-        snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml"),
-                         "--directory", str(tiny_study), "--report", str(out)],
-        cwd=repo, capture_output=True, text=True, timeout=600)
+        snakemake_cmd
+        + [
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(repo / "config/tiny.yaml"),
+            "--directory",
+            str(tiny_study),
+            "--report",
+            str(out),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     import zipfile
 
@@ -76,9 +120,21 @@ def test_snakemake_report_collects_the_marked_outputs(repo, snakemake_cmd, tiny_
 
 def test_rerun_with_nothing_changed_runs_no_job(repo, snakemake_cmd, tiny_study):
     proc = subprocess.run(
-        snakemake_cmd + ["-n", "--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml"),
-                         "--directory", str(tiny_study)],
-        cwd=repo, capture_output=True, text=True, timeout=300)
+        snakemake_cmd
+        + [
+            "-n",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(repo / "config/tiny.yaml"),
+            "--directory",
+            str(tiny_study),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
@@ -105,8 +161,11 @@ def test_report_reads_only_its_declared_inputs_and_refuses_to_start_without_one(
     claims = json.loads((out.parent / "claims.json").read_text())
     assert claims == json.loads((tiny_study / "reports/tiny/claims.json").read_text())
     before = {p: p.read_bytes() for p in out.parent.rglob("*") if p.is_file()}
-    for victim in (declared[0], [p for p in declared if p.name == "figure2.json"][0],
-                   [p for p in declared if p.name == "errors.csv"][0]):
+    for victim in (
+        declared[0],
+        [p for p in declared if p.name == "figure2.json"][0],
+        [p for p in declared if p.name == "errors.csv"][0],
+    ):
         kept = (only / victim).read_bytes()
         (only / victim).unlink()
         with pytest.raises(NcsnError, match=rf"{victim.name} \(rule \w+"):
@@ -125,9 +184,17 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1366,2000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1366,2000",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     yield driver
@@ -141,7 +208,9 @@ def test_report_opens_in_a_real_browser(tiny_study, browser):
     images = browser.execute_script("return Array.from(document.images).map(i => [i.src, i.complete, i.naturalWidth])")
     broken = [src for src, complete, width in images if not complete or width == 0]
     assert not broken, f"broken images: {broken}"
-    sections = browser.execute_script("return Array.from(document.querySelectorAll('section h2')).map(h => h.textContent)")
+    sections = browser.execute_script(
+        "return Array.from(document.querySelectorAll('section h2')).map(h => h.textContent)"
+    )
     assert sections[1:] == SECTIONS  # after the summary of claims
     # readable at a laptop's width: nothing wider than the window, with every folded table opened
     browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")

@@ -56,13 +56,23 @@ def _refine(p, name, xs, y):
         h = hs[0]
     else:
         size = xs[0].shape[2:]
-        h = sum(F.interpolate(_conv(p, f"{name}.fuse.convs.{i}", _norm(p, f"{name}.fuse.norms.{i}", t, y)),
-                              size=size, mode="bilinear", align_corners=True) for i, t in enumerate(hs))
+        h = sum(
+            F.interpolate(
+                _conv(p, f"{name}.fuse.convs.{i}", _norm(p, f"{name}.fuse.norms.{i}", t, y)),
+                size=size,
+                mode="bilinear",
+                align_corners=True,
+            )
+            for i, t in enumerate(hs)
+        )
     h = F.elu(h)
     path = h
     for i in range(2):
-        path = _conv(p, f"{name}.pool.convs.{i}",
-                     F.avg_pool2d(_norm(p, f"{name}.pool.norms.{i}", path, y), 5, stride=1, padding=2))
+        path = _conv(
+            p,
+            f"{name}.pool.convs.{i}",
+            F.avg_pool2d(_norm(p, f"{name}.pool.norms.{i}", path, y), 5, stride=1, padding=2),
+        )
         h = path + h
     return _rcu(p, f"{name}.output", h, y)
 
@@ -93,8 +103,9 @@ def _model_and_batch(width: int, n: int = 4):
 
 
 def _plain_params(model):
-    return {k: v.detach().contiguous().clone().requires_grad_(v.is_floating_point())
-            for k, v in model.state_dict().items()}
+    return {
+        k: v.detach().contiguous().clone().requires_grad_(v.is_floating_point()) for k, v in model.state_dict().items()
+    }
 
 
 @pytest.mark.parametrize("width", [4, 8])
@@ -173,8 +184,9 @@ def test_fast_elu_matches_torch_elu_with_its_gradient():
     x64 = torch.randn(40, dtype=torch.float64, generator=g).requires_grad_()
     assert torch.autograd.gradcheck(elu, (x64,)) and torch.autograd.gradgradcheck(elu, (x64,))
     tangent = torch.randn(x.shape, generator=g)  # under torch.func (the SSM loss) the plain formula is used
-    torch.testing.assert_close(torch.func.jvp(elu, (x,), (tangent,)), torch.func.jvp(F.elu, (x,), (tangent,)),
-                               rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        torch.func.jvp(elu, (x,), (tangent,)), torch.func.jvp(F.elu, (x,), (tangent,)), rtol=1e-6, atol=1e-7
+    )
 
 
 @pytest.mark.skipif(not torch.backends.nnpack.is_available(), reason="this PyTorch build has no NNPACK")

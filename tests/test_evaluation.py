@@ -21,10 +21,38 @@ def _run(*argv):
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluation")
     data = write_synthetic(root / "fashion_mnist.pt", n_train=128, n_test=64)
-    _run("train-classifier", "--data", data, "--out", root / "clf.pt", "--summary", root / "clf.json",
-         "--epochs", "1", "--batch-size", "32", "--device", "cpu")
-    _run("fid-reference", "--data", data, "--extractor", "domain", "--weights", root / "clf.pt", "--n", "48",
-         "--cache-root", root / "cache", "--device", "cpu", "--out", root / "ref.json")
+    _run(
+        "train-classifier",
+        "--data",
+        data,
+        "--out",
+        root / "clf.pt",
+        "--summary",
+        root / "clf.json",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--device",
+        "cpu",
+    )
+    _run(
+        "fid-reference",
+        "--data",
+        data,
+        "--extractor",
+        "domain",
+        "--weights",
+        root / "clf.pt",
+        "--n",
+        "48",
+        "--cache-root",
+        root / "cache",
+        "--device",
+        "cpu",
+        "--out",
+        root / "ref.json",
+    )
     g = torch.Generator().manual_seed(0)
     evaluations = []
     for variant in ("net_a", "net_b"):
@@ -34,13 +62,31 @@ def pipeline(tmp_path_factory):
                     images = torch.randint(0, 256, (20, 1, 28, 28), generator=g, dtype=torch.uint8)
                     if weights == "ema":
                         images[:, :, :14] //= 4  # some difference between sets
-                    info = {"variant": variant, "epoch": epoch, "weights": weights, "step_lr": eps,
-                            "n_steps_each": T, "n_samples": 20}
+                    info = {
+                        "variant": variant,
+                        "epoch": epoch,
+                        "weights": weights,
+                        "step_lr": eps,
+                        "n_steps_each": T,
+                        "n_samples": 20,
+                    }
                     stem = f"{variant}_{epoch}_{weights}_{eps:g}_{T}"
                     torch.save({"images": images, "info": info}, root / f"{stem}.pt")
-                    _run("evaluate", "--samples", root / f"{stem}.pt", "--reference", root / "ref.json",
-                         "--classifier", root / "clf.pt", "--kid-subsets", "5", "--device", "cpu",
-                         "--out", root / f"{stem}.json")
+                    _run(
+                        "evaluate",
+                        "--samples",
+                        root / f"{stem}.pt",
+                        "--reference",
+                        root / "ref.json",
+                        "--classifier",
+                        root / "clf.pt",
+                        "--kid-subsets",
+                        "5",
+                        "--device",
+                        "cpu",
+                        "--out",
+                        root / f"{stem}.json",
+                    )
                     evaluations.append(root / f"{stem}.json")
     return root, evaluations
 
@@ -57,11 +103,31 @@ def test_evaluation_json_names_extractor_sizes_and_classes(pipeline):
 
 def test_table1_figure1_figure2(pipeline):
     root, evaluations = pipeline
-    pd.DataFrame({"epoch": [1, 2], "step": [1, 2], "train_loss": [2.0, 1.0], "heldout_loss_raw": [2.0, 1.5],
-                  "heldout_loss_ema": [1.9, 1.4], "seconds": [1, 1]}).to_csv(root / "metrics.csv", index=False)
+    pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "step": [1, 2],
+            "train_loss": [2.0, 1.0],
+            "heldout_loss_raw": [2.0, 1.5],
+            "heldout_loss_ema": [1.9, 1.4],
+            "seconds": [1, 1],
+        }
+    ).to_csv(root / "metrics.csv", index=False)
     t1 = [p for p in evaluations if "_1e-05_3" in p.name]
-    _run("table1", "--evaluations", *t1, "--metrics", f"net_a={root / 'metrics.csv'}", f"net_b={root / 'metrics.csv'}",
-         "--csv", root / "t1.csv", "--png", root / "t1.png", "--json", root / "t1.json")
+    _run(
+        "table1",
+        "--evaluations",
+        *t1,
+        "--metrics",
+        f"net_a={root / 'metrics.csv'}",
+        f"net_b={root / 'metrics.csv'}",
+        "--csv",
+        root / "t1.csv",
+        "--png",
+        root / "t1.png",
+        "--json",
+        root / "t1.json",
+    )
     table = pd.read_csv(root / "t1.csv")
     assert len(table) == 4 and {"fid_raw", "fid_ema", "heldout_loss_ema", "n_samples", "extractor"} <= set(table)
     summary = json.loads((root / "t1.json").read_text())
@@ -70,14 +136,27 @@ def test_table1_figure1_figure2(pipeline):
     assert isinstance(summary["variants"]["net_a"]["ema_lowers_variance"], bool)
 
     f1 = [p for p in evaluations if p.name.startswith("net_a_2_ema")]
-    _run("figure1", "--evaluations", *f1, "--csv", root / "f1.csv", "--heatmap", root / "f1.png",
-         "--grid", root / "f1s.png", "--json", root / "f1.json")
+    _run(
+        "figure1",
+        "--evaluations",
+        *f1,
+        "--csv",
+        root / "f1.csv",
+        "--heatmap",
+        root / "f1.png",
+        "--grid",
+        root / "f1s.png",
+        "--json",
+        root / "f1.json",
+    )
     best = json.loads((root / "f1.json").read_text())["best"]
     sweep = pd.read_csv(root / "f1.csv")
     assert best["fid"] == pytest.approx(sweep["fid"].min()) and len(sweep) == 3
 
     f2 = [p for p in evaluations if "_ema_1e-05_3" in p.name]
-    _run("figure2", "--evaluations", *f2, "--csv", root / "f2.csv", "--png", root / "f2.png", "--json", root / "f2.json")
+    _run(
+        "figure2", "--evaluations", *f2, "--csv", root / "f2.csv", "--png", root / "f2.png", "--json", root / "f2.json"
+    )
     fig2 = json.loads((root / "f2.json").read_text())
     assert fig2["variants"]["net_a"]["epochs"] == [1, 2]
     assert all(0 <= c <= 10 for c in fig2["variants"]["net_b"]["classes_covered"])
@@ -95,17 +174,52 @@ def test_samplers_command_finds_the_first_nfe_within_the_yardstick(pipeline):
     g = torch.Generator().manual_seed(1)
     evaluations = []
     for method, nfe in [("ald", 10), ("ald", 100), ("cas", 10), ("cas", 100), ("noise", 10), ("noise", 100)]:
-        images = real if method != "noise" and (method == "cas" or nfe == 100) else \
-            torch.randint(0, 256, (20, 1, 28, 28), generator=g, dtype=torch.uint8)
-        info = {"variant": "net_a", "epoch": 2, "weights": "ema", "method": method, "nfe": nfe,
-                "nfe_budget": nfe, "n_samples": 20, "seconds_per_image": nfe / 1000}
+        images = (
+            real
+            if method != "noise" and (method == "cas" or nfe == 100)
+            else torch.randint(0, 256, (20, 1, 28, 28), generator=g, dtype=torch.uint8)
+        )
+        info = {
+            "variant": "net_a",
+            "epoch": 2,
+            "weights": "ema",
+            "method": method,
+            "nfe": nfe,
+            "nfe_budget": nfe,
+            "n_samples": 20,
+            "seconds_per_image": nfe / 1000,
+        }
         path = root / f"m_{method}_{nfe}.pt"
         torch.save({"images": images, "info": info}, path)
-        _run("evaluate", "--samples", path, "--reference", root / "ref.json", "--classifier", root / "clf.pt",
-             "--kid-subsets", "5", "--device", "cpu", "--out", path.with_suffix(".json"))
+        _run(
+            "evaluate",
+            "--samples",
+            path,
+            "--reference",
+            root / "ref.json",
+            "--classifier",
+            root / "clf.pt",
+            "--kid-subsets",
+            "5",
+            "--device",
+            "cpu",
+            "--out",
+            path.with_suffix(".json"),
+        )
         evaluations.append(path.with_suffix(".json"))
-    _run("samplers", "--evaluations", *evaluations, "--baseline-nfe", "100", "--csv", root / "sa.csv",
-         "--png", root / "sa.png", "--json", root / "sa.json")
+    _run(
+        "samplers",
+        "--evaluations",
+        *evaluations,
+        "--baseline-nfe",
+        "100",
+        "--csv",
+        root / "sa.csv",
+        "--png",
+        root / "sa.png",
+        "--json",
+        root / "sa.json",
+    )
     summary = json.loads((root / "sa.json").read_text())
     assert summary["baseline"]["nfe"] == 100
     assert summary["methods"]["cas"]["first_nfe_within"] == 10
@@ -113,5 +227,21 @@ def test_samplers_command_finds_the_first_nfe_within_the_yardstick(pipeline):
     assert summary["methods"]["noise"]["first_nfe_within"] is None
     assert (root / "sa.png").stat().st_size > 1000
     # without the yardstick in the ladder: a message, not a traceback
-    assert cli.main(["samplers", "--evaluations", *map(str, evaluations), "--baseline-nfe", "1000", "--csv",
-                     str(root / "x.csv"), "--png", str(root / "x.png"), "--json", str(root / "x.json")]) == 1
+    assert (
+        cli.main(
+            [
+                "samplers",
+                "--evaluations",
+                *map(str, evaluations),
+                "--baseline-nfe",
+                "1000",
+                "--csv",
+                str(root / "x.csv"),
+                "--png",
+                str(root / "x.png"),
+                "--json",
+                str(root / "x.json"),
+            ]
+        )
+        == 1
+    )

@@ -31,16 +31,29 @@ def _deterministic_cuda(monkeypatch):
 
 
 def _settings(**overrides):
-    base = dict(arch="unet", dataset="mnist", width=8, dropout=0.1, ema_rate=0.9, epochs=2, batch_size=16,
-                lr=1e-3, checkpoint_epochs=[1, 2], train_subset=None, noise=NOISE, save_every_steps=3,
-                heldout_size=16)
+    base = dict(
+        arch="unet",
+        dataset="mnist",
+        width=8,
+        dropout=0.1,
+        ema_rate=0.9,
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        checkpoint_epochs=[1, 2],
+        train_subset=None,
+        noise=NOISE,
+        save_every_steps=3,
+        heldout_size=16,
+    )
     return parse_settings({**base, **overrides})
 
 
 def test_resume_on_cuda_equals_the_uninterrupted_run_bitwise(tmp_path, monkeypatch):
     data = write_synthetic(tmp_path / "mnist.pt", n_train=128, n_test=32)
-    loop.train(_settings(), variant="g", data_path=data, out_dir=tmp_path / "a", seed=0, device="cuda",
-               log=lambda m: None)
+    loop.train(
+        _settings(), variant="g", data_path=data, out_dir=tmp_path / "a", seed=0, device="cuda", log=lambda m: None
+    )
     real, calls = loop.dsm_loss, {"n": 0}
 
     def killed_at_step_5(score_fn, x, sigmas, generator=None):
@@ -52,11 +65,13 @@ def test_resume_on_cuda_equals_the_uninterrupted_run_bitwise(tmp_path, monkeypat
 
     monkeypatch.setattr(loop, "dsm_loss", killed_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        loop.train(_settings(), variant="g", data_path=data, out_dir=tmp_path / "b", seed=0, device="cuda",
-                   log=lambda m: None)
+        loop.train(
+            _settings(), variant="g", data_path=data, out_dir=tmp_path / "b", seed=0, device="cuda", log=lambda m: None
+        )
     monkeypatch.setattr(loop, "dsm_loss", real)
-    loop.train(_settings(), variant="g", data_path=data, out_dir=tmp_path / "b", seed=0, device="cuda",
-               log=lambda m: None)
+    loop.train(
+        _settings(), variant="g", data_path=data, out_dir=tmp_path / "b", seed=0, device="cuda", log=lambda m: None
+    )
     a, b = load_checkpoint(tmp_path / "a/state/epoch_2.pt"), load_checkpoint(tmp_path / "b/state/epoch_2.pt")
     for part in ("model", "ema"):
         for key, tensor in a[part].items():
@@ -65,10 +80,24 @@ def test_resume_on_cuda_equals_the_uninterrupted_run_bitwise(tmp_path, monkeypat
 
 def test_checkpoints_move_between_cuda_and_cpu(tmp_path):
     data = write_synthetic(tmp_path / "mnist.pt", n_train=64, n_test=32)
-    loop.train(_settings(epochs=1, checkpoint_epochs=[1]), variant="g", data_path=data, out_dir=tmp_path / "gpu",
-               seed=0, device="cuda", log=lambda m: None)
-    loop.train(_settings(epochs=1, checkpoint_epochs=[1]), variant="g", data_path=data, out_dir=tmp_path / "cpu",
-               seed=0, device="cpu", log=lambda m: None)
+    loop.train(
+        _settings(epochs=1, checkpoint_epochs=[1]),
+        variant="g",
+        data_path=data,
+        out_dir=tmp_path / "gpu",
+        seed=0,
+        device="cuda",
+        log=lambda m: None,
+    )
+    loop.train(
+        _settings(epochs=1, checkpoint_epochs=[1]),
+        variant="g",
+        data_path=data,
+        out_dir=tmp_path / "cpu",
+        seed=0,
+        device="cpu",
+        log=lambda m: None,
+    )
     x = torch.rand(4, 1, 28, 28)
     sigma = torch.full((4,), 0.1)
     for written, device in (("gpu", "cpu"), ("cpu", "cuda")):
@@ -114,8 +143,26 @@ def test_domain_extractor_features_agree_on_cuda_and_cpu(tmp_path):
     from ncsn.metrics.fid import image_features
 
     data = write_synthetic(tmp_path / "mnist.pt", n_train=64, n_test=32)
-    assert cli.main(["train-classifier", "--data", str(data), "--out", str(tmp_path / "clf.pt"), "--summary",
-                     str(tmp_path / "clf.json"), "--epochs", "1", "--batch-size", "32", "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "train-classifier",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "clf.pt"),
+                "--summary",
+                str(tmp_path / "clf.json"),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     extractor = make_extractor("domain", tmp_path / "clf.pt")
     images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     cpu = image_features(images, extractor, device="cpu")

@@ -8,12 +8,11 @@ import json
 
 import pytest
 import torch
+from test_generate import _checkpoint
 
 from ncsn import cli
 from ncsn.data.images import write_synthetic
 from ncsn.torch_files import save_atomic
-
-from test_generate import _checkpoint
 
 
 def _fails_cleanly(capsys, argv, *fragments):
@@ -26,8 +25,17 @@ def _fails_cleanly(capsys, argv, *fragments):
 
 
 def _sample_argv(ckpt, out, **extra):
-    argv = {"--checkpoint": ckpt, "--step-lr": 1e-4, "--n-steps-each": 1, "--n-samples": 2, "--batch-size": 2,
-            "--device": "cpu", "--out": out, "--grid": out.with_suffix(".png"), **extra}
+    argv = {
+        "--checkpoint": ckpt,
+        "--step-lr": 1e-4,
+        "--n-steps-each": 1,
+        "--n-samples": 2,
+        "--batch-size": 2,
+        "--device": "cpu",
+        "--out": out,
+        "--grid": out.with_suffix(".png"),
+        **extra,
+    }
     return ["sample"] + [str(x) for kv in argv.items() for x in kv]
 
 
@@ -94,17 +102,68 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path
 def evaluation_inputs(tmp_path):
     data = write_synthetic(tmp_path / "fashion_mnist.pt", n_train=64, n_test=48)
     clf = tmp_path / "clf.pt"
-    assert cli.main(["train-classifier", "--data", str(data), "--out", str(clf), "--summary",
-                     str(tmp_path / "clf.json"), "--epochs", "1", "--batch-size", "32", "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "train-classifier",
+                "--data",
+                str(data),
+                "--out",
+                str(clf),
+                "--summary",
+                str(tmp_path / "clf.json"),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     ref = tmp_path / "ref.json"
-    assert cli.main(["fid-reference", "--data", str(data), "--extractor", "domain", "--weights", str(clf),
-                     "--n", "32", "--cache-root", str(tmp_path / "cache"), "--device", "cpu", "--out", str(ref)]) == 0
+    assert (
+        cli.main(
+            [
+                "fid-reference",
+                "--data",
+                str(data),
+                "--extractor",
+                "domain",
+                "--weights",
+                str(clf),
+                "--n",
+                "32",
+                "--cache-root",
+                str(tmp_path / "cache"),
+                "--device",
+                "cpu",
+                "--out",
+                str(ref),
+            ]
+        )
+        == 0
+    )
     return tmp_path, data, clf, ref
 
 
 def _evaluate_argv(samples, ref, clf, out):
-    return ["evaluate", "--samples", samples, "--reference", ref, "--classifier", clf, "--kid-subsets", 2,
-            "--device", "cpu", "--out", out]
+    return [
+        "evaluate",
+        "--samples",
+        samples,
+        "--reference",
+        ref,
+        "--classifier",
+        clf,
+        "--kid-subsets",
+        2,
+        "--device",
+        "cpu",
+        "--out",
+        out,
+    ]
 
 
 BAD_SAMPLES = {
@@ -129,30 +188,79 @@ def test_the_other_datasets_classifier_is_refused(evaluation_inputs, capsys):
     root, _, _, ref = evaluation_inputs
     other = write_synthetic(root / "mnist.pt", n_train=64, n_test=16)
     other_clf = root / "mnist_clf.pt"
-    assert cli.main(["train-classifier", "--data", str(other), "--out", str(other_clf), "--summary",
-                     str(root / "m.json"), "--epochs", "1", "--batch-size", "32", "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "train-classifier",
+                "--data",
+                str(other),
+                "--out",
+                str(other_clf),
+                "--summary",
+                str(root / "m.json"),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     samples = root / "s.pt"
     torch.save({"images": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "info": {}}, samples)
-    _fails_cleanly(capsys, _evaluate_argv(samples, ref, other_clf, root / "s.json"),
-                   "trained on mnist", "fashion_mnist", "results/classifier/fashion_mnist.pt")
+    _fails_cleanly(
+        capsys,
+        _evaluate_argv(samples, ref, other_clf, root / "s.json"),
+        "trained on mnist",
+        "fashion_mnist",
+        "results/classifier/fashion_mnist.pt",
+    )
 
 
-@pytest.mark.parametrize("settings, fragment", [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "JSON object"),
-    ("BATCH0", "'batch_size' must be an integer >= 1, got 0"),
-    ("SIGMAINF", "'noise.sigma_max' must be a finite number > 0, got inf"),
-])
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ("BATCH0", "'batch_size' must be an integer >= 1, got 0"),
+        ("SIGMAINF", "'noise.sigma_max' must be a finite number > 0, got inf"),
+    ],
+)
 def test_bad_training_settings_are_named(tmp_path, capsys, settings, fragment):
-    good = {"arch": "unet", "dataset": "mnist", "width": 4, "epochs": 1, "batch_size": 8, "lr": 1e-3,
-            "checkpoint_epochs": [1], "noise": {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 3}}
+    good = {
+        "arch": "unet",
+        "dataset": "mnist",
+        "width": 4,
+        "epochs": 1,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "checkpoint_epochs": [1],
+        "noise": {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 3},
+    }
     if settings == "BATCH0":
         settings = json.dumps({**good, "batch_size": 0})
     elif settings == "SIGMAINF":
         settings = json.dumps({**good, "noise": {**good["noise"], "sigma_max": float("inf")}})
     data = write_synthetic(tmp_path / "mnist.pt")
-    _fails_cleanly(capsys, ["train", "--variant", "v", "--settings", settings, "--data", data, "--device", "cpu",
-                            "--out-dir", tmp_path / "run"], fragment)
+    _fails_cleanly(
+        capsys,
+        [
+            "train",
+            "--variant",
+            "v",
+            "--settings",
+            settings,
+            "--data",
+            data,
+            "--device",
+            "cpu",
+            "--out-dir",
+            tmp_path / "run",
+        ],
+        fragment,
+    )
 
 
 def test_report_without_its_inputs_names_them_and_keeps_the_previous_page(repo, tmp_path, capsys):
@@ -161,9 +269,13 @@ def test_report_without_its_inputs_names_them_and_keeps_the_previous_page(repo, 
     out = tmp_path / "reports" / "tiny" / "index.html"
     out.parent.mkdir(parents=True)
     out.write_text("the previous report")
-    err = _fails_cleanly(capsys, ["report", "--results", tmp_path / "results", "--config-json", config_json,
-                                  "--out", out], "data/mnist.json (rule data)", "figure2.json (rule figure2)",
-                         "previous report is untouched")
+    err = _fails_cleanly(
+        capsys,
+        ["report", "--results", tmp_path / "results", "--config-json", config_json, "--out", out],
+        "data/mnist.json (rule data)",
+        "figure2.json (rule figure2)",
+        "previous report is untouched",
+    )
     assert "errors.csv (rule toy_*)" in err
     assert out.read_text() == "the previous report" and sorted(p.name for p in out.parent.iterdir()) == ["index.html"]
 

@@ -42,9 +42,14 @@ def test_conversion_rejects_a_foreign_layout():
             self.conv = torch.nn.Conv2d(3, 8, 3)
 
         def state_dict(self, *a, **k):
-            return {"conv.weight": torch.zeros(8, 3, 3, 3), "conv.beta": torch.zeros(8),
-                    "conv.mean": torch.zeros(8), "conv.var": torch.ones(8)}
+            return {
+                "conv.weight": torch.zeros(8, 3, 3, 3),
+                "conv.beta": torch.zeros(8),
+                "conv.mean": torch.zeros(8),
+                "conv.var": torch.ones(8),
+            }
 
     from ncsn.errors import NcsnError
+
     with pytest.raises(NcsnError, match="conv blocks"):
         inception.convert(Foreign())

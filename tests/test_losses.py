@@ -9,7 +9,6 @@ from torch import nn
 from ncsn.losses import dsm_loss, ism_loss, ssm_loss
 from ncsn.models.mlp import mlp
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
 
 
@@ -43,9 +42,11 @@ def test_dsm_reaches_the_perturbed_gaussian_score():
         optimizer.step()
         schedule.step()
     for level, sigma in enumerate(sigmas.tolist()):
-        expected = -torch.eye(dim) / (s0 ** 2 + sigma ** 2)
-        assert torch.allclose(model.weight[level].detach(), expected, atol=0.03 * abs(expected[0, 0].item()) + 0.005), \
-            (sigma, model.weight[level])
+        expected = -torch.eye(dim) / (s0**2 + sigma**2)
+        assert torch.allclose(model.weight[level].detach(), expected, atol=0.03 * abs(expected[0, 0].item()) + 0.005), (
+            sigma,
+            model.weight[level],
+        )
         assert model.bias[level].detach().abs().max() < 0.02
 
 
@@ -93,11 +94,11 @@ def test_ism_is_explicit_score_matching_minus_a_constant(model_name):
     with torch.no_grad():
         for _ in range(n_chunks):
             x = s0 * torch.randn(chunk, dim, generator=gen)
-            esm = 0.5 * (model(x) + x / s0 ** 2).pow(2).sum(dim=1).mean()
+            esm = 0.5 * (model(x) + x / s0**2).pow(2).sum(dim=1).mean()
             differences.append((ism_loss(model, x) - esm).item())
     differences = torch.tensor(differences)
-    stderr = differences.std() / n_chunks ** 0.5
-    constant = -dim / (2 * s0 ** 2)
+    stderr = differences.std() / n_chunks**0.5
+    constant = -dim / (2 * s0**2)
     assert abs(differences.mean() - constant) < 4 * stderr + 1e-3, (differences.mean(), constant, stderr)
 
 
@@ -108,10 +109,10 @@ def test_ism_minus_esm_constant_is_shared_by_two_models():
     torch.manual_seed(4)
     models = [mlp(dim, dim, width=16, depth=1), nn.Linear(dim, dim)]
     with torch.no_grad():
-        gaps = [ism_loss(m, x) - 0.5 * (m(x) + x / s0 ** 2).pow(2).sum(dim=1).mean() for m in models]
+        gaps = [ism_loss(m, x) - 0.5 * (m(x) + x / s0**2).pow(2).sum(dim=1).mean() for m in models]
     # Both gaps share the sample's -0.5 mean ||x||^2 / s0^4 term exactly; what is left is sampling noise.
     assert abs(gaps[0] - gaps[1]) < 0.03
-    assert abs(gaps[0] - (-dim / (2 * s0 ** 2))) < 0.03
+    assert abs(gaps[0] - (-dim / (2 * s0**2))) < 0.03
 
 
 @pytest.mark.parametrize("variance_reduction", [False, True])
@@ -122,9 +123,13 @@ def test_ssm_averages_to_ism(variance_reduction):
     gen = torch.Generator().manual_seed(6)
     with torch.no_grad():
         target = ism_loss(net, x).item()
-        estimates = torch.tensor([ssm_loss(net, x, n_projections=500, generator=gen,
-                                           variance_reduction=variance_reduction).item() for _ in range(8)])
-    stderr = estimates.std() / 8 ** 0.5
+        estimates = torch.tensor(
+            [
+                ssm_loss(net, x, n_projections=500, generator=gen, variance_reduction=variance_reduction).item()
+                for _ in range(8)
+            ]
+        )
+    stderr = estimates.std() / 8**0.5
     assert abs(estimates.mean().item() - target) < 4 * stderr + 1e-4, (estimates.mean(), target, stderr)
     # one projection is a noisy estimate, not the same number
     assert ssm_loss(net, x, generator=gen).item() != pytest.approx(target, rel=1e-6)
@@ -137,8 +142,9 @@ def test_ssm_gradient_averages_to_ism_gradient():
     x = torch.randn(64, 2)
     gen = torch.Generator().manual_seed(8)
     ism_grad = torch.autograd.grad(ism_loss(model, x), model.weight)[0]
-    ssm_grad = torch.autograd.grad(ssm_loss(model, x, n_projections=20_000, generator=gen,
-                                            variance_reduction=True), model.weight)[0]
+    ssm_grad = torch.autograd.grad(
+        ssm_loss(model, x, n_projections=20_000, generator=gen, variance_reduction=True), model.weight
+    )[0]
     assert torch.allclose(ssm_grad, ism_grad, atol=0.05), (ssm_grad, ism_grad)
 
 

@@ -19,7 +19,7 @@ def _digits(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.randint(0, 60, (n, 28, 28), generator=g).float()
     rows = torch.randint(3, 10, (n,), generator=g) + 14 * labels
     for i in range(n):
-        images[i, rows[i]:rows[i] + 3, 4:24] += 180
+        images[i, rows[i] : rows[i] + 3, 4:24] += 180
     return images.clamp(0, 255).to(torch.uint8), labels
 
 
@@ -71,8 +71,9 @@ def test_domain_extractor_round_trips_through_the_registry(weights, tmp_path):
     extractor = extractors.domain_extractor(weights)
     assert extractor.name in FEATURE_EXTRACTORS_REGISTRY
     assert extractor.name.endswith(extractors.weights_hash(weights))
-    built = create_feature_extractor(extractor.name, ["features", "logits"], cuda=False,
-                                     feature_extractor_weights_path=str(weights), verbose=False)
+    built = create_feature_extractor(
+        extractor.name, ["features", "logits"], cuda=False, feature_extractor_weights_path=str(weights), verbose=False
+    )
     x = _digits(8, seed=2)[0].unsqueeze(1)
     features, logits = built(x)
     model = classifier.load_classifier(weights)
@@ -88,13 +89,20 @@ def test_domain_extractor_round_trips_through_the_registry(weights, tmp_path):
 
 def test_reference_features_are_cached_under_the_weights_hash(weights, images, tmp_path):
     extractor = extractors.domain_extractor(weights)
-    first = fid.fid_kid(images[:100], images[100:], extractor, reference_cache_name="synthetic-ref",
-                        cache_root=tmp_path, kid_subsets=10)
+    first = fid.fid_kid(
+        images[:100], images[100:], extractor, reference_cache_name="synthetic-ref", cache_root=tmp_path, kid_subsets=10
+    )
     cached = sorted(p.name for p in tmp_path.iterdir())
     assert cached and all(extractor.name in name and name.startswith("synthetic-ref") for name in cached)
     # the reference now comes from the cache: a different tensor under the same name gives the same numbers
-    second = fid.fid_kid(images[:100], torch.zeros_like(images[100:]), extractor,
-                         reference_cache_name="synthetic-ref", cache_root=tmp_path, kid_subsets=10)
+    second = fid.fid_kid(
+        images[:100],
+        torch.zeros_like(images[100:]),
+        extractor,
+        reference_cache_name="synthetic-ref",
+        cache_root=tmp_path,
+        kid_subsets=10,
+    )
     assert second["fid"] == pytest.approx(first["fid"])
 
 

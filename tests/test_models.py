@@ -28,15 +28,18 @@ def test_refinenet_parameter_count_matches_official(width, expected):
     assert count_parameters(RefineNet(SIGMAS, width=width)) == expected
 
 
-@pytest.mark.parametrize("arch, width, expected", [
-    ("unet", 32, 583_681), ("unet", 16, 146_945), ("unet", 4, 9_569), ("refinenet", 4, 42_777)])
+@pytest.mark.parametrize(
+    "arch, width, expected",
+    [("unet", 32, 583_681), ("unet", 16, 146_945), ("unet", 4, 9_569), ("refinenet", 4, 42_777)],
+)
 def test_parameter_counts(arch, width, expected):
     assert count_parameters(build_model(arch, sigmas=SIGMAS, width=width)) == expected
 
 
 def test_dropout_adds_no_parameters():
-    assert count_parameters(build_model("refinenet", sigmas=SIGMAS, width=8, dropout=0.3)) == \
-        count_parameters(build_model("refinenet", sigmas=SIGMAS, width=8))
+    assert count_parameters(build_model("refinenet", sigmas=SIGMAS, width=8, dropout=0.3)) == count_parameters(
+        build_model("refinenet", sigmas=SIGMAS, width=8)
+    )
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

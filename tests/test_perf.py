@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from ncsn.perf.bench import format_table, size_rows, write_csv
 from ncsn.errors import NcsnError
+from ncsn.perf.bench import format_table, size_rows, write_csv
 from ncsn.perf.flops import forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official
 from ncsn.sampling import annealed_langevin
@@ -25,7 +25,8 @@ SIGMAS = torch.tensor([1.0, 0.5, 0.25])
 
 def test_official_checkout_is_loaded_from_its_path(tmp_path):
     (tmp_path / "models").mkdir()
-    (tmp_path / "models/cond_refinenet_dilated.py").write_text(textwrap.dedent("""
+    (tmp_path / "models/cond_refinenet_dilated.py").write_text(
+        textwrap.dedent("""
         import torch
         class CondRefineNetDilated(torch.nn.Module):
             def __init__(self, config):
@@ -33,7 +34,8 @@ def test_official_checkout_is_loaded_from_its_path(tmp_path):
                 self.ngf, self.levels = config.model.ngf, config.model.num_classes
             def forward(self, x, y):
                 return y.float()[:, None, None, None] + 0 * x
-    """))
+    """)
+    )
     net = build_official(tmp_path, width=16, n_levels=3)
     assert (net.ngf, net.levels) == (16, 3)
     labels = LevelIndexed(net, SIGMAS)(torch.zeros(3, 1, 2, 2), SIGMAS[[2, 0, 1]])
@@ -76,8 +78,10 @@ def test_nnpack_convolutions_count_as_the_convolutions_they_compute():
 
 def test_rows_carry_ratios_to_the_official_network():
     size = {"profile": "cli", "arch": "refinenet", "width": 16, "dropout": 0.0}
-    speed = {"ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0},
-             "official": {"train_images_per_s": 20.0, "sample_evals_per_s": 45.0}}
+    speed = {
+        "ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0},
+        "official": {"train_images_per_s": 20.0, "sample_evals_per_s": 45.0},
+    }
     memory = {name: {"params": 10, "gflop_per_image": 0.5, "peak_mib": 1.0} for name in speed}
     rows = size_rows(size, speed, memory, peak_gflops=100.0, common={"device": "cpu"})
     ours = rows[0]
@@ -101,12 +105,20 @@ def test_report_shows_the_benchmark_csv_with_its_ratios(tmp_path):
     from ncsn.report.provenance import throughput
 
     size = {"profile": "quick", "arch": "refinenet", "width": 8, "dropout": 0.0}
-    speed = {"ours": {"train_images_per_s": 30.0, "sample_evals_per_s": 90.0, "train_vs_official_min": 1.25,
-                      "train_vs_official_max": 1.75},
-             "official": {"train_images_per_s": 20.0, "sample_evals_per_s": 60.0}}
+    speed = {
+        "ours": {
+            "train_images_per_s": 30.0,
+            "sample_evals_per_s": 90.0,
+            "train_vs_official_min": 1.25,
+            "train_vs_official_max": 1.75,
+        },
+        "official": {"train_images_per_s": 20.0, "sample_evals_per_s": 60.0},
+    }
     memory = {name: {"params": 10, "gflop_per_image": 0.5, "peak_mib": 1.0} for name in speed}
-    write_csv(size_rows(size, speed, memory, peak_gflops=100.0, common={"device": "cpu", "threads": 2}),
-              tmp_path / "throughput.csv")
+    write_csv(
+        size_rows(size, speed, memory, peak_gflops=100.0, common={"device": "cpu", "threads": 2}),
+        tmp_path / "throughput.csv",
+    )
     table = throughput(tmp_path / "throughput.csv")
     assert table["network"].tolist() == ["ours", "official"]
     assert table["train x official"].iloc[0] == pytest.approx(1.5) and pd.isna(table["train x official"].iloc[1])
@@ -121,9 +133,9 @@ def test_fast_annealed_langevin_is_the_textbook_loop():
     fast = annealed_langevin(score_fn, x0, SIGMAS, 0.1, 3, generator=torch.Generator().manual_seed(0))
     g, x = torch.Generator().manual_seed(0), x0.clone()
     for sigma in SIGMAS.tolist():
-        alpha = 0.1 * sigma ** 2 / SIGMAS[-1].item() ** 2
+        alpha = 0.1 * sigma**2 / SIGMAS[-1].item() ** 2
         for _ in range(3):
-            x = x + alpha / 2 * score_fn(x, torch.full((5,), sigma)) + alpha ** 0.5 * torch.randn(x.shape, generator=g)
+            x = x + alpha / 2 * score_fn(x, torch.full((5,), sigma)) + alpha**0.5 * torch.randn(x.shape, generator=g)
     torch.testing.assert_close(fast, x, rtol=1e-6, atol=1e-6)
 
 
@@ -174,8 +186,9 @@ print(int(tuned), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 
 def _page_faults_of_repeated_steps(tuning: str) -> tuple[bool, int]:
     env = dict(os.environ, NCSN_MALLOC_TUNING=tuning)
-    out = subprocess.run([sys.executable, "-c", REPEATED_STEPS], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", REPEATED_STEPS], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     return out[0] == "1", int(out[1])
 
 

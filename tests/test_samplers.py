@@ -26,12 +26,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threa
 
 def gaussian_score(scale: float = 1.0):
     """Exact score of N(MU, S0^2 I) perturbed at sigma, times `scale` (2 = the mis-scaled drift)."""
-    return lambda x, sigma: -scale * (x - MU) / (S0 ** 2 + sigma[:, None] ** 2)
+    return lambda x, sigma: -scale * (x - MU) / (S0**2 + sigma[:, None] ** 2)
 
 
 def _gaussian_start(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return MU + math.sqrt(S0 ** 2 + SIGMA_MAX ** 2) * torch.randn(N, DIM, generator=g)
+    return MU + math.sqrt(S0**2 + SIGMA_MAX**2) * torch.randn(N, DIM, generator=g)
 
 
 def _mixture_start(seed=0, sigma_max=20.0):
@@ -39,14 +39,16 @@ def _mixture_start(seed=0, sigma_max=20.0):
     g = torch.Generator().manual_seed(seed)
     first = torch.rand(N, generator=g) < 0.2
     means = torch.where(first[:, None], torch.tensor([5.0, 5.0]), torch.tensor([-5.0, -5.0]))
-    return means + math.sqrt(1 + sigma_max ** 2) * torch.randn(N, 2, generator=g)
+    return means + math.sqrt(1 + sigma_max**2) * torch.randn(N, 2, generator=g)
 
 
 SAMPLERS = {
     "consistent annealed": lambda score, x, hi, lo: consistent_annealed(
-        score, x, geometric_sigmas(hi, lo, NFE), generator=torch.Generator().manual_seed(1)),
+        score, x, geometric_sigmas(hi, lo, NFE), generator=torch.Generator().manual_seed(1)
+    ),
     "predictor-corrector": lambda score, x, hi, lo: predictor_corrector(
-        score, x, geometric_sigmas(hi, lo, NFE // 2 + 1), generator=torch.Generator().manual_seed(1)),
+        score, x, geometric_sigmas(hi, lo, NFE // 2 + 1), generator=torch.Generator().manual_seed(1)
+    ),
     "probability flow (midpoint)": lambda score, x, hi, lo: probability_flow(score, x, hi, lo, (NFE - 1) // 2),
 }
 
@@ -89,28 +91,56 @@ def test_cas_refuses_an_inconsistent_eta_and_a_generator_fixes_its_samples():
     low, high = cas_eta_range(sigmas)
     with pytest.raises(ValueError, match="outside"):
         consistent_annealed(gaussian_score(), _gaussian_start()[:4], sigmas, eta=low / 2)
-    a, b = (consistent_annealed(gaussian_score(), _gaussian_start()[:4], sigmas,
-                                generator=torch.Generator().manual_seed(7)).x for _ in range(2))
+    a, b = (
+        consistent_annealed(
+            gaussian_score(), _gaussian_start()[:4], sigmas, generator=torch.Generator().manual_seed(7)
+        ).x
+        for _ in range(2)
+    )
     assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("method, nfe, used", [("ald", 10, 9), ("ald_denoise", 10, 10), ("cas", 10, 10),
-                                               ("pc", 10, 10), ("ode", 10, 9)])
+@pytest.mark.parametrize(
+    "method, nfe, used", [("ald", 10, 9), ("ald_denoise", 10, 10), ("cas", 10, 10), ("pc", 10, 10), ("ode", 10, 9)]
+)
 def test_sample_command_runs_each_method_at_its_budget(tmp_path, method, nfe, used):
     """`sample --method M --nfe N` on a (tiny, untrained) U-Net with 3 levels: the NFE it records is
     the one it made; a fixed seed gives the same images."""
+    from test_generate import _checkpoint
+
     from ncsn import cli
     from ncsn.generate import load_samples
-
-    from test_generate import _checkpoint
 
     ckpt = _checkpoint(tmp_path / "epoch_1.pt")
     runs = []
     for name in ("a", "b"):
         out = tmp_path / f"{name}.pt"
-        assert cli.main(["sample", "--checkpoint", str(ckpt), "--method", method, "--nfe", str(nfe),
-                         "--n-samples", "3", "--batch-size", "2", "--seed", "5", "--device", "cpu",
-                         "--out", str(out), "--grid", str(tmp_path / f"{name}.png")]) == 0
+        assert (
+            cli.main(
+                [
+                    "sample",
+                    "--checkpoint",
+                    str(ckpt),
+                    "--method",
+                    method,
+                    "--nfe",
+                    str(nfe),
+                    "--n-samples",
+                    "3",
+                    "--batch-size",
+                    "2",
+                    "--seed",
+                    "5",
+                    "--device",
+                    "cpu",
+                    "--out",
+                    str(out),
+                    "--grid",
+                    str(tmp_path / f"{name}.png"),
+                ]
+            )
+            == 0
+        )
         runs.append(load_samples(out))
     (a, info), (b, _) = runs
     assert torch.equal(a, b) and a.shape == (3, 1, 28, 28) and a.dtype == torch.uint8
@@ -124,9 +154,30 @@ def test_a_level_indexed_network_is_refused_by_the_samplers_between_levels(tmp_p
     sigmas = geometric_sigmas(1.0, 0.01, 3)
     kwargs = {"sigmas": sigmas.tolist(), "width": 4, "channels": 1, "dropout": 0.0}
     net = build_model("refinenet", **dict(kwargs, sigmas=sigmas))
-    torch.save({"arch": "refinenet", "model_kwargs": kwargs, "model": net.state_dict(), "ema": net.state_dict()},
-               tmp_path / "r.pt")
-    assert cli.main(["sample", "--checkpoint", str(tmp_path / "r.pt"), "--method", "cas", "--nfe", "10",
-                     "--n-samples", "2", "--device", "cpu", "--out", str(tmp_path / "s.pt"),
-                     "--grid", str(tmp_path / "s.png")]) == 1
+    torch.save(
+        {"arch": "refinenet", "model_kwargs": kwargs, "model": net.state_dict(), "ema": net.state_dict()},
+        tmp_path / "r.pt",
+    )
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--checkpoint",
+                str(tmp_path / "r.pt"),
+                "--method",
+                "cas",
+                "--nfe",
+                "10",
+                "--n-samples",
+                "2",
+                "--device",
+                "cpu",
+                "--out",
+                str(tmp_path / "s.pt"),
+                "--grid",
+                str(tmp_path / "s.png"),
+            ]
+        )
+        == 1
+    )
     assert "level-indexed refinenet" in capsys.readouterr().err

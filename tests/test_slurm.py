@@ -20,8 +20,17 @@ import yaml
 pytestmark = pytest.mark.slow
 
 # Jobs that must never reach sbatch (the Snakefile's localrules).
-LOCAL_RULES = {"all", "data", "report", "train_checkpoint", "inception_weights", "table1", "figure1", "figure2",
-               "samplers"}
+LOCAL_RULES = {
+    "all",
+    "data",
+    "report",
+    "train_checkpoint",
+    "inception_weights",
+    "table1",
+    "figure1",
+    "figure2",
+    "samplers",
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +72,37 @@ def _job_stats(log_text: str) -> dict[str, int]:
 
 def _scheduler_view(job_ids: list[str], env: dict) -> dict[str, tuple[str, str, str]]:
     """job id -> (state, comment, GPU request) as squeue reports them."""
-    out = subprocess.run(["squeue", "-h", "-t", "all", "-j", ",".join(job_ids),
-                          "-O", "JobID:12,State:14,Comment:100,tres-per-job:30"],
-                         capture_output=True, text=True, env=env, check=True).stdout
+    out = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-O", "JobID:12,State:14,Comment:100,tres-per-job:30"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     return {fields[0]: tuple((fields + ["", "", ""])[1:4]) for fields in map(str.split, out.splitlines())}
 
 
-def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_env, test_profile, tiny_study,
-                                                      tmp_path):
+def test_tiny_study_through_sbatch_matches_local_run(
+    repo, snakemake_cmd, slurm_env, test_profile, tiny_study, tmp_path
+):
     proc = subprocess.run(
-        snakemake_cmd + ["--profile", str(test_profile), "--snakefile", str(repo / "Snakefile"),
-                         "--configfile", str(repo / "config/tiny.yaml"), "--directory", str(tmp_path)],
-        cwd=repo, env=slurm_env, capture_output=True, text=True, timeout=1500)
+        snakemake_cmd
+        + [
+            "--profile",
+            str(test_profile),
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(repo / "config/tiny.yaml"),
+            "--directory",
+            str(tmp_path),
+        ],
+        cwd=repo,
+        env=slurm_env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
 
@@ -86,8 +114,11 @@ def test_tiny_study_through_sbatch_matches_local_run(repo, snakemake_cmd, slurm_
     # ran to completion, under the rule Snakemake says, with the GPU the profile requests.
     jobs = _scheduler_view(submitted, slurm_env)
     assert set(jobs) == set(submitted), f"squeue has forgotten jobs {sorted(set(submitted) - set(jobs))}"
-    gpu_rules = {rule for rule, res in yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
-                 ["set-resources"].items() if res.get("gpu")}
+    gpu_rules = {
+        rule
+        for rule, res in yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())["set-resources"].items()
+        if res.get("gpu")
+    }
     assert all(state == "COMPLETED" for state, _, _ in jobs.values()), jobs
     per_rule = {}
     for _, comment, gres in jobs.values():
@@ -119,8 +150,7 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
     config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
     name = "mnist_refinenet"
     # Long enough (~130 steps) that the job is still running when it is cancelled.
-    variant = dict(config["variants"][name], width=8, train_subset=2048, batch_size=32, epochs=2,
-                   checkpoint_epochs=[2])
+    variant = dict(config["variants"][name], width=8, train_subset=2048, batch_size=32, epochs=2, checkpoint_epochs=[2])
     config["variants"][name] = variant  # the other variants stay: evaluation and sweep refer to them
     config["training"]["save_every_steps"] = 5
     configfile = tmp_path / "config.yaml"
@@ -128,26 +158,46 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
     target = f"results/train/{name}/metrics.csv"
 
     def snakemake(workdir: Path, *extra: str) -> list[str]:
-        return snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(configfile),
-                                "--directory", str(workdir), *extra, target]
+        return snakemake_cmd + [
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(configfile),
+            "--directory",
+            str(workdir),
+            *extra,
+            target,
+        ]
 
     # The uninterrupted reference, run locally.
     reference = tmp_path / "local"
-    local = subprocess.run(snakemake(reference, "--cores", "2", "--max-threads", "1"), cwd=repo,
-                           capture_output=True, text=True, timeout=900)
+    local = subprocess.run(
+        snakemake(reference, "--cores", "2", "--max-threads", "1"),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert local.returncode == 0, local.stderr[-5000:]
 
     cluster = tmp_path / "cluster"
-    runner = subprocess.Popen(snakemake(cluster, "--profile", str(test_profile)), cwd=repo, env=slurm_env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    runner = subprocess.Popen(
+        snakemake(cluster, "--profile", str(test_profile)),
+        cwd=repo,
+        env=slurm_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         last = cluster / f"results/train/{name}/state/last.pt"
         deadline = time.time() + 600
         while not last.exists() and time.time() < deadline and runner.poll() is None:
             time.sleep(0.5)
         assert last.exists(), "training never wrote a checkpoint"
-        running = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True,
-                                 env=slurm_env).stdout.split()
+        running = subprocess.run(
+            ["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True, env=slurm_env
+        ).stdout.split()
         assert running, "no SLURM job is running"
         subprocess.run(["scancel", running[0]], check=True, env=slurm_env)
         output, _ = runner.communicate(timeout=900)

@@ -21,7 +21,9 @@ def test_cross_passes_through_the_sampler_once():
     assert {eps for eps, t in cells if t == 100} == {1e-6, 1e-5, 1e-4, 1e-3}
     assert {t for eps, t in cells if eps == 1e-5} == {10, 30, 100, 200}
     # the cost the design is for: score evaluations per level, summed over cells
-    assert sum(t for _, t in cells) == 640 and sum(t for _, t in sweep_cells({**sweep, "design": "grid"}, SAMPLER)) == 1360
+    assert (
+        sum(t for _, t in cells) == 640 and sum(t for _, t in sweep_cells({**sweep, "design": "grid"}, SAMPLER)) == 1360
+    )
 
 
 def test_cross_off_the_sampler_still_brackets_it():

@@ -14,7 +14,6 @@ from ncsn.models.mlp import NoiseConditionalMLP
 from ncsn.noise import geometric_sigmas
 from ncsn.sampling import annealed_langevin, langevin, tweedie_denoise
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
 
 
@@ -31,18 +30,23 @@ def _points(n=400, scale=8.0, seed=0):
 @pytest.mark.parametrize("sigma", [0.0, 0.3, 2.0, 10.0])
 def test_mixture_score_is_the_gradient_of_its_log_density(sigma):
     x = _points()
-    assert torch.allclose(POSTER_MIXTURE.score(x, sigma), _autograd_score(POSTER_MIXTURE.log_density, x, sigma),
-                          rtol=1e-8, atol=1e-10)
+    assert torch.allclose(
+        POSTER_MIXTURE.score(x, sigma), _autograd_score(POSTER_MIXTURE.log_density, x, sigma), rtol=1e-8, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("sigma", [0.0, 1.0, 5.0])
 def test_mixture_log_density_is_the_widened_mixture(sigma):
-    std = math.sqrt(1 + sigma ** 2)
+    std = math.sqrt(1 + sigma**2)
     components = torch.distributions.Independent(
-        torch.distributions.Normal(torch.tensor([[5.0, 5.0], [-5.0, -5.0]], dtype=torch.float64),
-                                   torch.full((2, 2), std, dtype=torch.float64)), 1)
+        torch.distributions.Normal(
+            torch.tensor([[5.0, 5.0], [-5.0, -5.0]], dtype=torch.float64), torch.full((2, 2), std, dtype=torch.float64)
+        ),
+        1,
+    )
     reference = torch.distributions.MixtureSameFamily(
-        torch.distributions.Categorical(torch.tensor([0.2, 0.8], dtype=torch.float64)), components)
+        torch.distributions.Categorical(torch.tensor([0.2, 0.8], dtype=torch.float64)), components
+    )
     x = _points()
     assert torch.allclose(POSTER_MIXTURE.log_density(x, sigma), reference.log_prob(x), rtol=1e-10, atol=1e-10)
 
@@ -50,7 +54,7 @@ def test_mixture_log_density_is_the_widened_mixture(sigma):
 def test_mixture_takes_one_sigma_per_sample():
     x = _points(6)
     sigma = torch.tensor([0.0, 0.5, 1.0, 2.0, 4.0, 8.0], dtype=torch.float64)
-    expected = torch.stack([POSTER_MIXTURE.score(x[i:i + 1], s.item())[0] for i, s in enumerate(sigma)])
+    expected = torch.stack([POSTER_MIXTURE.score(x[i : i + 1], s.item())[0] for i, s in enumerate(sigma)])
     assert torch.allclose(POSTER_MIXTURE.score(x, sigma), expected)
 
 
@@ -68,7 +72,9 @@ def test_mixture_rejects_bad_weights():
 @pytest.mark.parametrize("sigma", [0.1, 0.5, 2.0])
 def test_circle_score_is_the_gradient_of_its_log_density(sigma):
     circle = Circle(radius=2.0)
-    x = torch.cat([_points(300, scale=4.0), torch.tensor([[1e-7, -2e-7], [0.0, 0.03], [2.0, 0.0]], dtype=torch.float64)])
+    x = torch.cat(
+        [_points(300, scale=4.0), torch.tensor([[1e-7, -2e-7], [0.0, 0.03], [2.0, 0.0]], dtype=torch.float64)]
+    )
     assert torch.allclose(circle.score(x, sigma), _autograd_score(circle.log_density, x, sigma), rtol=1e-6, atol=1e-8)
 
 
@@ -79,7 +85,7 @@ def test_circle_log_density_is_the_convolution(sigma):
     x = _points(50, scale=4.0)
     angle = torch.linspace(0, 2 * math.pi, 8193, dtype=torch.float64)[:-1]
     on_circle = 2.0 * torch.stack([angle.cos(), angle.sin()], dim=1)
-    log_kernel = -(x.unsqueeze(1) - on_circle).pow(2).sum(-1) / (2 * sigma ** 2) - math.log(2 * math.pi * sigma ** 2)
+    log_kernel = -(x.unsqueeze(1) - on_circle).pow(2).sum(-1) / (2 * sigma**2) - math.log(2 * math.pi * sigma**2)
     reference = torch.logsumexp(log_kernel, dim=1) - math.log(len(angle))
     assert torch.allclose(circle.log_density(x, sigma), reference, rtol=1e-8, atol=1e-8)
 
@@ -90,7 +96,7 @@ def test_circle_score_at_the_centre_and_far_away():
     far = torch.tensor([[30.0, 40.0]])  # distance 48 from the circle: s ~ -(rho - r) / sigma^2 radially
     score = circle.score(far, 0.05)
     assert torch.isfinite(score).all()
-    assert torch.allclose(score.norm(), torch.tensor(48 / 0.05 ** 2), rtol=0.01)
+    assert torch.allclose(score.norm(), torch.tensor(48 / 0.05**2), rtol=0.01)
 
 
 def test_circle_has_no_data_score():
@@ -111,9 +117,12 @@ def test_annealed_langevin_recovers_the_mode_weight_and_plain_langevin_does_not(
     # Settings of config/quick.yaml (the official toy runner's alpha_i / sigma_i^2 = 0.1 and T = 100).
     start = _uniform_start(4000, seed=0)
     sigmas = geometric_sigmas(20.0, 0.1, 16)
-    annealed = annealed_langevin(POSTER_MIXTURE.score, start, sigmas, step_lr=1e-3, n_steps_each=100,
-                                 generator=torch.Generator().manual_seed(1))
-    plain = langevin(POSTER_MIXTURE.score, start, step_size=0.1, n_steps=1000, generator=torch.Generator().manual_seed(2))
+    annealed = annealed_langevin(
+        POSTER_MIXTURE.score, start, sigmas, step_lr=1e-3, n_steps_each=100, generator=torch.Generator().manual_seed(1)
+    )
+    plain = langevin(
+        POSTER_MIXTURE.score, start, step_size=0.1, n_steps=1000, generator=torch.Generator().manual_seed(2)
+    )
     weight = lambda x: (x.sum(dim=1) > 0).float().mean().item()
     assert abs(weight(annealed) - 0.2) < 0.03, weight(annealed)
     assert abs(weight(plain) - 0.2) > 0.15, weight(plain)
@@ -127,23 +136,24 @@ def test_tweedie_gives_the_gaussian_posterior_mean():
     gen = torch.Generator().manual_seed(0)
     x0 = mu + s0 * torch.randn(n, 2, generator=gen)
     x = x0 + sigma * torch.randn(n, 2, generator=gen)
-    score = lambda y, s: -(y - mu) / (s0 ** 2 + s.view(-1, 1) ** 2)
+    score = lambda y, s: -(y - mu) / (s0**2 + s.view(-1, 1) ** 2)
     denoised = tweedie_denoise(score, x, sigma)
-    shrink = s0 ** 2 / (s0 ** 2 + sigma ** 2)
+    shrink = s0**2 / (s0**2 + sigma**2)
     assert torch.allclose(denoised, mu + shrink * (x - mu), atol=1e-5)
     # and it is the posterior mean of the simulated pairs: residuals uncorrelated with x, Bayes MSE
     residual = x0 - denoised
     assert residual.mean(dim=0).abs().max() < 0.01
     assert (residual * (x - mu)).mean(dim=0).abs().max() < 0.02
-    bayes_mse = 2 * s0 ** 2 * sigma ** 2 / (s0 ** 2 + sigma ** 2)
+    bayes_mse = 2 * s0**2 * sigma**2 / (s0**2 + sigma**2)
     assert residual.pow(2).sum(dim=1).mean().item() == pytest.approx(bayes_mse, rel=0.01)
 
 
 @pytest.mark.parametrize("sigma", [0.5, 3.0])
 def test_tweedie_with_the_mixture_score_gives_its_posterior_mean(sigma):
     x = _points(200, scale=10.0).float()
-    assert torch.allclose(tweedie_denoise(POSTER_MIXTURE.score, x, sigma), POSTER_MIXTURE.posterior_mean(x, sigma),
-                          atol=1e-4)
+    assert torch.allclose(
+        tweedie_denoise(POSTER_MIXTURE.score, x, sigma), POSTER_MIXTURE.posterior_mean(x, sigma), atol=1e-4
+    )
 
 
 def test_noise_conditional_mlp_scales_its_output_by_one_over_sigma():
@@ -170,8 +180,22 @@ def _tiny(repo, section):
 def test_score_field_command(repo, tmp_path):
     from ncsn.cli import main
 
-    assert main(["toy-score-field", "--settings", _tiny(repo, "score_field"), "--device", "cpu",
-                 "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "toy-score-field",
+                "--settings",
+                _tiny(repo, "score_field"),
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "score_field.json").read_text())
     assert set(summary["smallest_sigma"]) >= {"near", "far", "far_over_near_relative_error"}
     assert (tmp_path / "field.png").stat().st_size > 0 and (tmp_path / "errors.png").stat().st_size > 0
@@ -184,11 +208,29 @@ def test_mixing_command(repo, tmp_path):
 
     from ncsn.cli import main
 
-    assert main(["toy-mixing", "--settings", _tiny(repo, "mixing"), "--device", "cpu", "--threads", "1",
-                 "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "toy-mixing",
+                "--settings",
+                _tiny(repo, "mixing"),
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "mode_weights_summary.csv")
-    assert sorted(zip(table["score"], table["sampler"])) == [("analytic", "annealed"), ("analytic", "langevin"),
-                                                             ("learned", "annealed"), ("learned", "langevin")]
+    assert sorted(zip(table["score"], table["sampler"])) == [
+        ("analytic", "annealed"),
+        ("analytic", "langevin"),
+        ("learned", "annealed"),
+        ("learned", "langevin"),
+    ]
     assert (table["n_seeds"] == 2).all() and (table["true_weight"] == 0.2).all()
     assert len(pd.read_csv(tmp_path / "mode_weights.csv")) == 8
 
@@ -196,18 +238,35 @@ def test_mixing_command(repo, tmp_path):
 def test_objective_cost_command(repo, tmp_path):
     from ncsn.cli import main
 
-    assert main(["toy-objective-cost", "--settings", _tiny(repo, "objective_cost"), "--device", "cpu",
-                 "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "toy-objective-cost",
+                "--settings",
+                _tiny(repo, "objective_cost"),
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "cost.json").read_text())
     assert set(summary["seconds_per_step_at_largest_dim"]) == {"ism", "ssm", "dsm"}
     assert (tmp_path / "cost.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("command, settings, message", [
-    ("toy-score-field", {"radius": 1.0}, "lacks band_edges, extent, noise, train"),
-    ("toy-score-field", "not json", "not valid JSON"),
-    ("toy-mixing", [], "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "command, settings, message",
+    [
+        ("toy-score-field", {"radius": 1.0}, "lacks band_edges, extent, noise, train"),
+        ("toy-score-field", "not json", "not valid JSON"),
+        ("toy-mixing", [], "must be a JSON object"),
+    ],
+)
 def test_bad_settings_are_user_errors(command, settings, message, capsys, tmp_path):
     from ncsn.cli import main
 
@@ -221,8 +280,10 @@ def test_band_edges_must_start_at_zero(repo, tmp_path, capsys):
 
     settings = json.loads(_tiny(repo, "score_field"))
     settings["band_edges"] = [0.5, 1.0, 2.0]
-    assert main(["toy-score-field", "--settings", json.dumps(settings), "--device", "cpu",
-                 "--out-dir", str(tmp_path)]) == 1
+    assert (
+        main(["toy-score-field", "--settings", json.dumps(settings), "--device", "cpu", "--out-dir", str(tmp_path)])
+        == 1
+    )
     assert "band_edges must start at 0" in capsys.readouterr().err
 
 
@@ -235,11 +296,17 @@ def test_samplers_command_at_the_quick_settings(repo):
     from ncsn.toy.samplers import weights_table
 
     toy = yaml.safe_load((repo / "config/quick.yaml").read_text())["toy"]
-    settings = {**toy["samplers"], **{k: toy["mixing"][k] for k in ("n_samples", "init_bound", "annealed")},
-                "n_seeds": 2, "nfe": [48, 1600], "methods": {m: toy["samplers"]["methods"][m] for m in ("ald", "cas")}}
+    settings = {
+        **toy["samplers"],
+        **{k: toy["mixing"][k] for k in ("n_samples", "init_bound", "annealed")},
+        "n_seeds": 2,
+        "nfe": [48, 1600],
+        "methods": {m: toy["samplers"]["methods"][m] for m in ("ald", "cas")},
+    }
     annealed = toy["mixing"]["annealed"]
-    table = weights_table(settings, 0, geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"],
-                                                          annealed["n_levels"]))
+    table = weights_table(
+        settings, 0, geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"], annealed["n_levels"])
+    )
     error = table.groupby(["method", "nfe_budget"])["abs_error"].mean()
     assert error[("cas", 48)] < 0.03 and error[("ald", 1600)] < 0.03
     assert error[("ald", 48)] > 0.1  # 3 steps per level are far too few

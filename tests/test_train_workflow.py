@@ -28,7 +28,10 @@ def _variant(config, key, value):
 
 
 MALFORMED = [
-    (lambda c: _variant(c, "arch", "resnet"), "'variants.mnist_unet.arch' is 'resnet'; allowed values: unet, refinenet"),
+    (
+        lambda c: _variant(c, "arch", "resnet"),
+        "'variants.mnist_unet.arch' is 'resnet'; allowed values: unet, refinenet",
+    ),
     (lambda c: _variant(c, "widht", 3), "unknown key 'widht' under 'variants.mnist_unet'"),
     (lambda c: _variant(c, "dataset", "cifar10"), "'variants.mnist_unet.dataset' is 'cifar10'"),
     (lambda c: _variant(c, "dropout", 1.0), "'variants.mnist_unet.dropout' is 1.0; it must be < 1"),
@@ -36,8 +39,10 @@ MALFORMED = [
     (lambda c: _variant(c, "lr", 0), "'variants.mnist_unet.lr' is 0; it must be > 0"),
     (lambda c: _variant(c, "train_subset", 0), "'variants.mnist_unet.train_subset' is 0; it must be >= 1"),
     (lambda c: _variant(c, "checkpoint_epochs", []), "'variants.mnist_unet.checkpoint_epochs'"),
-    (lambda c: _variant(c, "noise", {"sigma_max": 0.1, "sigma_min": 1.0, "n_levels": 10}),
-     "'variants.mnist_unet.noise.sigma_min' (1.0) must be smaller than 'variants.mnist_unet.noise.sigma_max'"),
+    (
+        lambda c: _variant(c, "noise", {"sigma_max": 0.1, "sigma_min": 1.0, "n_levels": 10}),
+        "'variants.mnist_unet.noise.sigma_min' (1.0) must be smaller than 'variants.mnist_unet.noise.sigma_max'",
+    ),
     (lambda c: c["variants"]["mnist_unet"].pop("lr"), "missing required key 'lr' in 'variants.mnist_unet'"),
     (lambda c: c["variants"].update({"Bad-Name": c["variants"]["mnist_unet"]}), "'Bad-Name' does not match"),
     (lambda c: c.pop("variants"), "missing required key 'variants'"),
@@ -59,8 +64,13 @@ def test_snakemake_rejects_a_checkpoint_after_the_last_epoch(repo, quick, snakem
     bad["variants"]["mnist_unet"]["checkpoint_epochs"] = [1, 7]
     configfile = tmp_path / "bad.yaml"
     configfile.write_text(yaml.safe_dump(bad))
-    proc = subprocess.run(snakemake_cmd + ["-n", "--configfile", str(configfile), "--directory", str(tmp_path)],
-                          cwd=repo, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        snakemake_cmd + ["-n", "--configfile", str(configfile), "--directory", str(tmp_path)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "'variants.mnist_unet.checkpoint_epochs' [7] exceed 'variants.mnist_unet.epochs' (3)" in output
@@ -68,9 +78,13 @@ def test_snakemake_rejects_a_checkpoint_after_the_last_epoch(repo, quick, snakem
 
 
 def test_dry_run_trains_every_variant_and_publishes_every_checkpoint(repo, quick, snakemake_cmd, tmp_path):
-    proc = subprocess.run(snakemake_cmd + ["-n", "--configfile", str(repo / "config/quick.yaml"),
-                                           "--directory", str(tmp_path)],
-                          cwd=repo, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        snakemake_cmd + ["-n", "--configfile", str(repo / "config/quick.yaml"), "--directory", str(tmp_path)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     output = proc.stdout + proc.stderr
     counts = dict(re.findall(r"^(train|train_checkpoint)\s+(\d+)$", output, flags=re.M))

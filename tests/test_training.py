@@ -32,9 +32,21 @@ SIGMAS = geometric_sigmas(1.0, 0.01, 10)
 
 
 def _settings(**overrides) -> dict:
-    base = dict(arch="refinenet", dataset="mnist", width=4, dropout=0.0, ema_rate=0.9, epochs=2, batch_size=16,
-                lr=1e-3, checkpoint_epochs=[1, 2], train_subset=None, noise=NOISE, save_every_steps=3,
-                heldout_size=16)
+    base = dict(
+        arch="refinenet",
+        dataset="mnist",
+        width=4,
+        dropout=0.0,
+        ema_rate=0.9,
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        checkpoint_epochs=[1, 2],
+        train_subset=None,
+        noise=NOISE,
+        save_every_steps=3,
+        heldout_size=16,
+    )
     return {**base, **overrides}
 
 
@@ -132,8 +144,24 @@ def _assert_bitwise_equal(a: dict[str, dict], b: dict[str, dict]) -> None:
 
 
 def _train_command(data_file: Path, out_dir: Path, settings: dict) -> list[str]:
-    return [sys.executable, "-m", "ncsn", "train", "--variant", "killme", "--settings", json.dumps(settings),
-            "--data", str(data_file), "--seed", "7", "--device", "cpu", "--out-dir", str(out_dir)]
+    return [
+        sys.executable,
+        "-m",
+        "ncsn",
+        "train",
+        "--variant",
+        "killme",
+        "--settings",
+        json.dumps(settings),
+        "--data",
+        str(data_file),
+        "--seed",
+        "7",
+        "--device",
+        "cpu",
+        "--out-dir",
+        str(out_dir),
+    ]
 
 
 def test_killed_run_resumes_to_bitwise_equal_weights(tmp_path):
@@ -148,8 +176,9 @@ def test_killed_run_resumes_to_bitwise_equal_weights(tmp_path):
 
     resumed = tmp_path / "killed"
     last = resumed / "state/last.pt"
-    proc = subprocess.Popen(_train_command(data_file, resumed, settings), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_command(data_file, resumed, settings), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -164,18 +193,31 @@ def test_killed_run_resumes_to_bitwise_equal_weights(tmp_path):
     assert f"batch {progress['batch']} of the next, step {progress['step']}" in finished.stderr
 
     for epoch in (1, 2):
-        _assert_bitwise_equal(_state_dicts(reference / f"state/epoch_{epoch}.pt"),
-                              _state_dicts(resumed / f"state/epoch_{epoch}.pt"))
+        _assert_bitwise_equal(
+            _state_dicts(reference / f"state/epoch_{epoch}.pt"), _state_dicts(resumed / f"state/epoch_{epoch}.pt")
+        )
     read = lambda d: [{k: r[k] for k in COLUMNS if k != "seconds"} for r in csv.DictReader(open(d / "metrics.csv"))]
     assert read(reference) == read(resumed)
 
 
 def test_changed_settings_start_afresh(tmp_path, data_file):
-    loop.train(parse_settings(_settings(epochs=1, checkpoint_epochs=[1])), variant="t", data_path=data_file,
-               out_dir=tmp_path, seed=0, log=lambda m: None)
+    loop.train(
+        parse_settings(_settings(epochs=1, checkpoint_epochs=[1])),
+        variant="t",
+        data_path=data_file,
+        out_dir=tmp_path,
+        seed=0,
+        log=lambda m: None,
+    )
     messages = []
-    rows = loop.train(parse_settings(_settings(epochs=1, checkpoint_epochs=[1], lr=2e-3)), variant="t",
-                      data_path=data_file, out_dir=tmp_path, seed=0, log=messages.append)
+    rows = loop.train(
+        parse_settings(_settings(epochs=1, checkpoint_epochs=[1], lr=2e-3)),
+        variant="t",
+        data_path=data_file,
+        out_dir=tmp_path,
+        seed=0,
+        log=messages.append,
+    )
     assert any("starting afresh" in m for m in messages)
     assert [r["step"] for r in rows] == [4]
 
@@ -193,10 +235,19 @@ def test_non_finite_loss_stops_naming_variant_epoch_step_and_keeps_last_good(tmp
 
     monkeypatch.setattr(loop, "dsm_loss", poisoned)
     settings = _settings(save_every_steps=2)
-    with pytest.raises(DivergenceError, match=r"variant 'bad' diverged: non-finite training loss .* epoch 2, step 7"
-                                              r".* checkpoint .*last.pt \(step 6\) is kept; lower 'variants.bad.lr'"):
-        loop.train(parse_settings(settings), variant="bad", data_path=data_file, out_dir=tmp_path / "a", seed=0,
-                   log=lambda m: None)
+    with pytest.raises(
+        DivergenceError,
+        match=r"variant 'bad' diverged: non-finite training loss .* epoch 2, step 7"
+        r".* checkpoint .*last.pt \(step 6\) is kept; lower 'variants.bad.lr'",
+    ):
+        loop.train(
+            parse_settings(settings),
+            variant="bad",
+            data_path=data_file,
+            out_dir=tmp_path / "a",
+            seed=0,
+            log=lambda m: None,
+        )
     last = load_checkpoint(tmp_path / "a/state/last.pt")
     assert last["progress"]["step"] == 6 and last["progress"]["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
@@ -204,18 +255,38 @@ def test_non_finite_loss_stops_naming_variant_epoch_step_and_keeps_last_good(tmp
 
     # Through the command line: a user-facing error, exit status 1, no traceback.
     calls["n"] = 0
-    code = cli_main(["train", "--variant", "bad", "--settings", json.dumps(settings), "--data", str(data_file),
-                     "--device", "cpu", "--out-dir", str(tmp_path / "b")])
+    code = cli_main(
+        [
+            "train",
+            "--variant",
+            "bad",
+            "--settings",
+            json.dumps(settings),
+            "--data",
+            str(data_file),
+            "--device",
+            "cpu",
+            "--out-dir",
+            str(tmp_path / "b"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "error: variant 'bad' diverged" in err and "Traceback" not in err
 
 
 def test_divergence_at_the_first_step_blames_the_schedule_not_the_learning_rate(tmp_path, data_file, monkeypatch):
     monkeypatch.setattr(loop, "dsm_loss", lambda score_fn, x, sigmas, generator=None: torch.tensor(float("inf")))
-    with pytest.raises(DivergenceError, match="step 1. No checkpoint had been written yet. It failed at the first "
-                                              "step.*noise schedule") as err:
-        loop.train(parse_settings(_settings()), variant="bad", data_path=data_file, out_dir=tmp_path, seed=0,
-                   log=lambda m: None)
+    with pytest.raises(
+        DivergenceError, match="step 1. No checkpoint had been written yet. It failed at the first step.*noise schedule"
+    ) as err:
+        loop.train(
+            parse_settings(_settings()),
+            variant="bad",
+            data_path=data_file,
+            out_dir=tmp_path,
+            seed=0,
+            log=lambda m: None,
+        )
     assert "lower" not in str(err.value) and not (tmp_path / "state/last.pt").exists()
 
 
@@ -230,6 +301,7 @@ def test_settings_are_checked():
 
 def test_variant_settings_merge_and_semantic_check(repo):
     from ncsn.config import load_config
+
     config = load_config(repo / "config/quick.yaml", repo / "workflow/schemas/config.schema.yaml")
     assert variant_problems(config) == []
     name = next(iter(config["variants"]))
@@ -239,8 +311,10 @@ def test_variant_settings_merge_and_semantic_check(repo):
     own_noise = {"sigma_max": 2.0, "sigma_min": 0.1, "n_levels": 5}
     config["variants"][name] = dict(config["variants"][name], noise=own_noise, checkpoint_epochs=[1, 99])
     assert merged_settings(config, name)["noise"] == own_noise
-    assert variant_problems(config) == [f"'variants.{name}.checkpoint_epochs' [99] exceed 'variants.{name}.epochs' "
-                                        f"({config['variants'][name]['epochs']})"]
+    assert variant_problems(config) == [
+        f"'variants.{name}.checkpoint_epochs' [99] exceed 'variants.{name}.epochs' "
+        f"({config['variants'][name]['epochs']})"
+    ]
 
 
 def test_training_time_is_summed_over_segments_and_a_finished_rerun_says_it_resumed(tmp_path, data_file, monkeypatch):
@@ -257,6 +331,7 @@ def test_training_time_is_summed_over_segments_and_a_finished_rerun_says_it_resu
             if calls["n"] == 3:
                 raise KeyboardInterrupt  # killed in step 3; steps 1-2 are in state/last.pt
             import time
+
             time.sleep(0.2)
         return real_loss(score_fn, x, sigmas, generator=generator)
 

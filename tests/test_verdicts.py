@@ -35,8 +35,10 @@ def test_significant_rises_and_excess_spread():
     assert verdicts.excess_spread([0.0, 10.0, 0.0, 10.0], [0.1] * 4) == pytest.approx(math.sqrt(100 / 3 - 0.01))
 
 
-@pytest.mark.parametrize("raw, ema, expected", [(1, 0, "reproduced"), (2, 1, "partly reproduced"),
-                                                (0, 0, "not reproduced"), (1, 1, "not reproduced")])
+@pytest.mark.parametrize(
+    "raw, ema, expected",
+    [(1, 0, "reproduced"), (2, 1, "partly reproduced"), (0, 0, "not reproduced"), (1, 1, "not reproduced")],
+)
 def test_stability_rule(raw, ema, expected):
     assert verdicts.stability_verdict(raw, ema) == expected
 
@@ -56,7 +58,9 @@ def test_share_states_and_collapse_rules():
     assert verdicts.collapse_verdict(["collapsed", "diverse"]) == "partly reproduced"
     assert verdicts.collapse_verdict(["diverse", "diverse"]) == "not reproduced"
     assert verdicts.capacity_verdict(["diverse", "collapsed"], ["diverse", "diverse"], [False, True]) == "reproduced"
-    assert verdicts.capacity_verdict(["diverse", "diverse"], ["diverse", "diverse"], [True, False]) == "partly reproduced"
+    assert (
+        verdicts.capacity_verdict(["diverse", "diverse"], ["diverse", "diverse"], [True, False]) == "partly reproduced"
+    )
     assert verdicts.capacity_verdict(["collapsed"], ["collapsed"], [False]) == "not reproduced"
     assert verdicts.proportion_lower(0.2, 100, 0.6, 100)
     assert not verdicts.proportion_lower(0.5, 100, 0.55, 100)
@@ -69,7 +73,7 @@ def test_pipeline_profiles_never_decide():
 
 def _gaussian(n, d, mean, seed):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(n, d, generator=g, dtype=torch.float64) + torch.tensor(mean, dtype=torch.float64))
+    return torch.randn(n, d, generator=g, dtype=torch.float64) + torch.tensor(mean, dtype=torch.float64)
 
 
 def test_fid_interval_covers_the_analytic_distance_and_shrinks_with_n():
@@ -96,9 +100,22 @@ def test_coverage_and_pixel_variation_carry_their_intervals():
 
 def _table1(raw, ema, sd=0.2):
     epochs = [1, 5, 10, 15][: len(raw)]
-    return pd.DataFrame({"variant": "unet", "epoch": epochs, "fid_raw": raw, "fid_ema": ema,
-                         "fid_sd_raw": sd, "fid_sd_ema": sd, "n_samples": 100, "extractor": "domain",
-                         "floor_fid": 0.5, "floor_fid_sd": 0.1, "floor_kid": 0.0, "floor_kid_sd": 0.001})
+    return pd.DataFrame(
+        {
+            "variant": "unet",
+            "epoch": epochs,
+            "fid_raw": raw,
+            "fid_ema": ema,
+            "fid_sd_raw": sd,
+            "fid_sd_ema": sd,
+            "n_samples": 100,
+            "extractor": "domain",
+            "floor_fid": 0.5,
+            "floor_fid_sd": 0.1,
+            "floor_kid": 0.0,
+            "floor_kid_sd": 0.001,
+        }
+    )
 
 
 SUMMARY = {"measured_with": {"extractor": ["domain"], "n_samples": [100], "n_reference": [2000]}}
@@ -111,16 +128,27 @@ def test_table1_claims_follow_the_rules():
     assert verdict["The raw weights' FID spikes during training; the EMA weights' does not"] == "reproduced"
     assert verdict["With EMA the FID drops to 0.22"] == "not comparable"
     # the same spike inside a noise of sd 5 is no spike, and EMA is nowhere lower beyond it
-    noisy = {c.claim.split(" (")[0]: c.verdict for c in
-             fid_claims(_table1([20, 3.0, 11.3, 1.0], [30, 0.6, 0.3, 0.2], sd=5.0), SUMMARY, LAPTOP)}
+    noisy = {
+        c.claim.split(" (")[0]: c.verdict
+        for c in fid_claims(_table1([20, 3.0, 11.3, 1.0], [30, 0.6, 0.3, 0.2], sd=5.0), SUMMARY, LAPTOP)
+    }
     assert noisy["The raw weights' FID spikes during training; the EMA weights' does not"] == "not reproduced"
     assert noisy["EMA lowers the FID at every evaluated epoch"] == "not reproduced"
-    assert all(c.verdict == "not comparable" for c in fid_claims(_table1([20, 3, 11, 1], [30, .6, .3, .2]), SUMMARY, QUICK))
+    assert all(
+        c.verdict == "not comparable" for c in fid_claims(_table1([20, 3, 11, 1], [30, 0.6, 0.3, 0.2]), SUMMARY, QUICK)
+    )
 
 
 def test_loss_claim_uses_the_paired_standard_error():
-    losses = pd.DataFrame({"variant": "unet", "epoch": [1, 5, 10, 15], "heldout_loss_raw": [40.0, 30, 28, 27],
-                           "heldout_loss_ema": [150.0, 29, 27.9, 26], "heldout_loss_diff_se": [2.0, 0.2, 0.2, 0.2]})
+    losses = pd.DataFrame(
+        {
+            "variant": "unet",
+            "epoch": [1, 5, 10, 15],
+            "heldout_loss_raw": [40.0, 30, 28, 27],
+            "heldout_loss_ema": [150.0, 29, 27.9, 26],
+            "heldout_loss_diff_se": [2.0, 0.2, 0.2, 0.2],
+        }
+    )
     for column in ("heldout_loss_raw", "heldout_loss_ema"):
         losses[column + "_per_dim"] = losses[column] / 784
     (claim,) = loss_claims(losses, LAPTOP)
@@ -131,8 +159,14 @@ def test_loss_claim_uses_the_paired_standard_error():
 def _sweep(fids, sd=1.0, tv=0.1):
     cells = {}
     for (eps, T), fid in fids.items():
-        cells[f"eps={eps:g},T={T}"] = {"step_lr": eps, "n_steps_each": T, "fid": fid, "fid_sd": sd,
-                                       "total_variation": tv if eps < 1e-3 else 0.4, "total_variation_se": 0.01}
+        cells[f"eps={eps:g},T={T}"] = {
+            "step_lr": eps,
+            "n_steps_each": T,
+            "fid": fid,
+            "fid_sd": sd,
+            "total_variation": tv if eps < 1e-3 else 0.4,
+            "total_variation_se": 0.01,
+        }
     best = min(cells.values(), key=lambda c: c["fid"])
     return {"cells": cells, "best": best, "reference_total_variation": 0.1}
 
@@ -152,9 +186,16 @@ def test_sweep_claims_follow_the_rules():
 def test_fashion_claims_follow_the_rules():
     def variant(shares, n=100):
         bounds = [wilson_interval(round(s * n), n) for s in shares]
-        return {"epochs": [1, 3], "top_class": ["Shirt", "Shirt"], "top_share": shares, "n_samples": [n, n],
-                "top_share_low": [b[0] for b in bounds], "top_share_high": [b[1] for b in bounds],
-                "classes_covered": [8, 2], "entropy": [2.0, 0.8]}
+        return {
+            "epochs": [1, 3],
+            "top_class": ["Shirt", "Shirt"],
+            "top_share": shares,
+            "n_samples": [n, n],
+            "top_share_low": [b[0] for b in bounds],
+            "top_share_high": [b[1] for b in bounds],
+            "classes_covered": [8, 2],
+            "entropy": [2.0, 0.8],
+        }
 
     summary = {"variants": {"ref": variant([0.2, 0.8]), "big": variant([0.15, 0.3])}}
     collapse, capacity = fashion_claims(summary, LAPTOP)
@@ -193,7 +234,13 @@ def test_floor_images_are_real_test_images_disjoint_from_the_reference(tmp_path)
 def test_summary_markdown_has_one_row_per_claim_and_escapes_pipes():
     from ncsn.report.build import claims_markdown
 
-    claims = [{"section": "S", "claim": "a | b", "poster": "p", "measured": "m", "verdict": "reproduced"},
-              {"section": "S", "claim": "c", "poster": "p", "measured": "m", "verdict": "not reproduced"}]
-    rows = [line for line in claims_markdown(claims, {"profile": "laptop", "seed": 0}).splitlines() if line.startswith("| S")]
+    claims = [
+        {"section": "S", "claim": "a | b", "poster": "p", "measured": "m", "verdict": "reproduced"},
+        {"section": "S", "claim": "c", "poster": "p", "measured": "m", "verdict": "not reproduced"},
+    ]
+    rows = [
+        line
+        for line in claims_markdown(claims, {"profile": "laptop", "seed": 0}).splitlines()
+        if line.startswith("| S")
+    ]
     assert len(rows) == 2 and "a \\| b" in rows[0] and rows[1].endswith("**not reproduced** |")

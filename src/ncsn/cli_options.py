@@ -11,8 +11,14 @@ from ncsn.device import DEVICE_CHOICES, resolve_device
 THREADS_HELP = "CPU threads of PyTorch (default: its own choice)"
 
 
-def add_run_options(parser: argparse.ArgumentParser, *, seed: bool = True, threads: bool = True,
-                    threads_default: int | None = None, threads_help: str = THREADS_HELP) -> None:
+def add_run_options(
+    parser: argparse.ArgumentParser,
+    *,
+    seed: bool = True,
+    threads: bool = True,
+    threads_default: int | None = None,
+    threads_help: str = THREADS_HELP,
+) -> None:
     """--seed (default 0), --device (auto, cpu or cuda; default auto) and --threads."""
     if seed:
         parser.add_argument("--seed", type=int, default=0)

@@ -86,9 +86,12 @@ def _semantic_problems(node: Any, path: tuple = ()) -> Iterator[str]:
 
 def variant_problems(config: Mapping[str, Any]) -> list[str]:
     """Every checkpoint epoch of a variant is one that gets trained."""
-    return [f"'variants.{name}.checkpoint_epochs' {sorted(e for e in v['checkpoint_epochs'] if e > v['epochs'])} "
-            f"exceed 'variants.{name}.epochs' ({v['epochs']})"
-            for name, v in config.get("variants", {}).items() if max(v["checkpoint_epochs"]) > v["epochs"]]
+    return [
+        f"'variants.{name}.checkpoint_epochs' {sorted(e for e in v['checkpoint_epochs'] if e > v['epochs'])} "
+        f"exceed 'variants.{name}.epochs' ({v['epochs']})"
+        for name, v in config.get("variants", {}).items()
+        if max(v["checkpoint_epochs"]) > v["epochs"]
+    ]
 
 
 def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
@@ -96,8 +99,10 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
     problems = []
     sampler = config.get("sampler", {})
     if sampler.get("shards", 1) > 1 and sampler.get("seeding", "set") != "batch":
-        problems.append(f"'sampler.shards' is {sampler['shards']}, which needs 'sampler.seeding: batch' (with one "
-                        f"generator for the whole set, a part of it cannot be drawn alone)")
+        problems.append(
+            f"'sampler.shards' is {sampler['shards']}, which needs 'sampler.seeding: batch' (with one "
+            f"generator for the whole set, a part of it cannot be drawn alone)"
+        )
     if "evaluation" not in config:
         return problems
     variants = config.get("variants", {})
@@ -111,32 +116,43 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
         arch = variants.get(config["samplers"]["variant"], {}).get("arch")
         between = sorted(set(config["samplers"]["methods"]) - {"ald", "ald_denoise"})
         if arch not in (None, "unet") and between:
-            problems.append(f"'samplers.methods' {between} evaluate the network between its trained levels, but "
-                            f"'samplers.variant' {config['samplers']['variant']!r} is a level-indexed {arch}; "
-                            f"use a variant with arch: unet")
+            problems.append(
+                f"'samplers.methods' {between} evaluate the network between its trained levels, but "
+                f"'samplers.variant' {config['samplers']['variant']!r} is a level-indexed {arch}; "
+                f"use a variant with arch: unet"
+            )
     n_batches = -(-config["evaluation"]["n_samples"] // config["evaluation"]["sample_batch_size"])
     if sampler.get("shards", 1) > n_batches:
-        problems.append(f"'sampler.shards' is {sampler['shards']}, more than the {n_batches} batch(es) of a sample "
-                        f"set (evaluation.n_samples / sample_batch_size)")
+        problems.append(
+            f"'sampler.shards' is {sampler['shards']}, more than the {n_batches} batch(es) of a sample "
+            f"set (evaluation.n_samples / sample_batch_size)"
+        )
     if config["evaluation"]["n_reference"] > TEST_SPLIT_SIZE:
-        problems.append(f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
-                        f"{TEST_SPLIT_SIZE} test images")
+        problems.append(
+            f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
+            f"{TEST_SPLIT_SIZE} test images"
+        )
     for variant, epoch, section in wanted:
         if variant not in variants:
             problems.append(f"'{section}' names variant {variant!r}, which is not in 'variants'")
         elif epoch not in variants[variant]["checkpoint_epochs"]:
-            problems.append(f"'{section}' asks for epoch {epoch} of {variant!r}, not in "
-                            f"'variants.{variant}.checkpoint_epochs' {sorted(variants[variant]['checkpoint_epochs'])}")
+            problems.append(
+                f"'{section}' asks for epoch {epoch} of {variant!r}, not in "
+                f"'variants.{variant}.checkpoint_epochs' {sorted(variants[variant]['checkpoint_epochs'])}"
+            )
     return sorted(set(problems))
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | Path = DEFAULT_SCHEMA,
-                    source: str = "the config") -> dict[str, Any]:
+def validate_config(
+    config: Mapping[str, Any], schema_path: str | Path = DEFAULT_SCHEMA, source: str = "the config"
+) -> dict[str, Any]:
     """Return ``config`` as a plain dict, or raise ConfigError listing every problem found."""
     schema = load_yaml(schema_path)
     if config is not None and not isinstance(config, Mapping):
-        raise ConfigError(f"{source} must be a YAML mapping of keys (profile, seed, ...), not a "
-                          f"{type(config).__name__}; start from config/quick.yaml.")
+        raise ConfigError(
+            f"{source} must be a YAML mapping of keys (profile, seed, ...), not a "
+            f"{type(config).__name__}; start from config/quick.yaml."
+        )
     config = dict(config or {})
     validator = jsonschema.Draft202012Validator(schema)
     problems = sorted({_describe(e) for e in validator.iter_errors(config)})
@@ -149,7 +165,8 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path = DEFAULT
         raise ConfigError(
             f"{source} is invalid ({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n  - {bullet}\n"
             f"Fix the key(s) in the config file (or the --config override); config/README.md explains "
-            f"every key and its allowed values.")
+            f"every key and its allowed values."
+        )
     return config
 
 

@@ -56,8 +56,10 @@ def shard_batches(n_samples: int, batch_size: int, shard: int, n_shards: int) ->
     order are the unsharded set's."""
     n_batches = math.ceil(n_samples / batch_size)
     if not 0 <= shard < n_shards <= n_batches:
-        raise NcsnError(f"shard {shard} of {n_shards} does not exist for {n_batches} batch(es) of {batch_size}; "
-                        f"use at most {n_batches} shards (sampler.shards).")
+        raise NcsnError(
+            f"shard {shard} of {n_shards} does not exist for {n_batches} batch(es) of {batch_size}; "
+            f"use at most {n_batches} shards (sampler.shards)."
+        )
     edges = [round(i * n_batches / n_shards) for i in range(n_shards + 1)]
     return range(edges[shard], edges[shard + 1])
 
@@ -71,6 +73,7 @@ def _check_seeding(seeding: str, batches: range | None) -> None:
 
 def _counted(score_fn, bar):
     """score_fn that advances the progress bar by one per evaluation."""
+
     def counted_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         bar.update(1)
         return score_fn(x, sigma)
@@ -78,11 +81,25 @@ def _counted(score_fn, bar):
     return counted_score_fn
 
 
-def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int, batch_size: int, step_lr: float,
-                 n_steps_each: int, seed: int, init: str = "uniform", denoise: bool = False,
-                 image_shape: tuple[int, int, int] = (1, 28, 28), device: torch.device | str = "cpu",
-                 progress: bool = True, compile: bool = False, bf16: bool = False, seeding: str = "set",
-                 batches: range | None = None) -> torch.Tensor:
+def draw_samples(
+    model: torch.nn.Module,
+    sigmas: torch.Tensor,
+    *,
+    n_samples: int,
+    batch_size: int,
+    step_lr: float,
+    n_steps_each: int,
+    seed: int,
+    init: str = "uniform",
+    denoise: bool = False,
+    image_shape: tuple[int, int, int] = (1, 28, 28),
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    compile: bool = False,
+    bf16: bool = False,
+    seeding: str = "set",
+    batches: range | None = None,
+) -> torch.Tensor:
     """uint8 images [n_samples, *image_shape] by annealed Langevin dynamics over `sigmas`.
 
     seeding "set": one generator seeded with `seed` drives every batch in turn (the study's default).
@@ -99,8 +116,14 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
     images = []
     # Progress in score evaluations (one batch of chains can take minutes on a CPU).
     per_batch = len(sigmas) * n_steps_each + int(denoise)
-    bar = tqdm(total=len(indices) * per_batch, desc="Langevin steps", unit="step",
-               file=sys.stderr, disable=not progress, mininterval=10.0)
+    bar = tqdm(
+        total=len(indices) * per_batch,
+        desc="Langevin steps",
+        unit="step",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=10.0,
+    )
     counted_score_fn = _counted(score_fn, bar)
     with torch.inference_mode():
         for index in indices:
@@ -109,20 +132,26 @@ def draw_samples(model: torch.nn.Module, sigmas: torch.Tensor, *, n_samples: int
             if seeding == "batch":
                 generator = torch.Generator(device=device).manual_seed(batch_seed(seed, index))
             x = initial_noise((n, *image_shape), init, generator, device)
-            x = annealed_langevin(counted_score_fn, x, sigmas, step_lr, n_steps_each, generator=generator,
-                                  denoise=denoise)
+            x = annealed_langevin(
+                counted_score_fn, x, sigmas, step_lr, n_steps_each, generator=generator, denoise=denoise
+            )
             images.append(to_uint8(x.cpu()))
     bar.close()
     return torch.cat(images)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, type=Path, help="results/train/{variant}/checkpoints/epoch_{e}.pt")
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="results/train/{variant}/checkpoints/epoch_{e}.pt"
+    )
     parser.add_argument("--weights", choices=["raw", "ema"], default="ema")
     parser.add_argument("--step-lr", type=float, help="epsilon (NCSN paper convention); the poster's sampler")
     parser.add_argument("--n-steps-each", type=int, help="T, Langevin steps per noise level; the poster's sampler")
-    parser.add_argument("--method", help="instead of --step-lr / --n-steps-each: a method of the samplers "
-                                         "experiment (ncsn.samplers: ald, ald_denoise, cas, pc, ode) ...")
+    parser.add_argument(
+        "--method",
+        help="instead of --step-lr / --n-steps-each: a method of the samplers "
+        "experiment (ncsn.samplers: ald, ald_denoise, cas, pc, ode) ...",
+    )
     parser.add_argument("--nfe", type=int, help="... at this budget of score evaluations per image")
     parser.add_argument("--method-settings", default="{}", help="JSON keywords of the method (samplers.methods)")
     parser.add_argument("--n-samples", type=int, required=True)
@@ -130,13 +159,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", choices=["uniform", "gaussian"], default="uniform")
     parser.add_argument("--denoise", action="store_true", help="finish with one Tweedie denoising step")
     parser.add_argument("--grid-size", type=int, default=64, help="images shown in the PNG grid")
-    parser.add_argument("--seeding", choices=SEEDINGS, default="set",
-                        help="set: one generator for the whole set; batch: one per batch (needed for --shard)")
-    parser.add_argument("--shard", default=None, metavar="K/N",
-                        help="draw only shard K (0-based) of N of the set (seeding batch); merge-samples joins them")
+    parser.add_argument(
+        "--seeding",
+        choices=SEEDINGS,
+        default="set",
+        help="set: one generator for the whole set; batch: one per batch (needed for --shard)",
+    )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="draw only shard K (0-based) of N of the set (seeding batch); merge-samples joins them",
+    )
     add_run_options(parser)
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the network (pays off for long runs; falls back to eager if it fails)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the network (pays off for long runs; falls back to eager if it fails)",
+    )
     parser.add_argument("--bf16", action="store_true", help="CUDA only: evaluate the network under bf16 autocast")
     parser.add_argument("--out", required=True, type=Path, help="the .pt of uint8 samples and their settings")
     parser.add_argument("--grid", required=True, type=Path, help="PNG grid of the first --grid-size samples")
@@ -166,31 +206,57 @@ def _open(args: argparse.Namespace) -> tuple[torch.device, dict[str, Any]]:
 
 def _source(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
     """The first keys of a set's info: which checkpoint and weights drew it."""
-    return {"checkpoint": str(args.checkpoint), "variant": meta.get("variant"), "arch": meta.get("arch"),
-            "epoch": (meta.get("progress") or {}).get("epoch"), "weights": args.weights}
+    return {
+        "checkpoint": str(args.checkpoint),
+        "variant": meta.get("variant"),
+        "arch": meta.get("arch"),
+        "epoch": (meta.get("progress") or {}).get("epoch"),
+        "weights": args.weights,
+    }
 
 
 def _image_shape(meta: dict[str, Any]) -> tuple[int, int, int]:
     return (meta["model_kwargs"].get("channels", 1), 28, 28)
 
 
-def sample_langevin(args: argparse.Namespace, model: torch.nn.Module, meta: dict[str, Any],
-                    device: torch.device) -> tuple[torch.Tensor, dict[str, Any]]:
+def sample_langevin(
+    args: argparse.Namespace, model: torch.nn.Module, meta: dict[str, Any], device: torch.device
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """The images and info of `sample --step-lr E --n-steps-each T` from `model` (no file read or written)."""
     sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
     shard, n_shards, batches = parse_shard(args.shard, args.n_samples, args.batch_size)
     start = time.perf_counter()
-    images = draw_samples(model, sigmas, n_samples=args.n_samples, batch_size=args.batch_size, step_lr=args.step_lr,
-                          n_steps_each=args.n_steps_each, seed=args.seed, init=args.init, denoise=args.denoise,
-                          image_shape=_image_shape(meta), device=device,
-                          compile=args.compile, bf16=args.bf16, seeding=args.seeding, batches=batches)
+    images = draw_samples(
+        model,
+        sigmas,
+        n_samples=args.n_samples,
+        batch_size=args.batch_size,
+        step_lr=args.step_lr,
+        n_steps_each=args.n_steps_each,
+        seed=args.seed,
+        init=args.init,
+        denoise=args.denoise,
+        image_shape=_image_shape(meta),
+        device=device,
+        compile=args.compile,
+        bf16=args.bf16,
+        seeding=args.seeding,
+        batches=batches,
+    )
     seconds = time.perf_counter() - start
     info: dict[str, Any] = {
-        **_source(args, meta), "step_lr": args.step_lr,
+        **_source(args, meta),
+        "step_lr": args.step_lr,
         "step_lr_convention": "NCSN paper: alpha_i = eps * sigma_i^2 / sigma_L^2, x += alpha_i/2 s + sqrt(alpha_i) z",
-        "n_steps_each": args.n_steps_each, "n_levels": len(sigmas), "n_samples": args.n_samples,
-        "seed": args.seed, "init": args.init, "denoise": args.denoise, "device": str(device),
-        "compile": args.compile, "bf16": args.bf16,
+        "n_steps_each": args.n_steps_each,
+        "n_levels": len(sigmas),
+        "n_samples": args.n_samples,
+        "seed": args.seed,
+        "init": args.init,
+        "denoise": args.denoise,
+        "device": str(device),
+        "compile": args.compile,
+        "bf16": args.bf16,
         "seconds": round(seconds, 1),
     }
     if args.seeding != "set":
@@ -229,24 +295,46 @@ def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise NcsnError(f"--method-settings is not valid JSON ({err}).") from None
 
 
-def sample_method(args: argparse.Namespace, settings: dict[str, Any], model: torch.nn.Module, meta: dict[str, Any],
-                  device: torch.device) -> tuple[torch.Tensor, dict[str, Any]]:
+def sample_method(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    device: torch.device,
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """The images and info of `sample --method M --nfe N` from `model` (no file read or written)."""
     sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
     start = time.perf_counter()
     try:
-        images, used = samplers.draw(args.method, score_function(model, device, compile=args.compile, bf16=args.bf16),
-                                     sigmas, nfe=args.nfe, n_samples=args.n_samples, batch_size=args.batch_size,
-                                     seed=args.seed, image_shape=_image_shape(meta),
-                                     device=device, settings=settings, init=args.init)
+        images, used = samplers.draw(
+            args.method,
+            score_function(model, device, compile=args.compile, bf16=args.bf16),
+            sigmas,
+            nfe=args.nfe,
+            n_samples=args.n_samples,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            image_shape=_image_shape(meta),
+            device=device,
+            settings=settings,
+            init=args.init,
+        )
     except TypeError as err:  # a keyword the method does not take
         raise NcsnError(f"--method-settings {settings} do not fit method {args.method!r} ({err}).") from None
     seconds = time.perf_counter() - start
     info: dict[str, Any] = {
-        **_source(args, meta), "method": args.method,
-        "method_settings": settings, "nfe_budget": args.nfe, "nfe": used, "n_levels": len(sigmas),
-        "n_samples": args.n_samples, "seed": args.seed, "init": args.init, "device": str(device),
-        "seconds": round(seconds, 2), "seconds_per_image": seconds / args.n_samples,
+        **_source(args, meta),
+        "method": args.method,
+        "method_settings": settings,
+        "nfe_budget": args.nfe,
+        "nfe": used,
+        "n_levels": len(sigmas),
+        "n_samples": args.n_samples,
+        "seed": args.seed,
+        "init": args.init,
+        "device": str(device),
+        "seconds": round(seconds, 2),
+        "seconds_per_image": seconds / args.n_samples,
     }
     return images, info
 

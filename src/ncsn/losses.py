@@ -22,8 +22,9 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 DataScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def dsm_loss(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def dsm_loss(
+    score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Mean over the batch of ``0.5 * sigma^2 * || s(x~, sigma) - (x - x~) / sigma^2 ||^2``.
 
     For each sample one level is drawn uniformly from ``sigmas`` and ``x~ = x + sigma * z``; the
@@ -33,8 +34,9 @@ def dsm_loss(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor,
     return dsm_losses(score_fn, x, sigmas, generator=generator).mean()
 
 
-def dsm_losses(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+def dsm_losses(
+    score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """The per-sample terms [N] of ``dsm_loss`` (same draws of levels and noise for the same generator)."""
     sigmas = sigmas.to(device=x.device, dtype=x.dtype)
     levels = torch.randint(len(sigmas), (x.shape[0],), device=x.device, generator=generator)
@@ -65,8 +67,13 @@ def ism_loss(score_fn: DataScoreFn, x: torch.Tensor) -> torch.Tensor:
     return (0.5 * score.pow(2).sum(dim=-1) + trace).mean()
 
 
-def ssm_loss(score_fn: DataScoreFn, x: torch.Tensor, n_projections: int = 1,
-             generator: torch.Generator | None = None, variance_reduction: bool = False) -> torch.Tensor:
+def ssm_loss(
+    score_fn: DataScoreFn,
+    x: torch.Tensor,
+    n_projections: int = 1,
+    generator: torch.Generator | None = None,
+    variance_reduction: bool = False,
+) -> torch.Tensor:
     """Sliced score matching with ``n_projections`` Gaussian directions v ~ N(0, I) per sample.
 
     Mean over samples and directions of ``v^T (ds/dx) v + 0.5 (v^T s)^2``, the form of the lecture

@@ -22,8 +22,10 @@ def load_samples(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
     if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.ndim == 4 and len(images)):
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         dtype = images.dtype if isinstance(images, torch.Tensor) else ""
-        raise NcsnError(f"sample file {path}: 'images' must be a non-empty uint8 tensor [N, C, H, W], got "
-                        f"{dtype} {shape}. Delete it and {remedy}.")
+        raise NcsnError(
+            f"sample file {path}: 'images' must be a non-empty uint8 tensor [N, C, H, W], got "
+            f"{dtype} {shape}. Delete it and {remedy}."
+        )
     return images, data["info"]
 
 
@@ -45,8 +47,10 @@ def merge_shards(paths: list[Path]) -> tuple[torch.Tensor, dict[str, Any]]:
     infos = [info for _, info in parts]
     n_shards = infos[0].get("n_shards")
     if n_shards is None or sorted(i.get("shard") for i in infos) != list(range(n_shards)):
-        raise NcsnError(f"{len(paths)} shard file(s) do not hold shards 0..{n_shards} of one set: "
-                        f"{[(str(p), i.get('shard'), i.get('n_shards')) for p, i in zip(paths, infos)]}.")
+        raise NcsnError(
+            f"{len(paths)} shard file(s) do not hold shards 0..{n_shards} of one set: "
+            f"{[(str(p), i.get('shard'), i.get('n_shards')) for p, i in zip(paths, infos)]}."
+        )
     differing = {"shard", "batches", "seconds"}
     first = {k: v for k, v in infos[0].items() if k not in differing}
     for path, info in zip(paths, infos):

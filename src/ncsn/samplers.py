@@ -36,11 +36,14 @@ def _ald(denoise: bool):
     def run(score_fn, init, sigmas, nfe, generator, step_lr=1e-5):
         levels = len(sigmas)
         if nfe < levels:
-            raise NcsnError(f"annealed Langevin over {levels} levels needs an NFE of at least {levels}, got {nfe}; "
-                            f"raise the smallest samplers.nfe.")
+            raise NcsnError(
+                f"annealed Langevin over {levels} levels needs an NFE of at least {levels}, got {nfe}; "
+                f"raise the smallest samplers.nfe."
+            )
         steps = max(1, (nfe - int(denoise)) // levels)  # at NFE = L the denoising step comes on top
         x = sampling.annealed_langevin(score_fn, init, sigmas, step_lr, steps, generator=generator, denoise=denoise)
         return sampling.Sampled(x, levels * steps + int(denoise))
+
     return run
 
 
@@ -52,18 +55,27 @@ def _cas(score_fn, init, sigmas, nfe, generator, eta=None):
     if nfe < 2:
         raise NcsnError(f"consistent annealed sampling needs an NFE of at least 2, got {nfe}.")
     levels = geometric_sigmas(float(sigmas[0]), float(sigmas[-1]), nfe)
-    return sampling.consistent_annealed(score_fn, _perturbed(init, sigmas, generator), levels, eta=eta,
-                                        generator=generator)
+    return sampling.consistent_annealed(
+        score_fn, _perturbed(init, sigmas, generator), levels, eta=eta, generator=generator
+    )
 
 
 def _pc(score_fn, init, sigmas, nfe, generator, corrector_steps=1, snr=0.16):
     predictor_steps = nfe // (1 + corrector_steps)
     if predictor_steps < 1:
-        raise NcsnError(f"predictor-corrector with {corrector_steps} corrector step(s) needs an NFE of at least "
-                        f"{1 + corrector_steps}, got {nfe}.")
+        raise NcsnError(
+            f"predictor-corrector with {corrector_steps} corrector step(s) needs an NFE of at least "
+            f"{1 + corrector_steps}, got {nfe}."
+        )
     levels = geometric_sigmas(float(sigmas[0]), float(sigmas[-1]), predictor_steps + 1)
-    return sampling.predictor_corrector(score_fn, _perturbed(init, sigmas, generator), levels,
-                                        corrector_steps=corrector_steps, snr=snr, generator=generator)
+    return sampling.predictor_corrector(
+        score_fn,
+        _perturbed(init, sigmas, generator),
+        levels,
+        corrector_steps=corrector_steps,
+        snr=snr,
+        generator=generator,
+    )
 
 
 def _ode(score_fn, init, sigmas, nfe, generator, method="midpoint"):
@@ -73,8 +85,9 @@ def _ode(score_fn, init, sigmas, nfe, generator, method="midpoint"):
     steps = (nfe - 1) // per_step
     if steps < 1:
         raise NcsnError(f"the probability-flow ODE with {method} needs an NFE of at least {per_step + 1}, got {nfe}.")
-    return sampling.probability_flow(score_fn, _perturbed(init, sigmas, generator), float(sigmas[0]),
-                                     float(sigmas[-1]), steps, method=method)
+    return sampling.probability_flow(
+        score_fn, _perturbed(init, sigmas, generator), float(sigmas[0]), float(sigmas[-1]), steps, method=method
+    )
 
 
 METHODS: dict[str, Method] = {"ald": _ald(False), "ald_denoise": _ald(True), "cas": _cas, "pc": _pc, "ode": _ode}
@@ -85,27 +98,42 @@ def check_method(method: str, arch: str) -> None:
     if method not in METHODS:
         raise NcsnError(f"unknown sampler method {method!r}; choose from {', '.join(METHODS)} (samplers.methods).")
     if method not in TRAINED_LEVELS_ONLY and arch != "unet":
-        raise NcsnError(f"sampler {method!r} evaluates the network between its trained noise levels, which the "
-                        f"level-indexed {arch} network cannot do (it knows only its own sigmas); run it on a "
-                        f"custom U-Net variant (arch: unet), whose sigma enters by value.")
+        raise NcsnError(
+            f"sampler {method!r} evaluates the network between its trained noise levels, which the "
+            f"level-indexed {arch} network cannot do (it knows only its own sigmas); run it on a "
+            f"custom U-Net variant (arch: unet), whose sigma enters by value."
+        )
 
 
 @torch.inference_mode()
-def draw(method: str, score_fn, sigmas: torch.Tensor, *, nfe: int, n_samples: int, batch_size: int, seed: int,
-         image_shape: tuple[int, int, int], device: torch.device, settings: dict | None = None,
-         init: str = "uniform", progress: bool = True) -> tuple[torch.Tensor, int]:
+def draw(
+    method: str,
+    score_fn,
+    sigmas: torch.Tensor,
+    *,
+    nfe: int,
+    n_samples: int,
+    batch_size: int,
+    seed: int,
+    image_shape: tuple[int, int, int],
+    device: torch.device,
+    settings: dict | None = None,
+    init: str = "uniform",
+    progress: bool = True,
+) -> tuple[torch.Tensor, int]:
     """uint8 images from `method` at a budget of `nfe`, and the NFE per image it actually used."""
     generator = torch.Generator(device=device).manual_seed(seed)
     sigmas = sigmas.to(device)
     batches, used = [], 0
-    for start in tqdm(range(0, n_samples, batch_size), desc=f"{method} NFE {nfe}", unit="batch",
-                      disable=not progress):
+    for start in tqdm(range(0, n_samples, batch_size), desc=f"{method} NFE {nfe}", unit="batch", disable=not progress):
         n = min(batch_size, n_samples - start)
         x0 = sampling.initial_noise((n, *image_shape), init, generator, device)
         out = METHODS[method](score_fn, x0, sigmas, nfe, generator, **(settings or {}))
         if not torch.isfinite(out.x).all():
-            raise NcsnError(f"sampler {method!r} at NFE {nfe} produced non-finite images; its settings "
-                            f"{settings or {}} are unstable for this network.")
+            raise NcsnError(
+                f"sampler {method!r} at NFE {nfe} produced non-finite images; its settings "
+                f"{settings or {}} are unstable for this network."
+            )
         batches.append(sampling.to_uint8(out.x.cpu()))
         used = out.nfe
     return torch.cat(batches), used

@@ -23,8 +23,9 @@ from ncsn.errors import NcsnError
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def initial_noise(shape: tuple[int, ...], init: str, generator: torch.Generator,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+def initial_noise(
+    shape: tuple[int, ...], init: str, generator: torch.Generator, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """Where the chains start: uniform noise on [0, 1] (as in Song & Ermon) or a standard Gaussian."""
     if init == "uniform":
         return torch.rand(shape, generator=generator, device=device)
@@ -39,8 +40,15 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def langevin(score_fn: ScoreFn, x: torch.Tensor, step_size: float, n_steps: int,
-             generator: torch.Generator | None = None, sigma: float = 0.0, progress: bool = False) -> torch.Tensor:
+def langevin(
+    score_fn: ScoreFn,
+    x: torch.Tensor,
+    step_size: float,
+    n_steps: int,
+    generator: torch.Generator | None = None,
+    sigma: float = 0.0,
+    progress: bool = False,
+) -> torch.Tensor:
     """Plain (unadjusted) Langevin dynamics with a fixed step ``alpha = step_size``.
 
     ``sigma`` is the noise level handed to ``score_fn`` (the smallest trained level for a noise
@@ -48,17 +56,26 @@ def langevin(score_fn: ScoreFn, x: torch.Tensor, step_size: float, n_steps: int,
     """
     x = x.clone()
     sigma_batch = torch.full((x.shape[0],), float(sigma), device=x.device, dtype=x.dtype)
-    noise_scale = step_size ** 0.5
+    noise_scale = step_size**0.5
     noise = torch.empty_like(x)
     for _ in tqdm(range(n_steps), desc="langevin", disable=not progress, leave=False):
-        x.add_(score_fn(x, sigma_batch), alpha=step_size / 2).add_(noise.normal_(generator=generator), alpha=noise_scale)
+        x.add_(score_fn(x, sigma_batch), alpha=step_size / 2).add_(
+            noise.normal_(generator=generator), alpha=noise_scale
+        )
     return x
 
 
 @torch.inference_mode()
-def annealed_langevin(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor, step_lr: float,
-                      n_steps_each: int, generator: torch.Generator | None = None, denoise: bool = False,
-                      progress: bool = False) -> torch.Tensor:
+def annealed_langevin(
+    score_fn: ScoreFn,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    step_lr: float,
+    n_steps_each: int,
+    generator: torch.Generator | None = None,
+    denoise: bool = False,
+    progress: bool = False,
+) -> torch.Tensor:
     """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1) over decreasing ``sigmas``.
 
     With ``denoise=True`` the chain ends with one Tweedie step at the smallest level,
@@ -75,10 +92,12 @@ def annealed_langevin(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor, 
     sigma_batches = torch.tensor(sigmas, device=x.device, dtype=x.dtype)[:, None].expand(-1, x.shape[0]).contiguous()
     noise = torch.empty_like(x)
     for sigma, sigma_batch in zip(sigmas, sigma_batches):
-        alpha = step_lr * sigma ** 2 / sigma_last ** 2
-        noise_scale = alpha ** 0.5
+        alpha = step_lr * sigma**2 / sigma_last**2
+        noise_scale = alpha**0.5
         for _ in range(n_steps_each):
-            x.add_(score_fn(x, sigma_batch), alpha=alpha / 2).add_(noise.normal_(generator=generator), alpha=noise_scale)
+            x.add_(score_fn(x, sigma_batch), alpha=alpha / 2).add_(
+                noise.normal_(generator=generator), alpha=noise_scale
+            )
             bar.update()
     bar.close()
     if denoise:
@@ -90,7 +109,7 @@ def annealed_langevin(score_fn: ScoreFn, x: torch.Tensor, sigmas: torch.Tensor, 
 def tweedie_denoise(score_fn: ScoreFn, x: torch.Tensor, sigma: float) -> torch.Tensor:
     """E[x_0 | x] for x = x_0 + sigma z, by Tweedie's formula: ``x + sigma**2 * score(x, sigma)``."""
     sigma_batch = torch.full((x.shape[0],), float(sigma), device=x.device, dtype=x.dtype)
-    return x + sigma ** 2 * score_fn(x, sigma_batch)
+    return x + sigma**2 * score_fn(x, sigma_batch)
 
 
 # --------------------------------------------------------------------------- beyond the poster
@@ -134,8 +153,14 @@ def cas_eta_range(sigmas) -> tuple[float, float]:
 
 
 @torch.inference_mode()
-def consistent_annealed(score_fn: ScoreFn, x: torch.Tensor, sigmas, eta: float | None = None,
-                        generator: torch.Generator | None = None, denoise: bool = True) -> Sampled:
+def consistent_annealed(
+    score_fn: ScoreFn,
+    x: torch.Tensor,
+    sigmas,
+    eta: float | None = None,
+    generator: torch.Generator | None = None,
+    denoise: bool = True,
+) -> Sampled:
     """Consistent annealed sampling (Jolicoeur-Martineau et al., 2021): one step per level,
     ``x <- x + eta sigma_i^2 s(x, sigma_i) + beta sigma_{i+1} z`` with
     ``beta = sqrt(1 - ((1 - eta) / gamma_i)^2)``, ``gamma_i = sigma_{i+1} / sigma_i``.
@@ -151,27 +176,36 @@ def consistent_annealed(score_fn: ScoreFn, x: torch.Tensor, sigmas, eta: float |
     low, high = cas_eta_range(sigmas)
     if eta is None:
         gamma = (sigmas[-1] / sigmas[0]) ** (1 / (len(sigmas) - 1))
-        eta = 1.0 - gamma ** 2
+        eta = 1.0 - gamma**2
     if not low < eta < high:
-        raise ValueError(f"eta = {eta} is outside ({low:.4g}, {high:.4g}), where every step of these "
-                         f"{len(sigmas)} levels is consistent")
+        raise ValueError(
+            f"eta = {eta} is outside ({low:.4g}, {high:.4g}), where every step of these "
+            f"{len(sigmas)} levels is consistent"
+        )
     score = CountingScore(score_fn)
     x = x.clone()
     noise = torch.empty_like(x)
     for i, sigma in enumerate(sigmas):
         s = score(x, _sigma_batch(sigma, x))
         if i + 1 == len(sigmas):
-            x = x + sigma ** 2 * s if denoise else x.add_(s, alpha=eta * sigma ** 2)
+            x = x + sigma**2 * s if denoise else x.add_(s, alpha=eta * sigma**2)
             break
         nxt = sigmas[i + 1]
         beta = max(0.0, 1.0 - ((1.0 - eta) * sigma / nxt) ** 2) ** 0.5
-        x.add_(s, alpha=eta * sigma ** 2).add_(noise.normal_(generator=generator), alpha=beta * nxt)
+        x.add_(s, alpha=eta * sigma**2).add_(noise.normal_(generator=generator), alpha=beta * nxt)
     return Sampled(x, score.calls)
 
 
 @torch.inference_mode()
-def predictor_corrector(score_fn: ScoreFn, x: torch.Tensor, sigmas, corrector_steps: int = 1, snr: float = 0.16,
-                        generator: torch.Generator | None = None, denoise: bool = True) -> Sampled:
+def predictor_corrector(
+    score_fn: ScoreFn,
+    x: torch.Tensor,
+    sigmas,
+    corrector_steps: int = 1,
+    snr: float = 0.16,
+    generator: torch.Generator | None = None,
+    denoise: bool = True,
+) -> Sampled:
     """Predictor-corrector sampling of the variance-exploding SDE (Song et al., 2021), discretised on
     ``sigmas``: the reverse-diffusion predictor ``x <- x + (sigma_i^2 - sigma_{i+1}^2) s + sqrt(sigma_i^2 -
     sigma_{i+1}^2) z`` and ``corrector_steps`` Langevin corrector steps at sigma_{i+1} whose step is set
@@ -192,23 +226,30 @@ def predictor_corrector(score_fn: ScoreFn, x: torch.Tensor, sigmas, corrector_st
             # stationary variance, a per-sample step (state-dependent, so no longer targeting p) +14%.
             mean_norm = float(s.flatten(1).norm(dim=1).mean().clamp_min(1e-12))
             alpha = 2 * (snr * x[0].numel() ** 0.5 / mean_norm) ** 2
-            x.add_(s, alpha=alpha / 2).add_(noise.normal_(generator=generator), alpha=alpha ** 0.5)
+            x.add_(s, alpha=alpha / 2).add_(noise.normal_(generator=generator), alpha=alpha**0.5)
 
     correct(sigmas[0])
     for i, (sigma, nxt) in enumerate(zip(sigmas, sigmas[1:])):
-        variance = sigma ** 2 - nxt ** 2
+        variance = sigma**2 - nxt**2
         s = score(x, _sigma_batch(sigma, x))
         x.add_(s, alpha=variance)
         if not (denoise and i + 2 == len(sigmas)):
-            x.add_(noise.normal_(generator=generator), alpha=variance ** 0.5)
+            x.add_(noise.normal_(generator=generator), alpha=variance**0.5)
         if i + 2 < len(sigmas):
             correct(nxt)
     return Sampled(x, score.calls)
 
 
 @torch.inference_mode()
-def probability_flow(score_fn: ScoreFn, x: torch.Tensor, sigma_max: float, sigma_min: float, n_steps: int,
-                     method: str = "midpoint", denoise: bool = True) -> Sampled:
+def probability_flow(
+    score_fn: ScoreFn,
+    x: torch.Tensor,
+    sigma_max: float,
+    sigma_min: float,
+    n_steps: int,
+    method: str = "midpoint",
+    denoise: bool = True,
+) -> Sampled:
     """The probability-flow ODE of the variance-exploding process, dx/dsigma = -sigma s(x, sigma), in
     u = log sigma (dx/du = -sigma^2 s), from sigma_max to sigma_min on ``n_steps`` equal steps of u, by a
     fixed-grid solver of torchdiffeq (``method``: euler, midpoint, rk4, ...). Deterministic given x.
@@ -223,10 +264,10 @@ def probability_flow(score_fn: ScoreFn, x: torch.Tensor, sigma_max: float, sigma
 
     def velocity(u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         sigma = float(u.exp())
-        return -(sigma ** 2) * score(y, _sigma_batch(sigma, y))
+        return -(sigma**2) * score(y, _sigma_batch(sigma, y))
 
     grid = torch.linspace(math.log(sigma_max), math.log(sigma_min), n_steps + 1, dtype=torch.float64)
     y = odeint(velocity, x.clone(), grid.to(x.dtype), method=method)[-1]
     if denoise:
-        y = y + sigma_min ** 2 * score(y, _sigma_batch(sigma_min, y))
+        y = y + sigma_min**2 * score(y, _sigma_batch(sigma_min, y))
     return Sampled(y, score.calls)

@@ -76,9 +76,15 @@ def link_atomic(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def load_dict(path: str | Path, what: str, remedy: str, required: Iterable[str] = (),
-              error: type[NcsnError] = NcsnError, device: str | torch.device = "cpu",
-              weights_only: bool = False) -> dict[str, Any]:
+def load_dict(
+    path: str | Path,
+    what: str,
+    remedy: str,
+    required: Iterable[str] = (),
+    error: type[NcsnError] = NcsnError,
+    device: str | torch.device = "cpu",
+    weights_only: bool = False,
+) -> dict[str, Any]:
     """The dict torch-saved at `path`, which must hold the keys `required`.
 
     `what` names the file for the user ("checkpoint", "sample set"); `remedy` says what to do, e.g.
@@ -92,10 +98,14 @@ def load_dict(path: str | Path, what: str, remedy: str, required: Iterable[str] 
         data = torch.load(path, map_location=device, weights_only=weights_only)
     except Exception as err:  # truncated zip, random bytes, a foreign pickle: all the same to the user
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise error(f"{what} {path} cannot be read ({type(err).__name__}: {reason}); it is truncated, corrupt "
-                    f"or not written by this project. Delete it and {remedy}.") from None
+        raise error(
+            f"{what} {path} cannot be read ({type(err).__name__}: {reason}); it is truncated, corrupt "
+            f"or not written by this project. Delete it and {remedy}."
+        ) from None
     missing = [k for k in required if not isinstance(data, dict) or k not in data]
     if missing:
-        raise error(f"{what} {path} lacks {', '.join(map(repr, missing))}; it was not written by this "
-                    f"project (or by an older version). Delete it and {remedy}.")
+        raise error(
+            f"{what} {path} lacks {', '.join(map(repr, missing))}; it was not written by this "
+            f"project (or by an older version). Delete it and {remedy}."
+        )
     return data

@@ -5,15 +5,15 @@ rule data:
         tensors=f"{RESULTS}/data/{{dataset}}.pt",
         summary=f"{RESULTS}/data/{{dataset}}.json",
         raw=directory(f"{RESULTS}/data/{{dataset}}"),
-    params:
-        root=lambda w: config["data"]["root"] or "",
-        sources=lambda w: " ".join(config["data"]["sources"]),
-    wildcard_constraints:
-        dataset="mnist|fashion_mnist",
     log:
         f"{LOGS}/data/{{dataset}}.log",
     benchmark:
         f"{BENCHMARKS}/data/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset="mnist|fashion_mnist",
+    params:
+        root=lambda w: config["data"]["root"] or "",
+        sources=lambda w: " ".join(config["data"]["sources"]),
     shell:
         "{NCSN} data {wildcards.dataset} --out {output.tensors} --root={params.root:q} "
         "--sources {params.sources} > {log} 2>&1"

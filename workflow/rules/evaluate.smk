@@ -40,19 +40,23 @@ if "evaluation" in config:
             f"{RESULTS}/data/{{dataset}}.pt",
         output:
             weights=f"{RESULTS}/classifier/{{dataset}}.pt",
-            summary=report(f"{RESULTS}/classifier/{{dataset}}.json", caption="../report/classifier.rst",
-                           category="Evaluation", subcategory="classifier"),
-        params:
-            subset=("--train-subset %d" % EV["classifier_train_subset"]) if EV["classifier_train_subset"] else "",
+            summary=report(
+                f"{RESULTS}/classifier/{{dataset}}.json",
+                caption="../report/classifier.rst",
+                category="Evaluation",
+                subcategory="classifier",
+            ),
+        log:
+            f"{LOGS}/classifier/{{dataset}}.log",
+        benchmark:
+            f"{BENCHMARKS}/classifier/{{dataset}}.tsv"
         wildcard_constraints:
             dataset="mnist|fashion_mnist",
         threads: 2
         resources:
             gpu=1,
-        log:
-            f"{LOGS}/classifier/{{dataset}}.log",
-        benchmark:
-            f"{BENCHMARKS}/classifier/{{dataset}}.tsv"
+        params:
+            subset=("--train-subset %d" % EV["classifier_train_subset"]) if EV["classifier_train_subset"] else "",
         shell:
             "{NCSN} train-classifier --data {input:q} --out {output.weights:q} --summary {output.summary:q} "
             "--epochs {EV[classifier_epochs]} {params.subset} --seed {config[seed]} --device {config[device]} "
@@ -75,18 +79,18 @@ if "evaluation" in config:
             weights=lambda w: extractor_weights(w.dataset),
         output:
             f"{FID_CACHE}/{{dataset}}-{{extractor}}.json",
-        params:
-            bootstrap=EV.get("bootstrap", 200),
+        log:
+            f"{LOGS}/evaluate/reference_{{dataset}}_{{extractor}}.log",
+        benchmark:
+            f"{BENCHMARKS}/evaluate/reference_{{dataset}}_{{extractor}}.tsv"
         wildcard_constraints:
             dataset="mnist|fashion_mnist",
             extractor="domain|inception",
         threads: 2
         resources:
             gpu=1,
-        log:
-            f"{LOGS}/evaluate/reference_{{dataset}}_{{extractor}}.log",
-        benchmark:
-            f"{BENCHMARKS}/evaluate/reference_{{dataset}}_{{extractor}}.tsv"
+        params:
+            bootstrap=EV.get("bootstrap", 200),
         shell:
             "{NCSN} fid-reference --data {input.data:q} --extractor {wildcards.extractor} --weights {input.weights:q} "
             "--n {EV[n_reference]} --floor-n {EV[n_samples]} --kid-subsets {EV[kid_subsets]} "
@@ -101,8 +105,10 @@ if "evaluation" in config:
             classifier=lambda w: f"{RESULTS}/classifier/{dataset_of(w.variant)}.pt",
         output:
             f"{EVALUATION}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.json",
-        params:
-            bootstrap=EV.get("bootstrap", 200),
+        log:
+            f"{LOGS}/evaluate/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.log",
+        benchmark:
+            f"{BENCHMARKS}/evaluate/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.tsv"
         wildcard_constraints:
             variant="|".join(config["variants"]),
             epoch=r"\d+",
@@ -112,17 +118,19 @@ if "evaluation" in config:
         threads: 2
         resources:
             gpu=1,
-        log:
-            f"{LOGS}/evaluate/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.log",
-        benchmark:
-            f"{BENCHMARKS}/evaluate/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.tsv"
+        params:
+            bootstrap=EV.get("bootstrap", 200),
         shell:
             "{NCSN} evaluate --samples {input.samples:q} --reference {input.reference:q} "
             "--classifier {input.classifier:q} --batch-size {EV[fid_batch_size]} --kid-subsets {EV[kid_subsets]} "
             "--bootstrap {params.bootstrap} --seed {config[seed]} --device {config[device]} --threads {threads} --out {output:q} > {log} 2>&1"
 
-    TABLE1_EVALS = [evaluation_path(v, e, w, SAMPLER["step_lr"], SAMPLER["n_steps_each"])
-                    for v in EV["variants"] for e in EV["epochs"] for w in ("raw", "ema")]
+    TABLE1_EVALS = [
+        evaluation_path(v, e, w, SAMPLER["step_lr"], SAMPLER["n_steps_each"])
+        for v in EV["variants"]
+        for e in EV["epochs"]
+        for w in ("raw", "ema")
+    ]
 
     rule table1:
         """Table 1 (EMA stability): FID / KID of raw and EMA weights per epoch beside the training losses."""
@@ -132,35 +140,41 @@ if "evaluation" in config:
         output:
             csv=report(f"{EXPERIMENTS}/table1/table1.csv", caption="../report/table1.rst", category="Table 1"),
             png=report(f"{EXPERIMENTS}/table1/table1.png", caption="../report/table1.rst", category="Table 1"),
-            samples=report(f"{EXPERIMENTS}/table1/table1_samples.png", caption="../report/table1.rst",
-                           category="Table 1"),
+            samples=report(
+                f"{EXPERIMENTS}/table1/table1_samples.png", caption="../report/table1.rst", category="Table 1"
+            ),
             json=f"{EXPERIMENTS}/table1/table1.json",
-        params:
-            metrics=" ".join(f"{v}={RESULTS}/train/{v}/metrics.csv" for v in EV["variants"]),
         log:
             f"{LOGS}/evaluate/table1.log",
+        params:
+            metrics=" ".join(f"{v}={RESULTS}/train/{v}/metrics.csv" for v in EV["variants"]),
         shell:
             "{NCSN} table1 --evaluations {input.evaluations} --metrics {params.metrics} --profile {config[profile]} "
             "--csv {output.csv:q} --png {output.png:q} --samples-png {output.samples:q} --json {output.json:q} > {log} 2>&1"
 
     ALL_TARGETS += [f"{EXPERIMENTS}/table1/table1{s}" for s in (".csv", ".png", "_samples.png", ".json")]
-    ALL_TARGETS += expand(f"{RESULTS}/classifier/{{dataset}}.json",
-                          dataset=sorted({dataset_of(v) for v in EV["variants"] + config.get("fashion", {}).get("variants", [])}))
-
+    ALL_TARGETS += expand(
+        f"{RESULTS}/classifier/{{dataset}}.json",
+        dataset=sorted({dataset_of(v) for v in EV["variants"] + config.get("fashion", {}).get("variants", [])}),
+    )
     if "sweep" in config:
         SW = config["sweep"]
 
         rule figure1:
             """Figure 1: samples and FID heatmap over epsilon x T (grid or cross, sweep.design) for one checkpoint."""
             input:
-                [evaluation_path(SW["variant"], SW["epoch"], SW["weights"], eps, T)
-                 for eps, T in sweep_cells(SW, SAMPLER)],
+                [
+                    evaluation_path(SW["variant"], SW["epoch"], SW["weights"], eps, T)
+                    for eps, T in sweep_cells(SW, SAMPLER)
+                ],
             output:
                 csv=report(f"{EXPERIMENTS}/figure1/figure1.csv", caption="../report/figure1.rst", category="Figure 1"),
-                heatmap=report(f"{EXPERIMENTS}/figure1/figure1_fid.png", caption="../report/figure1.rst",
-                               category="Figure 1"),
-                grid=report(f"{EXPERIMENTS}/figure1/figure1_samples.png", caption="../report/figure1.rst",
-                            category="Figure 1"),
+                heatmap=report(
+                    f"{EXPERIMENTS}/figure1/figure1_fid.png", caption="../report/figure1.rst", category="Figure 1"
+                ),
+                grid=report(
+                    f"{EXPERIMENTS}/figure1/figure1_samples.png", caption="../report/figure1.rst", category="Figure 1"
+                ),
                 json=f"{EXPERIMENTS}/figure1/figure1.json",
             log:
                 f"{LOGS}/evaluate/figure1.log",
@@ -169,15 +183,17 @@ if "evaluation" in config:
                 "--heatmap {output.heatmap:q} --grid {output.grid:q} --json {output.json:q} > {log} 2>&1"
 
         ALL_TARGETS += [f"{EXPERIMENTS}/figure1/figure1{s}" for s in (".csv", "_fid.png", "_samples.png", ".json")]
-
-    if "fashion" in config:
-        FA = config["fashion"]
+        if "fashion" in config:
+            FA = config["fashion"]
 
         rule figure2:
             """Figure 2: Fashion-MNIST samples per variant and checkpoint with their class histograms."""
             input:
-                [evaluation_path(v, e, FA["weights"], SAMPLER["step_lr"], SAMPLER["n_steps_each"])
-                 for v in FA["variants"] for e in FA["epochs"]],
+                [
+                    evaluation_path(v, e, FA["weights"], SAMPLER["step_lr"], SAMPLER["n_steps_each"])
+                    for v in FA["variants"]
+                    for e in FA["epochs"]
+                ],
             output:
                 csv=report(f"{EXPERIMENTS}/figure2/figure2.csv", caption="../report/figure2.rst", category="Figure 2"),
                 png=report(f"{EXPERIMENTS}/figure2/figure2.png", caption="../report/figure2.rst", category="Figure 2"),

@@ -14,10 +14,10 @@ rule report:
     output:
         html=f"{REPORT_DIR}/index.html",
         claims=f"{REPORT_DIR}/claims.json",
-    params:
-        config=lambda w: json.dumps(config, sort_keys=True),
     log:
         f"{LOGS}/report.log",
+    params:
+        config=lambda w: json.dumps(config, sort_keys=True),
     shell:
         "{NCSN} report --results {RESULTS} --config-json {params.config:q} --out {output.html} > {log} 2>&1"
 

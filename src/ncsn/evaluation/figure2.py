@@ -9,15 +9,26 @@ from pathlib import Path
 
 import torch
 
-from ncsn.evaluation.common import (evaluation_rows, image_grid_array, load_evaluations, measured_with, plt,
-                                   save_figure, write_json)
+from ncsn.evaluation.common import (
+    evaluation_rows,
+    image_grid_array,
+    load_evaluations,
+    measured_with,
+    plt,
+    save_figure,
+    write_json,
+)
 from ncsn.metrics.classes import wilson_interval
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluations", nargs="+", required=True, type=Path)
-    parser.add_argument("--collapse-share", type=float, default=0.5,
-                        help="call a sample set collapsed when one class holds at least this share")
+    parser.add_argument(
+        "--collapse-share",
+        type=float,
+        default=0.5,
+        help="call a sample set collapsed when one class holds at least this share",
+    )
     parser.add_argument("--profile", default="")
     parser.add_argument("--csv", required=True, type=Path)
     parser.add_argument("--png", required=True, type=Path)
@@ -49,32 +60,47 @@ def run(args: argparse.Namespace) -> int:
         shares = [row[f"share_{c}"] for c in classes]
         n = int(row["n_samples"])
         bounds = [wilson_interval(int(round(share * n)), n) for share in shares]
-        errors = [[share - lo for share, (lo, _) in zip(shares, bounds)], [hi - share for share, (_, hi) in zip(shares, bounds)]]
+        errors = [
+            [share - lo for share, (lo, _) in zip(shares, bounds)],
+            [hi - share for share, (_, hi) in zip(shares, bounds)],
+        ]
         axes[i][1].bar(range(len(classes)), shares, yerr=errors, capsize=2, error_kw={"lw": 0.8})
         axes[i][1].axhline(0.5, color="firebrick", lw=0.8, ls=":")
         axes[i][1].axhline(0.05, color="gray", lw=0.8, ls="--")
         axes[i][1].set_xticks(range(len(classes)))
         axes[i][1].set_xticklabels(classes, rotation=45, ha="right", fontsize=6)
         axes[i][1].set_ylim(0, 1)
-        axes[i][1].set_title(f"entropy {row['class_entropy']:.2f} nats, {row['classes_covered']} classes >= 5%",
-                             fontsize=8)
+        axes[i][1].set_title(
+            f"entropy {row['class_entropy']:.2f} nats, {row['classes_covered']} classes >= 5%", fontsize=8
+        )
     save_figure(fig, args.png)
 
     per = {}
     for variant, t in evals.groupby("variant"):
         collapsed = t[t["collapsed"]]
-        per[variant] = {"epochs": t["epoch"].tolist(), "classes_covered": t["classes_covered"].tolist(),
-                        "entropy": t["class_entropy"].round(4).tolist(), "top_class": [classes[c] for c in t["top_class"]],
-                        "top_share": t["top_share"].round(4).tolist(), "fid": t["fid"].round(4).tolist(),
-                        "top_share_low": t["top_share_low"].round(4).tolist(),
-                        "top_share_high": t["top_share_high"].round(4).tolist(),
-                        "n_samples": t["n_samples"].astype(int).tolist(),
-                        "first_collapsed_epoch": int(collapsed["epoch"].min()) if len(collapsed) else None}
-    write_json(args.json, {"profile": args.profile, "measured_with": measured_with(evals),
-                           "classifier_test_accuracy": raw[0]["classifier_test_accuracy"],
-                           "collapse_rule": f"one class holds >= {args.collapse_share:.0%} of the samples",
-                           "variants": per,
-                           "poster": "collapse onto one class (custom U-Net: 'shirt'); reference net collapses "
-                                     "after briefly learning other classes; bigger + dropout stays stable longer"})
+        per[variant] = {
+            "epochs": t["epoch"].tolist(),
+            "classes_covered": t["classes_covered"].tolist(),
+            "entropy": t["class_entropy"].round(4).tolist(),
+            "top_class": [classes[c] for c in t["top_class"]],
+            "top_share": t["top_share"].round(4).tolist(),
+            "fid": t["fid"].round(4).tolist(),
+            "top_share_low": t["top_share_low"].round(4).tolist(),
+            "top_share_high": t["top_share_high"].round(4).tolist(),
+            "n_samples": t["n_samples"].astype(int).tolist(),
+            "first_collapsed_epoch": int(collapsed["epoch"].min()) if len(collapsed) else None,
+        }
+    write_json(
+        args.json,
+        {
+            "profile": args.profile,
+            "measured_with": measured_with(evals),
+            "classifier_test_accuracy": raw[0]["classifier_test_accuracy"],
+            "collapse_rule": f"one class holds >= {args.collapse_share:.0%} of the samples",
+            "variants": per,
+            "poster": "collapse onto one class (custom U-Net: 'shirt'); reference net collapses "
+            "after briefly learning other classes; bigger + dropout stays stable longer",
+        },
+    )
     print(evals[["variant", "epoch", "classes_covered", "class_entropy", "top_share", "fid"]].to_string(index=False))
     return 0

@@ -18,8 +18,12 @@ Z = 1.96
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluations", nargs="+", required=True, type=Path)
-    parser.add_argument("--baseline-nfe", type=int, default=1000,
-                        help="NFE of the study's own annealed Langevin sampler (L x T; the poster's: 10 x 100)")
+    parser.add_argument(
+        "--baseline-nfe",
+        type=int,
+        default=1000,
+        help="NFE of the study's own annealed Langevin sampler (L x T; the poster's: 10 x 100)",
+    )
     parser.add_argument("--profile", default="")
     parser.add_argument("--csv", required=True, type=Path)
     parser.add_argument("--png", required=True, type=Path)
@@ -29,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def within(fid: float, sd: float, reference: float, reference_sd: float) -> bool:
     """Not worse than the reference beyond the noise: the difference is under 1.96 standard errors of
     the difference (the rule of every comparison in the report)."""
-    return fid - reference <= Z * math.sqrt(sd ** 2 + reference_sd ** 2)
+    return fid - reference <= Z * math.sqrt(sd**2 + reference_sd**2)
 
 
 def first_within(rows: pd.DataFrame, reference: pd.Series) -> dict[str, dict]:
@@ -76,22 +80,34 @@ def run(args: argparse.Namespace) -> int:
     rows = evaluation_rows(load_evaluations(args.evaluations)).sort_values(["method", "nfe"])
     base = rows[(rows["method"] == "ald") & (rows["nfe"] == args.baseline_nfe)]
     if base.empty:
-        raise NcsnError(f"the samplers experiment needs the study's own sampler as its yardstick: add method 'ald' "
-                        f"and NFE {args.baseline_nfe} (n_levels x sampler.n_steps_each) to samplers.methods / "
-                        f"samplers.nfe.")
+        raise NcsnError(
+            f"the samplers experiment needs the study's own sampler as its yardstick: add method 'ald' "
+            f"and NFE {args.baseline_nfe} (n_levels x sampler.n_steps_each) to samplers.methods / "
+            f"samplers.nfe."
+        )
     reference = base.iloc[0]
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(args.csv, index=False)
     figure(rows, reference, args.png)
     summary = {
-        "profile": args.profile, "measured_with": measured_with(rows),
-        "variant": reference["variant"], "epoch": int(reference["epoch"]), "weights": reference["weights"],
-        "baseline": {"method": "ald", "nfe": args.baseline_nfe, "fid": float(reference["fid"]),
-                     "fid_sd": float(reference["fid_sd"]), "seconds_per_image": float(reference["seconds_per_image"])},
+        "profile": args.profile,
+        "measured_with": measured_with(rows),
+        "variant": reference["variant"],
+        "epoch": int(reference["epoch"]),
+        "weights": reference["weights"],
+        "baseline": {
+            "method": "ald",
+            "nfe": args.baseline_nfe,
+            "fid": float(reference["fid"]),
+            "fid_sd": float(reference["fid_sd"]),
+            "seconds_per_image": float(reference["seconds_per_image"]),
+        },
         "methods": first_within(rows, reference),
         "floor": {k: float(reference[k]) for k in ("floor_fid", "floor_fid_sd") if k in reference},
     }
     write_json(args.json, summary)
     for method, result in summary["methods"].items():
-        print(f"{method}: first within the interval of ALD at NFE {args.baseline_nfe}: NFE {result['first_nfe_within']}")
+        print(
+            f"{method}: first within the interval of ALD at NFE {args.baseline_nfe}: NFE {result['first_nfe_within']}"
+        )
     return 0

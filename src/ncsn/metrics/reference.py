@@ -43,12 +43,14 @@ def floor_images(data_path: str | Path, n_reference: int, n: int, seed: int) -> 
     """
     images = _shuffled_test_images(data_path, seed)
     if n_reference + n <= len(images):
-        return images[n_reference:n_reference + n].unsqueeze(1).contiguous(), REFERENCE_SPLIT
+        return images[n_reference : n_reference + n].unsqueeze(1).contiguous(), REFERENCE_SPLIT
     train = load_dataset(data_path)["train"]["images"]
     if n > len(train):
-        raise NcsnError(f"the data floor needs {n} real images besides the {n_reference} reference images, but "
-                        f"{data_path} has {len(images)} test and {len(train)} training images; lower "
-                        "evaluation.n_samples.")
+        raise NcsnError(
+            f"the data floor needs {n} real images besides the {n_reference} reference images, but "
+            f"{data_path} has {len(images)} test and {len(train)} training images; lower "
+            "evaluation.n_samples."
+        )
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))[:n]
     return train[chosen].unsqueeze(1).contiguous(), "train"
 
@@ -57,22 +59,33 @@ def cache_name(dataset: str, n: int, seed: int) -> str:
     return f"{dataset}-{REFERENCE_SPLIT}-n{n}-seed{seed}"
 
 
-def precompute(images: torch.Tensor, extractor: Extractor, name: str, cache_root: Path, *, batch_size: int,
-               device: torch.device) -> torch.Tensor:
+def precompute(
+    images: torch.Tensor, extractor: Extractor, name: str, cache_root: Path, *, batch_size: int, device: torch.device
+) -> torch.Tensor:
     """Features of the reference images, computed once and kept in torch-fidelity's cache."""
-    return image_features(images, extractor, batch_size=batch_size, device=device, cache_name=name,
-                          cache_root=cache_root)
+    return image_features(
+        images, extractor, batch_size=batch_size, device=device, cache_name=name, cache_root=cache_root
+    )
 
 
-def data_floor(data_path: str | Path, reference_features: torch.Tensor, extractor: Extractor, *, n_reference: int,
-               n: int, seed: int, batch_size: int, kid_subsets: int, n_bootstrap: int,
-               device: torch.device) -> dict[str, Any]:
+def data_floor(
+    data_path: str | Path,
+    reference_features: torch.Tensor,
+    extractor: Extractor,
+    *,
+    n_reference: int,
+    n: int,
+    seed: int,
+    batch_size: int,
+    kid_subsets: int,
+    n_bootstrap: int,
+    device: torch.device,
+) -> dict[str, Any]:
     """FID / KID (with bootstrap intervals) of `n` real test images against the reference: what a model
     whose samples were real images would score with sample sets of size `n`."""
     images, split = floor_images(data_path, n_reference, n, seed)
     features = image_features(images, extractor, batch_size=batch_size, device=device)
-    floor = fid_kid_intervals(features, reference_features, n_bootstrap=n_bootstrap, kid_subsets=kid_subsets,
-                              seed=seed)
+    floor = fid_kid_intervals(features, reference_features, n_bootstrap=n_bootstrap, kid_subsets=kid_subsets, seed=seed)
     return {**floor, "split": split}
 
 
@@ -80,22 +93,32 @@ def load_reference(path: str | Path) -> dict[str, Any]:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise NcsnError(f"reference description {path} does not exist; run the fid_reference rule "
-                        f"(python -m ncsn fid-reference) first.") from None
+        raise NcsnError(
+            f"reference description {path} does not exist; run the fid_reference rule "
+            f"(python -m ncsn fid-reference) first."
+        ) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="results/data/{dataset}.pt")
     parser.add_argument("--extractor", required=True, choices=["domain", "inception"])
-    parser.add_argument("--weights", required=True, type=Path,
-                        help="classifier (domain) or Inception weights; for inception, torch-fidelity's own "
-                             "file in the torch hub cache wins when present")
+    parser.add_argument(
+        "--weights",
+        required=True,
+        type=Path,
+        help="classifier (domain) or Inception weights; for inception, torch-fidelity's own "
+        "file in the torch hub cache wins when present",
+    )
     parser.add_argument("--n", required=True, type=int, help="reference images (from the test split)")
     parser.add_argument("--cache-root", required=True, type=Path)
     parser.add_argument("--batch-size", type=int, default=200)
-    parser.add_argument("--floor-n", type=int, default=None,
-                        help="also measure the data floor: this many test images (the sample sets' size), disjoint "
-                             "from the reference, scored against it")
+    parser.add_argument(
+        "--floor-n",
+        type=int,
+        default=None,
+        help="also measure the data floor: this many test images (the sample sets' size), disjoint "
+        "from the reference, scored against it",
+    )
     parser.add_argument("--kid-subsets", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="bootstrap resamples per interval")
     add_run_options(parser)
@@ -113,13 +136,32 @@ def run(args: argparse.Namespace) -> int:
     features = precompute(images, extractor, name, args.cache_root, batch_size=args.batch_size, device=device)
     floor = None
     if args.floor_n:
-        floor = data_floor(args.data, features, extractor, n_reference=len(images), n=args.floor_n, seed=args.seed,
-                           batch_size=args.batch_size, kid_subsets=args.kid_subsets, n_bootstrap=args.bootstrap,
-                           device=device)
-    info = {"dataset": args.data.stem, "data": str(args.data), "split": REFERENCE_SPLIT, "n_reference": len(images),
-            "seed": args.seed, "extractor": extractor.kind, "extractor_name": extractor.name,
-            "weights": str(weights), "feature_layer": extractor.feature_layer, "cache_root": str(args.cache_root),
-            "cache_name": name, "floor": floor}
+        floor = data_floor(
+            args.data,
+            features,
+            extractor,
+            n_reference=len(images),
+            n=args.floor_n,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            kid_subsets=args.kid_subsets,
+            n_bootstrap=args.bootstrap,
+            device=device,
+        )
+    info = {
+        "dataset": args.data.stem,
+        "data": str(args.data),
+        "split": REFERENCE_SPLIT,
+        "n_reference": len(images),
+        "seed": args.seed,
+        "extractor": extractor.kind,
+        "extractor_name": extractor.name,
+        "weights": str(weights),
+        "feature_layer": extractor.feature_layer,
+        "cache_root": str(args.cache_root),
+        "cache_name": name,
+        "floor": floor,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info))

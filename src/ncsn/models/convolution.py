@@ -56,8 +56,11 @@ def _nnpack(x: Tensor, weight: Tensor, bias: Tensor | None, memory_format: torch
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
+    return (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         else torch.contiguous_format
+    )
 
 
 class _NNPACKConv3x3(torch.autograd.Function):
@@ -78,8 +81,18 @@ class _NNPACKConv3x3(torch.autograd.Function):
         grad_weight = grad_bias = None
         if wants_weight or wants_bias:
             _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-                grad.contiguous(memory_format=memory_format), x, weight, [weight.shape[0]] if ctx.has_bias else None,
-                [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [False, wants_weight, wants_bias])
+                grad.contiguous(memory_format=memory_format),
+                x,
+                weight,
+                [weight.shape[0]] if ctx.has_bias else None,
+                [1, 1],
+                [1, 1],
+                [1, 1],
+                False,
+                [0, 0],
+                1,
+                [False, wants_weight, wants_bias],
+            )
         return grad_x, grad_weight, grad_bias
 
 
@@ -91,9 +104,16 @@ class Conv3x3(nn.Conv2d):
         self.nnpack_pays = dilation == 1 and c_in * c_out >= NNPACK_MIN_CHANNEL_PRODUCT
 
     def takes_nnpack(self, x: Tensor) -> bool:
-        return (self.nnpack_pays and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
-                and x.shape[0] > 1  # PyTorch runs a batch of one through NNPACK's inference path, another choice
-                and _nnpack_picks_fft(x.shape[2], x.shape[3]) and nnpack_usable() and not under_transform())
+        return (
+            self.nnpack_pays
+            and x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and x.dim() == 4
+            and x.shape[0] > 1  # PyTorch runs a batch of one through NNPACK's inference path, another choice
+            and _nnpack_picks_fft(x.shape[2], x.shape[3])
+            and nnpack_usable()
+            and not under_transform()
+        )
 
     def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if not self.takes_nnpack(x):

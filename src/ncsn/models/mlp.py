@@ -50,5 +50,5 @@ class NoiseConditionalMLP(nn.Module):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
         sigma = sigma.expand(x.shape[0]).reshape(-1, 1) if sigma.dim() == 0 else sigma.reshape(-1, 1)
-        c_in = torch.rsqrt(sigma ** 2 + self.data_std ** 2)
+        c_in = torch.rsqrt(sigma**2 + self.data_std**2)
         return self.net(torch.cat([x * c_in, sigma.log()], dim=1)) / sigma

@@ -27,7 +27,9 @@ from torch import Tensor
 EPS = 1e-5
 
 
-def _factors(mean: Tensor, var: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+def _factors(
+    mean: Tensor, var: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float
+) -> tuple[Tensor, Tensor]:
     """[N, C] scale and bias with out = (x - mean) * scale + bias."""
     means_var, means_mean = torch.var_mean(mean, dim=1, keepdim=True)  # unbiased, like Tensor.var
     standardised_means = (mean - means_mean) * torch.rsqrt(means_var + eps)
@@ -90,11 +92,14 @@ def cond_instance_norm_plus(x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tenso
     return _plain(x, gamma, alpha, beta, eps)
 
 
-def cond_instance_norm_plus_reference(x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor,
-                                      eps: float = EPS) -> Tensor:
+def cond_instance_norm_plus_reference(
+    x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float = EPS
+) -> Tensor:
     """The formula as written in the paper, one operation per term."""
     means = x.mean(dim=(2, 3))
     standardised_means = (means - means.mean(-1, keepdim=True)) / torch.sqrt(means.var(-1, keepdim=True) + eps)
     h = F.instance_norm(x, eps=eps)
-    return gamma[..., None, None] * (h + alpha[..., None, None] * standardised_means[..., None, None]) \
+    return (
+        gamma[..., None, None] * (h + alpha[..., None, None] * standardised_means[..., None, None])
         + beta[..., None, None]
+    )

@@ -53,7 +53,7 @@ class CondInstanceNormPlus(nn.Module):
         self.embed = nn.Embedding(n_levels, 3 * features)
         with torch.no_grad():
             self.embed.weight[:, : 2 * features].normal_(1.0, 0.02)  # gamma, alpha ~ N(1, 0.02)
-            self.embed.weight[:, 2 * features:].zero_()  # beta = 0
+            self.embed.weight[:, 2 * features :].zero_()  # beta = 0
 
     def forward(self, x: Tensor, level: Tensor) -> Tensor:
         gamma, alpha, beta = self.embed(level).chunk(3, dim=1)
@@ -71,8 +71,16 @@ class CondResidualBlock(nn.Module):
     the resolution and only changes the receptive field (as in the official dilated network, where
     the two later "down" stages are dilated convolutions with stride 1)."""
 
-    def __init__(self, c_in: int, c_out: int, n_levels: int, *, down: bool = False, dilation: int | None = None,
-                 dropout: float = 0.0):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        n_levels: int,
+        *,
+        down: bool = False,
+        dilation: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.norm1 = CondInstanceNormPlus(c_in, n_levels)
         d = dilation or 1
@@ -100,9 +108,12 @@ class CondRCU(nn.Module):
     def __init__(self, features: int, n_blocks: int, n_levels: int, n_stages: int = 2):
         super().__init__()
         self.blocks = nn.ModuleList(
-            nn.ModuleList(nn.ModuleList([CondInstanceNormPlus(features, n_levels), Conv3x3(features, features, bias=False)])
-                          for _ in range(n_stages))
-            for _ in range(n_blocks))
+            nn.ModuleList(
+                nn.ModuleList([CondInstanceNormPlus(features, n_levels), Conv3x3(features, features, bias=False)])
+                for _ in range(n_stages)
+            )
+            for _ in range(n_blocks)
+        )
 
     def forward(self, x: Tensor, level: Tensor) -> Tensor:
         for block in self.blocks:
@@ -201,9 +212,11 @@ class RefineNet(nn.Module):
             torch._assert_async(matches.any(dim=1).all(), "noise level(s) not in this model's schedule")
         elif not bool(matches.any(dim=1).all()):
             unknown = sigma.reshape(-1)[~matches.any(dim=1)].unique().tolist()
-            raise ValueError(f"noise level(s) {unknown} are not in this model's schedule "
-                             f"{self.sigmas.tolist()}; the reference network is indexed by level and only "
-                             f"accepts its own sigmas")
+            raise ValueError(
+                f"noise level(s) {unknown} are not in this model's schedule "
+                f"{self.sigmas.tolist()}; the reference network is indexed by level and only "
+                f"accepts its own sigmas"
+            )
         return matches.int().argmax(dim=1)
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:

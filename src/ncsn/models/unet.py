@@ -55,8 +55,14 @@ class ResBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, sigmas: Tensor | None = None, width: int = 32, channels: int = 1, dropout: float = 0.0,
-                 channel_mults: tuple[int, ...] = (1, 2, 2)):
+    def __init__(
+        self,
+        sigmas: Tensor | None = None,
+        width: int = 32,
+        channels: int = 1,
+        dropout: float = 0.0,
+        channel_mults: tuple[int, ...] = (1, 2, 2),
+    ):
         super().__init__()
         self.register_buffer("sigmas", torch.as_tensor([] if sigmas is None else sigmas, dtype=torch.float32).clone())
         self.embed_dim = width

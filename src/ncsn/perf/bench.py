@@ -62,8 +62,15 @@ def sizes_of(config: dict[str, Any]) -> list[dict[str, Any]]:
         key = (entry["arch"], entry["width"], entry["dropout"], noise["n_levels"])
         if key not in seen:
             seen.add(key)
-            sizes.append({"profile": config["profile"], "arch": entry["arch"], "width": entry["width"],
-                          "dropout": entry["dropout"], "noise": noise})
+            sizes.append(
+                {
+                    "profile": config["profile"],
+                    "arch": entry["arch"],
+                    "width": entry["width"],
+                    "dropout": entry["dropout"],
+                    "noise": noise,
+                }
+            )
     return sizes
 
 
@@ -72,8 +79,13 @@ def parse_size(text: str) -> dict[str, Any]:
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise argparse.ArgumentTypeError(f"--size {text!r}: expected ARCH:WIDTH[:DROPOUT], e.g. refinenet:64")
-    return {"profile": "cli", "arch": parts[0], "width": int(parts[1]),
-            "dropout": float(parts[2]) if len(parts) == 3 else 0.0, "noise": DEFAULT_NOISE}
+    return {
+        "profile": "cli",
+        "arch": parts[0],
+        "width": int(parts[1]),
+        "dropout": float(parts[2]) if len(parts) == 3 else 0.0,
+        "noise": DEFAULT_NOISE,
+    }
 
 
 def competitors(size: dict[str, Any], official: Path | None, compile_ours: bool) -> list[str]:
@@ -94,14 +106,16 @@ def build(name: str, size: dict[str, Any], device: torch.device, official: Path 
     sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], noise["n_levels"]).to(device)
     if name == "official":
         from ncsn.perf.official import LevelIndexed, build_official
+
         net = LevelIndexed(build_official(official, size["width"], len(sigmas)), sigmas).to(device)
     else:
         net = build_model(size["arch"], sigmas=sigmas, width=size["width"], dropout=size["dropout"]).to(device)
     return net, sigmas
 
 
-def measure_memory(name: str, size: dict[str, Any], device: str, official: Path | None, train_batch: int,
-                   sample_batch: int) -> dict[str, Any]:
+def measure_memory(
+    name: str, size: dict[str, Any], device: str, official: Path | None, train_batch: int, sample_batch: int
+) -> dict[str, Any]:
     """Params, forward FLOPs per image and the peak memory of one training step and one evaluation."""
     from ncsn.models.registry import count_parameters
     from ncsn.perf.flops import forward_flops_per_image
@@ -117,12 +131,22 @@ def measure_memory(name: str, size: dict[str, Any], device: str, official: Path 
     score_evaluation(net, sigmas, images(sample_batch, dev))()
     synchronize(dev)
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mib() - rss_before
-    return {"params": count_parameters(net), "gflop_per_image": forward_flops_per_image(net, sigmas) / 1e9,
-            "peak_mib": peak}
+    return {
+        "params": count_parameters(net),
+        "gflop_per_image": forward_flops_per_image(net, sigmas) / 1e9,
+        "peak_mib": peak,
+    }
 
 
-def measure_speed(names: list[str], size: dict[str, Any], device: str, official: Path | None, train_batch: int,
-                  sample_batch: int, rounds: int) -> dict[str, dict[str, float]]:
+def measure_speed(
+    names: list[str],
+    size: dict[str, Any],
+    device: str,
+    official: Path | None,
+    train_batch: int,
+    sample_batch: int,
+    rounds: int,
+) -> dict[str, dict[str, float]]:
     """images/s of training and evaluations/s of sampling per competitor, timed in alternation."""
     from ncsn.models.compiled import compile_score_fn
     from ncsn.perf.timing import round_seconds, score_evaluation, training_step
@@ -146,11 +170,15 @@ def measure_speed(names: list[str], size: dict[str, Any], device: str, official:
     train = round_seconds({n: training_step(m, s, x_train, f) for n, (m, s, f) in nets.items()}, rounds, dev)
     sample = round_seconds({n: score_evaluation(m, s, x_sample, f) for n, (m, s, f) in nets.items()}, rounds, dev)
     for name in names:
-        result[name].update(train_images_per_s=train_batch / statistics.median(train[name]),
-                            sample_evals_per_s=sample_batch / statistics.median(sample[name]))
+        result[name].update(
+            train_images_per_s=train_batch / statistics.median(train[name]),
+            sample_evals_per_s=sample_batch / statistics.median(sample[name]),
+        )
         if "official" in names and name != "official":
-            result[name].update(**_round_ratio_range("train", train[name], train["official"]),
-                                **_round_ratio_range("sample", sample[name], sample["official"]))
+            result[name].update(
+                **_round_ratio_range("train", train[name], train["official"]),
+                **_round_ratio_range("sample", sample[name], sample["official"]),
+            )
     return result
 
 
@@ -161,8 +189,9 @@ def _round_ratio_range(what: str, ours: list[float], official: list[float]) -> d
     return {f"{what}_vs_official_min": min(ratios), f"{what}_vs_official_max": max(ratios)}
 
 
-def measure_alone(size: dict[str, Any], device: str, train_batch: int, sample_batch: int,
-                  rounds: int) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+def measure_alone(
+    size: dict[str, Any], device: str, train_batch: int, sample_batch: int, rounds: int
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """Memory, then speed, of our network alone, in one process (memory first: its peak is the growth
     from this process's start). One process start per size instead of two."""
     memory = measure_memory("ours", size, device, None, train_batch, sample_batch)
@@ -193,17 +222,31 @@ def in_fresh_process(threads: int, function, **kwargs):
     return result
 
 
-def size_rows(size: dict[str, Any], speed: dict[str, dict[str, float]], memory: dict[str, dict[str, Any]],
-              peak_gflops: float, common: dict[str, Any]) -> list[dict[str, Any]]:
+def size_rows(
+    size: dict[str, Any],
+    speed: dict[str, dict[str, float]],
+    memory: dict[str, dict[str, Any]],
+    peak_gflops: float,
+    common: dict[str, Any],
+) -> list[dict[str, Any]]:
     """One row per competitor; ours carries the ratios to the official network when it was timed."""
     rows = []
     for name, timed in speed.items():
         mem = memory[name.replace("+compile", "")]
         gflop = mem["gflop_per_image"]
-        row = {"profile": size["profile"], "arch": size["arch"], "width": size["width"], "dropout": size["dropout"],
-               "network": name, **common, **mem, **timed,
-               "train_gflops": 3 * gflop * timed["train_images_per_s"],
-               "sample_gflops": gflop * timed["sample_evals_per_s"], "conv_peak_gflops": peak_gflops}
+        row = {
+            "profile": size["profile"],
+            "arch": size["arch"],
+            "width": size["width"],
+            "dropout": size["dropout"],
+            "network": name,
+            **common,
+            **mem,
+            **timed,
+            "train_gflops": 3 * gflop * timed["train_images_per_s"],
+            "sample_gflops": gflop * timed["sample_evals_per_s"],
+            "conv_peak_gflops": peak_gflops,
+        }
         row["train_pct_peak"] = 100 * row["train_gflops"] / peak_gflops
         row["sample_pct_peak"] = 100 * row["sample_gflops"] / peak_gflops
         rows.append(row)
@@ -216,13 +259,22 @@ def size_rows(size: dict[str, Any], speed: dict[str, dict[str, float]], memory: 
 
 
 COLUMNS = [  # (header, key, format)
-    ("profile", "profile", "{}"), ("arch", "arch", "{}"), ("width", "width", "{}"), ("dropout", "dropout", "{:g}"),
-    ("network", "network", "{}"), ("params", "params", "{:,}"), ("peak MiB", "peak_mib", "{:.0f}"),
+    ("profile", "profile", "{}"),
+    ("arch", "arch", "{}"),
+    ("width", "width", "{}"),
+    ("dropout", "dropout", "{:g}"),
+    ("network", "network", "{}"),
+    ("params", "params", "{:,}"),
+    ("peak MiB", "peak_mib", "{:.0f}"),
     ("GFLOP/img", "gflop_per_image", "{:.3f}"),
-    ("train images/s", "train_images_per_s", "{:.1f}"), ("train GFLOP/s", "train_gflops", "{:.1f}"),
-    ("% peak", "train_pct_peak", "{:.0f}"), ("x official", "train_vs_official", "{:.2f}"),
-    ("sample eval/s", "sample_evals_per_s", "{:.1f}"), ("sample GFLOP/s", "sample_gflops", "{:.1f}"),
-    ("% peak ", "sample_pct_peak", "{:.0f}"), ("x official ", "sample_vs_official", "{:.2f}"),
+    ("train images/s", "train_images_per_s", "{:.1f}"),
+    ("train GFLOP/s", "train_gflops", "{:.1f}"),
+    ("% peak", "train_pct_peak", "{:.0f}"),
+    ("x official", "train_vs_official", "{:.2f}"),
+    ("sample eval/s", "sample_evals_per_s", "{:.1f}"),
+    ("sample GFLOP/s", "sample_gflops", "{:.1f}"),
+    ("% peak ", "sample_pct_peak", "{:.0f}"),
+    ("x official ", "sample_vs_official", "{:.2f}"),
 ]
 
 
@@ -253,18 +305,40 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--configs", nargs="+", type=Path, default=DEFAULT_CONFIGS,
-                        help="configs whose variant sizes are measured (default: quick and full)")
-    parser.add_argument("--config-json", default=None, metavar="JSON",
-                        help="measure the sizes of this config (as JSON; what the throughput rule passes) instead")
-    parser.add_argument("--size", action="append", type=parse_size, default=None, metavar="ARCH:WIDTH[:DROPOUT]",
-                        help="measure this size instead of the configs' (repeatable), e.g. --size refinenet:64")
-    parser.add_argument("--official", type=Path, default=None, metavar="PATH",
-                        help="checkout of ermongroup/ncsn: time its CondRefineNetDilated beside ours")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        type=Path,
+        default=DEFAULT_CONFIGS,
+        help="configs whose variant sizes are measured (default: quick and full)",
+    )
+    parser.add_argument(
+        "--config-json",
+        default=None,
+        metavar="JSON",
+        help="measure the sizes of this config (as JSON; what the throughput rule passes) instead",
+    )
+    parser.add_argument(
+        "--size",
+        action="append",
+        type=parse_size,
+        default=None,
+        metavar="ARCH:WIDTH[:DROPOUT]",
+        help="measure this size instead of the configs' (repeatable), e.g. --size refinenet:64",
+    )
+    parser.add_argument(
+        "--official",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="checkout of ermongroup/ncsn: time its CondRefineNetDilated beside ours",
+    )
     parser.add_argument("--compile", action="store_true", help="also time our network under torch.compile")
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--sample-batch", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per competitor (after one warm-up); medians")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds per competitor (after one warm-up); medians"
+    )
     add_run_options(parser, seed=False, threads_default=torch.get_num_threads(), threads_help="CPU threads of PyTorch")
     parser.add_argument("--csv", type=Path, default=None, help="also write the table here (all fields)")
 
@@ -287,31 +361,59 @@ def run(args: argparse.Namespace) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     peak = in_fresh_process(args.threads, conv_peak_gflops, device=torch.device(device))
     log(f"dense 3x3 conv2d: {peak['conv_peak_gflops']:.1f} GFLOP/s")
-    common = {"device": device, "threads": args.threads, "train_batch": args.train_batch,
-              "sample_batch": args.sample_batch, "rounds": args.rounds, "torch": torch.__version__}
+    common = {
+        "device": device,
+        "threads": args.threads,
+        "train_batch": args.train_batch,
+        "sample_batch": args.sample_batch,
+        "rounds": args.rounds,
+        "torch": torch.__version__,
+    }
     rows = []
     for size in sizes:
         names = competitors(size, args.official, args.compile)
         batches = dict(train_batch=args.train_batch, sample_batch=args.sample_batch)
         if names == ["ours"]:
-            ours, speed = in_fresh_process(args.threads, measure_alone, size=size, device=device,
-                                           rounds=args.rounds, **batches)
+            ours, speed = in_fresh_process(
+                args.threads, measure_alone, size=size, device=device, rounds=args.rounds, **batches
+            )
             memory = {"ours": ours}
         else:
-            memory = {name: in_fresh_process(args.threads, measure_memory, name=name, size=size, device=device,
-                                             official=args.official, **batches)
-                      for name in names if "+compile" not in name}
-            speed = in_fresh_process(args.threads, measure_speed, names=names, size=size, device=device,
-                                     official=args.official, rounds=args.rounds, **batches)
+            memory = {
+                name: in_fresh_process(
+                    args.threads, measure_memory, name=name, size=size, device=device, official=args.official, **batches
+                )
+                for name in names
+                if "+compile" not in name
+            }
+            speed = in_fresh_process(
+                args.threads,
+                measure_speed,
+                names=names,
+                size=size,
+                device=device,
+                official=args.official,
+                rounds=args.rounds,
+                **batches,
+            )
         rows += size_rows(size, speed, memory, peak["conv_peak_gflops"], common)
-        log(f"measured {size['profile']} {size['arch']} width {size['width']}: " + ", ".join(
-            f"{n} {s['train_images_per_s']:.1f} img/s train, {s['sample_evals_per_s']:.1f} eval/s" for n, s in speed.items()))
-    print(f"score networks on {device} ({args.threads} of {torch.get_num_threads()} CPU threads; torch "
-          f"{torch.__version__}); training batch {args.train_batch}, sampling batch {args.sample_batch}, "
-          f"median of {args.rounds} alternating rounds")
-    print(f"dense 3x3 conv2d (batch 32, 256 -> 256 channels, 28 x 28): {peak['conv_peak_gflops']:.1f} GFLOP/s "
-          f"(NCHW {peak['conv_nchw_gflops']:.1f}, channels_last {peak['conv_channels_last_gflops']:.1f}); "
-          f"% peak = achieved / this; a training step counts 3 forward passes")
+        log(
+            f"measured {size['profile']} {size['arch']} width {size['width']}: "
+            + ", ".join(
+                f"{n} {s['train_images_per_s']:.1f} img/s train, {s['sample_evals_per_s']:.1f} eval/s"
+                for n, s in speed.items()
+            )
+        )
+    print(
+        f"score networks on {device} ({args.threads} of {torch.get_num_threads()} CPU threads; torch "
+        f"{torch.__version__}); training batch {args.train_batch}, sampling batch {args.sample_batch}, "
+        f"median of {args.rounds} alternating rounds"
+    )
+    print(
+        f"dense 3x3 conv2d (batch 32, 256 -> 256 channels, 28 x 28): {peak['conv_peak_gflops']:.1f} GFLOP/s "
+        f"(NCHW {peak['conv_nchw_gflops']:.1f}, channels_last {peak['conv_channels_last_gflops']:.1f}); "
+        f"% peak = achieved / this; a training step counts 3 forward passes"
+    )
     print(format_table(rows))
     for row in rows:
         if "compile_s" in row:

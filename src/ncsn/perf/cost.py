@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from functools import lru_cache
+from functools import cache
 
 import pandas as pd
 
@@ -26,7 +26,7 @@ UTILISATION = 0.25  # assumed share of peak for 28 x 28 conv nets at these batch
 MARGIN = 3.0  # SLURM runtime = estimate on an A100 at TF32 x MARGIN + 15 min (start-up, data, I/O)
 
 
-@lru_cache(maxsize=None)
+@cache
 def forward_flops(arch: str, width: int, dropout: float, n_levels: int) -> float:
     import torch
 
@@ -61,8 +61,12 @@ def jobs(config: dict) -> list[dict]:
     ev = config["evaluation"]
     extractor = INCEPTION_FLOPS if ev["extractor"] == "inception" else DOMAIN_FLOPS
     sampler = config["sampler"]
-    sets = {(v, e, w, sampler["step_lr"], sampler["n_steps_each"])
-            for v in ev["variants"] for e in ev["epochs"] for w in ("raw", "ema")}
+    sets = {
+        (v, e, w, sampler["step_lr"], sampler["n_steps_each"])
+        for v in ev["variants"]
+        for e in ev["epochs"]
+        for w in ("raw", "ema")
+    }
     if "sweep" in config:
         from ncsn.evaluation.sweep_design import sweep_cells
 
@@ -70,8 +74,11 @@ def jobs(config: dict) -> list[dict]:
         sets |= {(sw["variant"], sw["epoch"], sw["weights"], eps, t) for eps, t in sweep_cells(sw, sampler)}
     if "fashion" in config:
         fa = config["fashion"]
-        sets |= {(v, e, fa["weights"], sampler["step_lr"], sampler["n_steps_each"])
-                 for v in fa["variants"] for e in fa["epochs"]}
+        sets |= {
+            (v, e, fa["weights"], sampler["step_lr"], sampler["n_steps_each"])
+            for v in fa["variants"]
+            for e in fa["epochs"]
+        }
     shards = sampler.get("shards", 1)
     for variant, epoch, weights, eps, t in sorted(sets, key=str):
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * ev["n_samples"]
@@ -79,21 +86,30 @@ def jobs(config: dict) -> list[dict]:
         if shards == 1:
             rows.append({"rule": "sample", "job": label, "flops": flops})
         else:  # the merging `sample` job is light (a local rule)
-            rows += [{"rule": "sample_shard", "job": f"{label} shard {k}", "flops": flops / shards}
-                     for k in range(shards)]
+            rows += [
+                {"rule": "sample_shard", "job": f"{label} shard {k}", "flops": flops / shards} for k in range(shards)
+            ]
         rows.append({"rule": "evaluate", "job": label, "flops": extractor * ev["n_samples"]})
     if "samplers" in config:
         sa = config["samplers"]
         for method in sa["methods"]:
             for nfe in sa["nfe"]:
                 label = f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}"
-                rows.append({"rule": "sample_method", "job": label,
-                             "flops": _net_flops(config, sa["variant"]) * nfe * ev["n_samples"]})
+                rows.append(
+                    {
+                        "rule": "sample_method",
+                        "job": label,
+                        "flops": _net_flops(config, sa["variant"]) * nfe * ev["n_samples"],
+                    }
+                )
                 rows.append({"rule": "evaluate_method", "job": label, "flops": extractor * ev["n_samples"]})
-    datasets = sorted({config["variants"][v]["dataset"] for v in
-                       ev["variants"] + config.get("fashion", {}).get("variants", [])})
+    datasets = sorted(
+        {config["variants"][v]["dataset"] for v in ev["variants"] + config.get("fashion", {}).get("variants", [])}
+    )
     for dataset in datasets:
-        rows.append({"rule": "fid_reference", "job": dataset, "flops": extractor * (ev["n_reference"] + ev["n_samples"])})
+        rows.append(
+            {"rule": "fid_reference", "job": dataset, "flops": extractor * (ev["n_reference"] + ev["n_samples"])}
+        )
     return rows
 
 
@@ -105,13 +121,23 @@ def cost_table(config: dict) -> pd.DataFrame:
     """Per rule: jobs, PFLOP per job (largest) and in all, GPU-hours at each peak; the last row the total."""
     frame = pd.DataFrame(jobs(config))
     grouped = frame.groupby("rule", sort=False)["flops"].agg(["count", "max", "sum"]).reset_index()
-    table = pd.DataFrame({"rule": grouped["rule"], "jobs": grouped["count"],
-                          "largest_job_pflop": grouped["max"] / 1e15, "total_pflop": grouped["sum"] / 1e15})
+    table = pd.DataFrame(
+        {
+            "rule": grouped["rule"],
+            "jobs": grouped["count"],
+            "largest_job_pflop": grouped["max"] / 1e15,
+            "total_pflop": grouped["sum"] / 1e15,
+        }
+    )
     for name, peak in PEAKS.items():
         table[f"gpu_h {name}"] = grouped["sum"].map(lambda f, p=peak: gpu_hours(f, p))
-    total = {"rule": "all", "jobs": int(table["jobs"].sum()), "largest_job_pflop": table["largest_job_pflop"].max(),
-             "total_pflop": table["total_pflop"].sum(),
-             **{c: table[c].sum() for c in table if c.startswith("gpu_h")}}
+    total = {
+        "rule": "all",
+        "jobs": int(table["jobs"].sum()),
+        "largest_job_pflop": table["largest_job_pflop"].max(),
+        "total_pflop": table["total_pflop"].sum(),
+        **{c: table[c].sum() for c in table if c.startswith("gpu_h")},
+    }
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -136,10 +162,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.configfile)
     table = cost_table(config)
-    print(f"Cost of {args.configfile} on paper (FLOPs counted on its networks; GPU-hours at "
-          f"{UTILISATION:.0%} of each dense peak; one GPU per job):")
+    print(
+        f"Cost of {args.configfile} on paper (FLOPs counted on its networks; GPU-hours at "
+        f"{UTILISATION:.0%} of each dense peak; one GPU per job):"
+    )
     print(table.to_markdown(index=False, floatfmt=".3g") if args.markdown else format_table(table))
     runtimes = slurm_runtime_minutes(config)
-    print("SLURM runtime of the largest job per rule (A100 TF32 estimate x "
-          f"{MARGIN:g} + 15 min): " + ", ".join(f"{r} {m} min" for r, m in sorted(runtimes.items())))
+    print(
+        "SLURM runtime of the largest job per rule (A100 TF32 estimate x "
+        f"{MARGIN:g} + 15 min): " + ", ".join(f"{r} {m} min" for r, m in sorted(runtimes.items()))
+    )
     return 0

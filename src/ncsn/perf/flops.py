@@ -28,8 +28,9 @@ def forward_flops_per_image(model: nn.Module, sigmas: torch.Tensor, image_shape=
     return counter.get_total_flops() / batch
 
 
-def conv_peak_gflops(device: torch.device, rounds: int = 3, batch: int = 32, channels: int = 256,
-                     size: int = 28) -> dict[str, float]:
+def conv_peak_gflops(
+    device: torch.device, rounds: int = 3, batch: int = 32, channels: int = 256, size: int = 28
+) -> dict[str, float]:
     """GFLOP/s of a large 3x3 convolution (forward, inference mode), best of the two memory formats."""
     flops = 2 * batch * channels * channels * 9 * size * size
     result = {}

@@ -30,7 +30,8 @@ def build_official(root: str | Path, width: int, n_levels: int, channels: int = 
     """CondRefineNetDilated with the few config fields its constructor and forward read."""
     config = SimpleNamespace(
         data=SimpleNamespace(channels=channels, image_size=image_size, logit_transform=False),
-        model=SimpleNamespace(ngf=width, num_classes=n_levels))
+        model=SimpleNamespace(ngf=width, num_classes=n_levels),
+    )
     return load_official_module(root).CondRefineNetDilated(config)
 
 

@@ -20,8 +20,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_step(model: nn.Module, sigmas: torch.Tensor, x: torch.Tensor, score_fn=None,
-                  ema_rate: float = 0.999) -> Callable[[], None]:
+def training_step(
+    model: nn.Module, sigmas: torch.Tensor, x: torch.Tensor, score_fn=None, ema_rate: float = 0.999
+) -> Callable[[], None]:
     """One step of ncsn.training.loop on the images x: DSM loss, backward, Adam, EMA update.
     `score_fn` (default: the model) computes the scores, e.g. a compiled form of the model.
     The DSM noise restarts from the same seed for every competitor."""
@@ -55,8 +56,9 @@ def score_evaluation(model: nn.Module, sigmas: torch.Tensor, x: torch.Tensor, sc
     return evaluate
 
 
-def round_seconds(calls: dict[str, Callable[[], None]], rounds: int, device: torch.device,
-                  warmup: int = 1) -> dict[str, list[float]]:
+def round_seconds(
+    calls: dict[str, Callable[[], None]], rounds: int, device: torch.device, warmup: int = 1
+) -> dict[str, list[float]]:
     """Wall time of each call in each of `rounds` rounds that take the calls in turn."""
     for call in calls.values():
         for _ in range(warmup):
@@ -72,7 +74,8 @@ def round_seconds(calls: dict[str, Callable[[], None]], rounds: int, device: tor
     return times
 
 
-def median_seconds(calls: dict[str, Callable[[], None]], rounds: int, device: torch.device,
-                   warmup: int = 1) -> dict[str, float]:
+def median_seconds(
+    calls: dict[str, Callable[[], None]], rounds: int, device: torch.device, warmup: int = 1
+) -> dict[str, float]:
     """Median wall time of each call over `rounds` rounds that take the calls in turn."""
     return {name: statistics.median(values) for name, values in round_seconds(calls, rounds, device, warmup).items()}

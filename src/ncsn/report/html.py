@@ -14,6 +14,7 @@ VERDICTS = ("reproduced", "not reproduced", "partly reproduced", "not comparable
 @dataclass
 class Claim:
     """One statement of the poster next to what this run measured."""
+
     claim: str
     poster: str
     measured: str
@@ -77,28 +78,47 @@ def table_html(frame: pd.DataFrame, float_format: str = "{:.4g}") -> str:
 
     num = ' class="num"'
     head = "".join(f"<th{num if c in numeric else ''}>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(frame.columns, row)) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(cell(c, v) for c, v in zip(frame.columns, row)) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def claims_html(claims: list[Claim], with_section: list[str] | None = None) -> str:
     """The summary (with_section: one short row per claim) or a section's claims with measurement and rule."""
+
     def badge(verdict: str) -> str:
         return f'<span class="verdict {verdict.replace(" ", "-")}">{html.escape(verdict)}</span>'
 
     if with_section:
         head = ["Section", "Poster's claim", "Poster", "Verdict"]
-        rows = ["<tr>" + "".join(f"<td>{cell}</td>" for cell in
-                                 [html.escape(with_section[i]), html.escape(c.claim), html.escape(c.poster), badge(c.verdict)])
-                + "</tr>" for i, c in enumerate(claims)]
+        rows = [
+            "<tr>"
+            + "".join(
+                f"<td>{cell}</td>"
+                for cell in [
+                    html.escape(with_section[i]),
+                    html.escape(c.claim),
+                    html.escape(c.poster),
+                    badge(c.verdict),
+                ]
+            )
+            + "</tr>"
+            for i, c in enumerate(claims)
+        ]
     else:
         head = ["Poster's claim", "Poster", "Measured here", "Verdict"]
         rows = []
         for c in claims:
-            rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in
-                                         [html.escape(c.claim), html.escape(c.poster), html.escape(c.measured),
-                                          badge(c.verdict)]) + "</tr>")
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f"<td>{cell}</td>"
+                    for cell in [html.escape(c.claim), html.escape(c.poster), html.escape(c.measured), badge(c.verdict)]
+                )
+                + "</tr>"
+            )
             if c.note:
                 rows.append(f'<tr><td class="rule" colspan="4">{html.escape(c.note)}</td></tr>')
     header = "".join(f"<th>{h}</th>" for h in head)
@@ -109,13 +129,16 @@ def section_html(section: Section) -> str:
     """Figures first, then the verdicts with their measurements and rules, then the tables folded away."""
     parts = [f'<section id="{_slug(section.title)}"><h2>{html.escape(section.title)}</h2>', section.text]
     for path, caption in section.figures:
-        parts.append(f'<figure><img src="{html.escape(str(path))}" alt="{html.escape(caption)}">'
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append(
+            f'<figure><img src="{html.escape(str(path))}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     if section.claims:
         parts.append(claims_html(section.claims))
     for caption, frame in section.tables:
-        parts.append(f"<details><summary>{html.escape(caption)} ({len(frame)} rows)</summary>"
-                     f"{table_html(frame)}</details>")
+        parts.append(
+            f"<details><summary>{html.escape(caption)} ({len(frame)} rows)</summary>{table_html(frame)}</details>"
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -124,10 +147,18 @@ def page_html(title: str, subtitle: str, sections: list[Section], note: str = ""
     all_claims = [c for s in sections for c in s.claims]
     owners = [s.title for s in sections for _ in s.claims]
     nav = " ".join(f'<a href="#{_slug(s.title)}">{html.escape(s.title)}</a>' for s in sections)
-    summary = (f'<section id="summary"><h2>Summary: the poster\'s numbers beside ours</h2>'
-               f"{claims_html(all_claims, owners)}</section>") if all_claims else ""
+    summary = (
+        (
+            f'<section id="summary"><h2>Summary: the poster\'s numbers beside ours</h2>'
+            f"{claims_html(all_claims, owners)}</section>"
+        )
+        if all_claims
+        else ""
+    )
     body = "\n".join(section_html(s) for s in sections)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-            f'<p class="meta">{subtitle}</p>{f"<p class=note>{html.escape(note)}</p>" if note else ""}'
-            f"<nav>{nav}</nav>{summary}{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f'<p class="meta">{subtitle}</p>{f"<p class=note>{html.escape(note)}</p>" if note else ""}'
+        f"<nav>{nav}</nav>{summary}{body}</body></html>\n"
+    )

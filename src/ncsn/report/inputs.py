@@ -12,9 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 # Which rule writes each folder: named in the message about a missing file.
-PRODUCERS = {"data": "data", "classifier": "classifier", "train": "train", "toy": "toy_*",
-             "experiments/table1": "table1", "experiments/figure1": "figure1", "experiments/figure2": "figure2", "experiments/samplers": "samplers",
-             "throughput": "throughput"}
+PRODUCERS = {
+    "data": "data",
+    "classifier": "classifier",
+    "train": "train",
+    "toy": "toy_*",
+    "experiments/table1": "table1",
+    "experiments/figure1": "figure1",
+    "experiments/figure2": "figure2",
+    "experiments/samplers": "samplers",
+    "throughput": "throughput",
+}
 
 
 def classifier_datasets(config: dict) -> list[str]:
@@ -42,11 +50,14 @@ def report_inputs(config: dict, results: str | Path = "results") -> list[Path]:
         if "samplers" in config["toy"]:
             files += [toy / "samplers" / n for n in ("samplers.json", "samplers.png")]
     if "evaluation" in config:
-        files += [r / "experiments" / "table1" / n for n in ("table1.json", "table1.csv", "table1.png",
-                                                             "table1_samples.png")]
+        files += [
+            r / "experiments" / "table1" / n for n in ("table1.json", "table1.csv", "table1.png", "table1_samples.png")
+        ]
     if "sweep" in config:
-        files += [r / "experiments" / "figure1" / n for n in ("figure1.json", "figure1.csv", "figure1_samples.png",
-                                                              "figure1_fid.png")]
+        files += [
+            r / "experiments" / "figure1" / n
+            for n in ("figure1.json", "figure1.csv", "figure1_samples.png", "figure1_fid.png")
+        ]
     if "fashion" in config:
         files += [r / "experiments" / "figure2" / n for n in ("figure2.json", "figure2.csv", "figure2.png")]
     if "samplers" in config:
@@ -66,6 +77,8 @@ def producer(path: Path, results: Path) -> str:
 
 def missing_inputs_message(missing: list[Path], results: Path) -> str:
     listed = "; ".join(f"{p} (rule {producer(p, results)})" for p in missing)
-    return (f"the report needs {len(missing)} file(s) that do not exist: {listed}. Nothing was written and the "
-            f"previous report is untouched. Run the workflow (make study / make laptop), which reruns the rules "
-            f"named, then the report.")
+    return (
+        f"the report needs {len(missing)} file(s) that do not exist: {listed}. Nothing was written and the "
+        f"previous report is untouched. Run the workflow (make study / make laptop), which reruns the rules "
+        f"named, then the report."
+    )

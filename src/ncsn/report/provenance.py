@@ -12,15 +12,27 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-PACKAGES = ("torch", "torchvision", "torch-fidelity", "snakemake", "snakemake-executor-plugin-slurm",
-            "numpy", "pandas", "seaborn", "matplotlib")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "torch-fidelity",
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
+    "numpy",
+    "pandas",
+    "seaborn",
+    "matplotlib",
+)
 
 
 def git_revision(repo: Path = Path(__file__).parent) -> str:
     """Commit hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     try:
         commit = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
@@ -61,9 +73,13 @@ def rule_costs(benchmark_dir: Path) -> pd.DataFrame:
         table = pd.read_csv(path, sep="\t")
         if table.empty or "s" not in table:
             continue
-        rows.append({"job": str(path.relative_to(benchmark_dir).with_suffix("")),
-                     "wall_s": float(table["s"].iloc[-1]),
-                     "peak_rss_mib": float(table["max_rss"].iloc[-1]) if "max_rss" in table else float("nan")})
+        rows.append(
+            {
+                "job": str(path.relative_to(benchmark_dir).with_suffix("")),
+                "wall_s": float(table["s"].iloc[-1]),
+                "peak_rss_mib": float(table["max_rss"].iloc[-1]) if "max_rss" in table else float("nan"),
+            }
+        )
     return pd.DataFrame(rows, columns=["job", "wall_s", "peak_rss_mib"])
 
 
@@ -75,11 +91,27 @@ def stage_costs(jobs: pd.DataFrame) -> pd.DataFrame:
     stage = jobs["job"].str.split("/").str[0]
     grouped = jobs.assign(stage=stage).groupby("stage")["wall_s"].agg(["count", "sum", "max"]).reset_index()
     total = grouped["sum"].sum()
-    table = pd.DataFrame({"stage": grouped["stage"], "jobs": grouped["count"], "wall_min": grouped["sum"] / 60,
-                          "largest_job_min": grouped["max"] / 60, "share": grouped["sum"] / total})
+    table = pd.DataFrame(
+        {
+            "stage": grouped["stage"],
+            "jobs": grouped["count"],
+            "wall_min": grouped["sum"] / 60,
+            "largest_job_min": grouped["max"] / 60,
+            "share": grouped["sum"] / total,
+        }
+    )
     table = table.sort_values("wall_min", ascending=False)
-    total_row = pd.DataFrame([{"stage": "all jobs", "jobs": int(grouped["count"].sum()), "wall_min": total / 60,
-                               "largest_job_min": grouped["max"].max() / 60, "share": 1.0}])
+    total_row = pd.DataFrame(
+        [
+            {
+                "stage": "all jobs",
+                "jobs": int(grouped["count"].sum()),
+                "wall_min": total / 60,
+                "largest_job_min": grouped["max"].max() / 60,
+                "share": 1.0,
+            }
+        ]
+    )
     return pd.concat([table, total_row], ignore_index=True)
 
 
@@ -100,13 +132,25 @@ def config_hash(config: dict) -> str:
 
 
 THROUGHPUT_COLUMNS = {  # column of `python -m ncsn bench --csv` -> column of the report
-    "arch": "arch", "width": "width", "dropout": "dropout", "network": "network", "params": "params",
-    "peak_mib": "peak MiB", "train_images_per_s": "train images/s", "train_pct_peak": "train % of conv peak",
-    "train_vs_official": "train x official", "train_vs_official_min": "train x official, lowest round",
-    "train_vs_official_max": "train x official, highest round", "sample_evals_per_s": "sample evals/s",
-    "sample_pct_peak": "sample % of conv peak", "sample_vs_official": "sample x official",
-    "sample_vs_official_min": "sample x official, lowest round", "sample_vs_official_max": "sample x official, highest round",
-    "conv_peak_gflops": "conv peak GFLOP/s", "device": "device", "threads": "threads",
+    "arch": "arch",
+    "width": "width",
+    "dropout": "dropout",
+    "network": "network",
+    "params": "params",
+    "peak_mib": "peak MiB",
+    "train_images_per_s": "train images/s",
+    "train_pct_peak": "train % of conv peak",
+    "train_vs_official": "train x official",
+    "train_vs_official_min": "train x official, lowest round",
+    "train_vs_official_max": "train x official, highest round",
+    "sample_evals_per_s": "sample evals/s",
+    "sample_pct_peak": "sample % of conv peak",
+    "sample_vs_official": "sample x official",
+    "sample_vs_official_min": "sample x official, lowest round",
+    "sample_vs_official_max": "sample x official, highest round",
+    "conv_peak_gflops": "conv peak GFLOP/s",
+    "device": "device",
+    "threads": "threads",
 }
 
 

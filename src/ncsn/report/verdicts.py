@@ -23,34 +23,50 @@ SNOW_FACTOR = 1.5
 COLLAPSE_SHARE = 0.5
 
 RULES = {
-    "difference": ("a and b differ when |a - b| > 1.96 sqrt(sd_a^2 + sd_b^2), sd being each number's bootstrap "
-                   "standard deviation (FID, KID) or standard error (loss); otherwise they are within the noise"),
-    "loss": ("EMA counts as lower at an epoch when the paired difference raw - EMA of the held-out DSM losses "
-             "(same images, same noise) exceeds 1.96 of its standard errors. Reproduced: lower at every epoch "
-             "of the poster's table; partly: at some; not reproduced: at none"),
-    "ema_fid": ("EMA counts as lower at an epoch when FID(raw) - FID(EMA) exceeds the noise of the difference. "
-                "Reproduced: lower at every evaluated epoch of the poster's table that has an FID (5, 10, 15); "
-                "partly: at some; not reproduced: at none"),
-    "stability": ("A spike is a rise of the FID between consecutive evaluated epochs (from epoch 5 on, the "
-                  "poster's range) beyond the noise of the difference. Reproduced: the raw weights spike at least "
-                  "once and the EMA weights never; partly: both spike, the raw weights more often; not "
-                  "reproduced: otherwise (no raw spike, or EMA spikes as often)"),
-    "optimum": ("Three checks: (a) the poster's cell (epsilon 1e-5, T 100) is within the noise of the best cell; "
-                "(b) at T = 100 every epsilon of 10x the poster's or more is worse beyond the noise; (c) at "
-                "epsilon = 1e-5 every T below 100 is worse beyond the noise. Reproduced: all three; partly: one "
-                "or two; not reproduced: none"),
-    "snow": (f"At the largest epsilon, for some T: (a) the neighbouring-pixel variation exceeds {SNOW_FACTOR}x the "
-             "test images' beyond its standard error and (b) the FID is worse than the best cell's beyond the "
-             "noise. Reproduced: both; partly: one; not reproduced: neither"),
-    "collapse": (f"A sample set is collapsed when the 95% Wilson interval of its top-class share lies above "
-                 f"{COLLAPSE_SHARE:.0%}, diverse when it lies below, undecided otherwise. Reproduced: the "
-                 "reference network is collapsed at its last evaluated checkpoint; partly: collapsed earlier only, "
-                 "or undecided at the last; not reproduced: diverse at every checkpoint"),
-    "capacity": ("Bigger + dropout is more diverse at a checkpoint when its top-class share is lower than the "
-                 "reference network's beyond the noise (two-proportion z-test). Reproduced: the reference "
-                 "network collapses and, at a checkpoint where it is collapsed, bigger + dropout is not collapsed "
-                 "and more diverse; partly: more diverse at some checkpoint but the reference never collapses; "
-                 "not reproduced: never more diverse"),
+    "difference": (
+        "a and b differ when |a - b| > 1.96 sqrt(sd_a^2 + sd_b^2), sd being each number's bootstrap "
+        "standard deviation (FID, KID) or standard error (loss); otherwise they are within the noise"
+    ),
+    "loss": (
+        "EMA counts as lower at an epoch when the paired difference raw - EMA of the held-out DSM losses "
+        "(same images, same noise) exceeds 1.96 of its standard errors. Reproduced: lower at every epoch "
+        "of the poster's table; partly: at some; not reproduced: at none"
+    ),
+    "ema_fid": (
+        "EMA counts as lower at an epoch when FID(raw) - FID(EMA) exceeds the noise of the difference. "
+        "Reproduced: lower at every evaluated epoch of the poster's table that has an FID (5, 10, 15); "
+        "partly: at some; not reproduced: at none"
+    ),
+    "stability": (
+        "A spike is a rise of the FID between consecutive evaluated epochs (from epoch 5 on, the "
+        "poster's range) beyond the noise of the difference. Reproduced: the raw weights spike at least "
+        "once and the EMA weights never; partly: both spike, the raw weights more often; not "
+        "reproduced: otherwise (no raw spike, or EMA spikes as often)"
+    ),
+    "optimum": (
+        "Three checks: (a) the poster's cell (epsilon 1e-5, T 100) is within the noise of the best cell; "
+        "(b) at T = 100 every epsilon of 10x the poster's or more is worse beyond the noise; (c) at "
+        "epsilon = 1e-5 every T below 100 is worse beyond the noise. Reproduced: all three; partly: one "
+        "or two; not reproduced: none"
+    ),
+    "snow": (
+        f"At the largest epsilon, for some T: (a) the neighbouring-pixel variation exceeds {SNOW_FACTOR}x the "
+        "test images' beyond its standard error and (b) the FID is worse than the best cell's beyond the "
+        "noise. Reproduced: both; partly: one; not reproduced: neither"
+    ),
+    "collapse": (
+        f"A sample set is collapsed when the 95% Wilson interval of its top-class share lies above "
+        f"{COLLAPSE_SHARE:.0%}, diverse when it lies below, undecided otherwise. Reproduced: the "
+        "reference network is collapsed at its last evaluated checkpoint; partly: collapsed earlier only, "
+        "or undecided at the last; not reproduced: diverse at every checkpoint"
+    ),
+    "capacity": (
+        "Bigger + dropout is more diverse at a checkpoint when its top-class share is lower than the "
+        "reference network's beyond the noise (two-proportion z-test). Reproduced: the reference "
+        "network collapses and, at a checkpoint where it is collapsed, bigger + dropout is not collapsed "
+        "and more diverse; partly: more diverse at some checkpoint but the reference never collapses; "
+        "not reproduced: never more diverse"
+    ),
 }
 
 
@@ -72,7 +88,7 @@ def by_count(hits: int, total: int) -> str:
 
 def compare(a: float, sd_a: float, b: float, sd_b: float, z: float = Z) -> int:
     """-1 when a < b beyond the noise, +1 when a > b beyond it, 0 inside it (or when the noise is unknown)."""
-    se = math.sqrt(sd_a ** 2 + sd_b ** 2)
+    se = math.sqrt(sd_a**2 + sd_b**2)
     if not math.isfinite(se) or not math.isfinite(a - b):
         return 0
     if se == 0:
@@ -99,12 +115,12 @@ def excess_spread(values: Sequence[float], sds: Sequence[float]) -> float:
         return float("nan")
     mean = sum(values) / n
     variance = sum((v - mean) ** 2 for v in values) / (n - 1)
-    noise = sum(s ** 2 for s in sds) / n
+    noise = sum(s**2 for s in sds) / n
     return math.sqrt(max(0.0, variance - noise))
 
 
 def share_state(low: float, high: float, threshold: float = COLLAPSE_SHARE) -> str:
-    """"collapsed", "diverse" or "undecided" from the interval of the top-class share."""
+    """ "collapsed", "diverse" or "undecided" from the interval of the top-class share."""
     if low >= threshold:
         return "collapsed"
     return "diverse" if high < threshold else "undecided"
@@ -139,10 +155,13 @@ def collapse_verdict(states: Sequence[str]) -> str:
     return "not reproduced"
 
 
-def capacity_verdict(reference_states: Sequence[str], other_states: Sequence[str],
-                     other_more_diverse: Sequence[bool]) -> str:
-    postponed = any(r == "collapsed" and o != "collapsed" and more
-                    for r, o, more in zip(reference_states, other_states, other_more_diverse))
+def capacity_verdict(
+    reference_states: Sequence[str], other_states: Sequence[str], other_more_diverse: Sequence[bool]
+) -> str:
+    postponed = any(
+        r == "collapsed" and o != "collapsed" and more
+        for r, o, more in zip(reference_states, other_states, other_more_diverse)
+    )
     if postponed:
         return "reproduced"
     return "partly reproduced" if any(other_more_diverse) else "not reproduced"

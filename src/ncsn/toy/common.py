@@ -14,8 +14,9 @@ from ncsn.cli_options import THREADS_HELP, add_run_options
 from ncsn.errors import NcsnError
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, study: str, threads_default: int | None = None,
-                         threads_help: str = THREADS_HELP) -> None:
+def add_common_arguments(
+    parser: argparse.ArgumentParser, study: str, threads_default: int | None = None, threads_help: str = THREADS_HELP
+) -> None:
     """The options every toy command takes (--threads: default and help per command)."""
     parser.add_argument("--settings", required=True, help=f"JSON: the config section toy.{study}")
     add_run_options(parser, threads_default=threads_default, threads_help=threads_help)
@@ -28,8 +29,10 @@ def parse_settings(text: str, required: Iterable[str], command: str) -> dict[str
     try:
         settings = json.loads(text)
     except json.JSONDecodeError as err:
-        raise NcsnError(f"--settings of `{command}` is not valid JSON ({err}); pass the config section "
-                        f"as JSON, e.g. the toy rules do it for you.") from None
+        raise NcsnError(
+            f"--settings of `{command}` is not valid JSON ({err}); pass the config section "
+            f"as JSON, e.g. the toy rules do it for you."
+        ) from None
     if not isinstance(settings, dict):
         raise NcsnError(f"--settings of `{command}` must be a JSON object, got {type(settings).__name__}")
     missing = sorted(set(required) - set(settings))

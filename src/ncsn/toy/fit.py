@@ -12,8 +12,16 @@ from ncsn.errors import DivergenceError
 from ncsn.losses import dsm_loss
 
 
-def fit_dsm(model: nn.Module, sample: Callable[[int, torch.Generator], torch.Tensor], sigmas: torch.Tensor,
-            steps: int, batch_size: int, lr: float, generator: torch.Generator, desc: str = "dsm") -> list[float]:
+def fit_dsm(
+    model: nn.Module,
+    sample: Callable[[int, torch.Generator], torch.Tensor],
+    sigmas: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    desc: str = "dsm",
+) -> list[float]:
     """Adam on ``dsm_loss`` with a fresh batch ``sample(batch_size, generator)`` at every step.
 
     The learning rate decays from ``lr`` to 0 on a cosine: the score is read off the final weights,

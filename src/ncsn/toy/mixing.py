@@ -42,12 +42,13 @@ def data_std(mixture) -> float:
     """Per-coordinate standard deviation of the mixture, averaged over the two coordinates."""
     weights = torch.tensor(mixture.weights, dtype=torch.float64)
     means = torch.tensor(mixture.means, dtype=torch.float64)
-    variance = mixture.std ** 2 + (weights @ means.pow(2)) - (weights @ means).pow(2)
+    variance = mixture.std**2 + (weights @ means.pow(2)) - (weights @ means).pow(2)
     return variance.mean().sqrt().item()
 
 
-def run_seed(index: int, settings: dict[str, Any], seed: int, sigmas: torch.Tensor,
-             device: torch.device) -> tuple[list[dict[str, Any]], dict[str, torch.Tensor], list[float]]:
+def run_seed(
+    index: int, settings: dict[str, Any], seed: int, sigmas: torch.Tensor, device: torch.device
+) -> tuple[list[dict[str, Any]], dict[str, torch.Tensor], list[float]]:
     """The four samplers from one shared start; returns rows, the samples and the DSM losses."""
     from ncsn.data.toy import POSTER_MIXTURE
     from ncsn.models.mlp import NoiseConditionalMLP
@@ -60,29 +61,56 @@ def run_seed(index: int, settings: dict[str, Any], seed: int, sigmas: torch.Tens
 
     torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator(seed, index, 3))))
     model = NoiseConditionalMLP(dim=2, width=train["width"], data_std=data_std(POSTER_MIXTURE)).to(device)
-    losses = fit_dsm(model, POSTER_MIXTURE.sample, sigmas, steps=train["steps"], batch_size=train["batch_size"],
-                     lr=train["lr"], generator=generator(seed, index, 4), desc=f"dsm on the mixture, seed {index}")
+    losses = fit_dsm(
+        model,
+        POSTER_MIXTURE.sample,
+        sigmas,
+        steps=train["steps"],
+        batch_size=train["batch_size"],
+        lr=train["lr"],
+        generator=generator(seed, index, 4),
+        desc=f"dsm on the mixture, seed {index}",
+    )
 
     samples = {}
     for score_name, score_fn in [("analytic", POSTER_MIXTURE.score), ("learned", model)]:
         on_device = start.to(device)
         # Same noise for both scores (common random numbers): differences come from the score alone.
         samples[(score_name, "langevin")] = langevin(
-            score_fn, on_device, plain["step_size"], plain["n_steps"],
+            score_fn,
+            on_device,
+            plain["step_size"],
+            plain["n_steps"],
             generator=torch.Generator(device=device).manual_seed(seed * 1000 + index * 10 + 1),
-            sigma=0.0 if score_name == "analytic" else float(sigmas[-1])).cpu()
+            sigma=0.0 if score_name == "analytic" else float(sigmas[-1]),
+        ).cpu()
         samples[(score_name, "annealed")] = annealed_langevin(
-            score_fn, on_device, sigmas.to(device), annealed["step_lr"], annealed["n_steps_each"],
-            generator=torch.Generator(device=device).manual_seed(seed * 1000 + index * 10 + 2)).cpu()
-    rows = [{"seed_index": index, "score": score, "sampler": sampler, "weight": mode_weight(x),
-             "nonfinite": int((~torch.isfinite(x).all(dim=1)).sum())}
-            for (score, sampler), x in samples.items()]
+            score_fn,
+            on_device,
+            sigmas.to(device),
+            annealed["step_lr"],
+            annealed["n_steps_each"],
+            generator=torch.Generator(device=device).manual_seed(seed * 1000 + index * 10 + 2),
+        ).cpu()
+    rows = [
+        {
+            "seed_index": index,
+            "score": score,
+            "sampler": sampler,
+            "weight": mode_weight(x),
+            "nonfinite": int((~torch.isfinite(x).all(dim=1)).sum()),
+        }
+        for (score, sampler), x in samples.items()
+    ]
     return rows, samples, losses
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    table = (rows.groupby(["score", "sampler"], sort=False)["weight"]
-             .agg(mean="mean", std="std", min="min", max="max", n_seeds="count").reset_index())
+    table = (
+        rows.groupby(["score", "sampler"], sort=False)["weight"]
+        .agg(mean="mean", std="std", min="min", max="max", n_seeds="count")
+        .reset_index()
+    )
     table["true_weight"] = TRUE_WEIGHT
     table["abs_error"] = (table["mean"] - TRUE_WEIGHT).abs()
     return table
@@ -112,8 +140,11 @@ def plot_samples(samples: dict, losses: list[float], weights: dict, bound: float
     for row, score in enumerate(["analytic", "learned"]):
         for col, sampler in enumerate(["langevin", "annealed"], start=1):
             label = "Langevin" if sampler == "langevin" else "annealed Langevin"
-            scatter(axes[row][col], samples[(score, sampler)],
-                    f"{label}, {score} score\nweight of (5, 5): {weights[(score, sampler)]:.3f}")
+            scatter(
+                axes[row][col],
+                samples[(score, sampler)],
+                f"{label}, {score} score\nweight of (5, 5): {weights[(score, sampler)]:.3f}",
+            )
     ax = axes[1][0]
     ax.plot(torch.tensor(losses).numpy(), lw=0.4, color="tab:blue")
     ax.set_yscale("log")
@@ -141,7 +172,9 @@ def run(args: argparse.Namespace) -> int:
         rows += seed_rows
         if first is None:
             first = (samples, losses, {(r["score"], r["sampler"]): r["weight"] for r in seed_rows})
-        print("  ".join(f"{r['score']}/{r['sampler']}={r['weight']:.3f}" for r in seed_rows), file=sys.stderr, flush=True)
+        print(
+            "  ".join(f"{r['score']}/{r['sampler']}={r['weight']:.3f}" for r in seed_rows), file=sys.stderr, flush=True
+        )
 
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -150,18 +183,39 @@ def run(args: argparse.Namespace) -> int:
     table = summarise(by_seed)
     table.to_csv(out / "mode_weights_summary.csv", index=False)
     plot_samples(first[0], first[1], first[2], settings["init_bound"], out / "samples.png")
-    write_json(out / "mixing.json", {
-        "profile": args.profile, "seed": args.seed, "settings": settings, "true_weight": TRUE_WEIGHT,
-        "sigmas": sigmas.tolist(),
-        "step_convention": "alpha_i = step_lr * sigma_i^2 / sigma_L^2, x + alpha_i/2 s + sqrt(alpha_i) z (NCSN paper)",
-        "weights": {f"{r.score}/{r.sampler}": {"mean": r.mean, "std": r.std, "n_seeds": int(r.n_seeds),
-                                               "abs_error": r.abs_error} for r in table.itertuples()},
-        "nonfinite_samples": int(by_seed["nonfinite"].sum()),
-        "poster": {"claim": "standard Langevin fails to recover the weights; annealed Langevin recovers both modes"},
-        "claim_holds": bool(all(table[table["sampler"] == "annealed"]["abs_error"]
-                                < table[table["sampler"] == "langevin"]["abs_error"].min())),
-    })
-    print(f"weight of the (5, 5) mode over {settings['n_seeds']} seeds ({settings['n_samples']} chains each), true 0.2:")
+    write_json(
+        out / "mixing.json",
+        {
+            "profile": args.profile,
+            "seed": args.seed,
+            "settings": settings,
+            "true_weight": TRUE_WEIGHT,
+            "sigmas": sigmas.tolist(),
+            "step_convention": "alpha_i = step_lr * sigma_i^2 / sigma_L^2, x + alpha_i/2 s + sqrt(alpha_i) z (NCSN paper)",
+            "weights": {
+                f"{r.score}/{r.sampler}": {
+                    "mean": r.mean,
+                    "std": r.std,
+                    "n_seeds": int(r.n_seeds),
+                    "abs_error": r.abs_error,
+                }
+                for r in table.itertuples()
+            },
+            "nonfinite_samples": int(by_seed["nonfinite"].sum()),
+            "poster": {
+                "claim": "standard Langevin fails to recover the weights; annealed Langevin recovers both modes"
+            },
+            "claim_holds": bool(
+                all(
+                    table[table["sampler"] == "annealed"]["abs_error"]
+                    < table[table["sampler"] == "langevin"]["abs_error"].min()
+                )
+            ),
+        },
+    )
+    print(
+        f"weight of the (5, 5) mode over {settings['n_seeds']} seeds ({settings['n_samples']} chains each), true 0.2:"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 

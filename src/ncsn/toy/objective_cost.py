@@ -41,8 +41,9 @@ DSM_SIGMA = 0.1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_common_arguments(parser, "objective_cost", threads_default=1,
-                         threads_help="CPU threads of PyTorch in each measurement")
+    add_common_arguments(
+        parser, "objective_cost", threads_default=1, threads_help="CPU threads of PyTorch in each measurement"
+    )
 
 
 def _proc_status_mib(field: str) -> float | None:
@@ -78,8 +79,18 @@ def _current_rss_mib(how: str) -> float:
     return _proc_status_mib("VmRSS") if how.startswith("peak RSS above") else _peak_rss_mib(how)
 
 
-def measure(objective: str, dim: int, width: int, depth: int, batch_size: int, steps: int, max_seconds: float,
-            n_projections: int, device: str, seed: int) -> dict[str, Any]:
+def measure(
+    objective: str,
+    dim: int,
+    width: int,
+    depth: int,
+    batch_size: int,
+    steps: int,
+    max_seconds: float,
+    n_projections: int,
+    device: str,
+    seed: int,
+) -> dict[str, Any]:
     """Seconds per training step (median of the timed steps, after one warm-up step) and peak memory."""
     from ncsn.losses import dsm_loss, ism_loss, ssm_loss
     from ncsn.models.mlp import mlp
@@ -124,13 +135,23 @@ def measure(objective: str, dim: int, width: int, depth: int, batch_size: int, s
     times, began = [], time.perf_counter()
     while len(times) < steps and (not times or time.perf_counter() - began < max_seconds):
         times.append(step())
-    peak = (torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mib(how) - rss_before)
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mib(how) - rss_before
     times.sort()
-    return {"objective": objective, "dim": dim, "width": width, "depth": depth, "batch_size": batch_size,
-            "params": sum(p.numel() for p in net.parameters()), "timed_steps": len(times),
-            "seconds_per_step": times[len(times) // 2], "warmup_seconds": warmup, "peak_mib": peak,
-            "memory_measure": how,
-            "device": str(dev), "threads": torch.get_num_threads()}
+    return {
+        "objective": objective,
+        "dim": dim,
+        "width": width,
+        "depth": depth,
+        "batch_size": batch_size,
+        "params": sum(p.numel() for p in net.parameters()),
+        "timed_steps": len(times),
+        "seconds_per_step": times[len(times) // 2],
+        "warmup_seconds": warmup,
+        "peak_mib": peak,
+        "memory_measure": how,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _child(queue, threads: int, kwargs: dict[str, Any]) -> None:
@@ -152,8 +173,10 @@ def measure_isolated(threads: int, **kwargs) -> dict[str, Any]:
     result = queue.get()
     child.join()
     if "error" in result:
-        raise NcsnError(f"measuring {kwargs['objective']} at D = {kwargs['dim']} failed: {result['error']} "
-                        f"(lower toy.objective_cost.batch_size or the largest of toy.objective_cost.dims)")
+        raise NcsnError(
+            f"measuring {kwargs['objective']} at D = {kwargs['dim']} failed: {result['error']} "
+            f"(lower toy.objective_cost.batch_size or the largest of toy.objective_cost.dims)"
+        )
     return result
 
 
@@ -164,7 +187,7 @@ def slope(table: pd.DataFrame, objective: str, column: str, min_dim: int) -> flo
         return None
     logs_d, logs_y = part["dim"].map(math.log), part[column].map(math.log)
     centred = logs_d - logs_d.mean()
-    return float((centred * (logs_y - logs_y.mean())).sum() / (centred ** 2).sum())
+    return float((centred * (logs_y - logs_y.mean())).sum() / (centred**2).sum())
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -181,8 +204,11 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel(label)
         ax.legend()
     first = table.iloc[0]
-    fig.suptitle(f"MLP width {first['width']}, depth {first['depth']}, batch {first['batch_size']}, "
-                 f"{first['device']}, {first['threads']} thread(s); memory: {first['memory_measure']}", fontsize=9)
+    fig.suptitle(
+        f"MLP width {first['width']}, depth {first['depth']}, batch {first['batch_size']}, "
+        f"{first['device']}, {first['threads']} thread(s); memory: {first['memory_measure']}",
+        fontsize=9,
+    )
     fig.tight_layout()
     save_figure(fig, path)
     pyplot.close(fig)
@@ -190,17 +216,24 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
 def format_table(table: pd.DataFrame) -> str:
     wide = table.pivot(index="dim", columns="objective", values=["seconds_per_step", "peak_mib"])
-    lines = [f"{'D':>6}  " + "  ".join(f"{o.upper() + ' ms/step':>13}" for o in OBJECTIVES)
-             + "  " + "  ".join(f"{o.upper() + ' MiB':>9}" for o in OBJECTIVES)]
+    lines = [
+        f"{'D':>6}  "
+        + "  ".join(f"{o.upper() + ' ms/step':>13}" for o in OBJECTIVES)
+        + "  "
+        + "  ".join(f"{o.upper() + ' MiB':>9}" for o in OBJECTIVES)
+    ]
     for dim, row in wide.iterrows():
-        lines.append(f"{dim:>6}  " + "  ".join(f"{1000 * row[('seconds_per_step', o)]:>13.2f}" for o in OBJECTIVES)
-                     + "  " + "  ".join(f"{row[('peak_mib', o)]:>9.1f}" for o in OBJECTIVES))
+        lines.append(
+            f"{dim:>6}  "
+            + "  ".join(f"{1000 * row[('seconds_per_step', o)]:>13.2f}" for o in OBJECTIVES)
+            + "  "
+            + "  ".join(f"{row[('peak_mib', o)]:>9.1f}" for o in OBJECTIVES)
+        )
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
-
 
     settings = parse_settings(args.settings, REQUIRED, "toy-objective-cost")
     dims = sorted(int(d) for d in settings["dims"])
@@ -208,12 +241,26 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     jobs = [(objective, dim) for dim in dims for objective in OBJECTIVES]
     for objective, dim in tqdm(jobs, desc="objective x D"):
-        rows.append(measure_isolated(
-            args.threads, objective=objective, dim=dim, width=settings["width"], depth=settings["depth"],
-            batch_size=settings["batch_size"], steps=settings["steps"], max_seconds=settings["max_seconds"],
-            n_projections=settings["n_projections"], device=device, seed=args.seed))
-        print(f"{objective} D={dim}: {1000 * rows[-1]['seconds_per_step']:.2f} ms/step, "
-              f"{rows[-1]['peak_mib']:.1f} MiB", file=sys.stderr, flush=True)
+        rows.append(
+            measure_isolated(
+                args.threads,
+                objective=objective,
+                dim=dim,
+                width=settings["width"],
+                depth=settings["depth"],
+                batch_size=settings["batch_size"],
+                steps=settings["steps"],
+                max_seconds=settings["max_seconds"],
+                n_projections=settings["n_projections"],
+                device=device,
+                seed=args.seed,
+            )
+        )
+        print(
+            f"{objective} D={dim}: {1000 * rows[-1]['seconds_per_step']:.2f} ms/step, {rows[-1]['peak_mib']:.1f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
 
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -223,22 +270,34 @@ def run(args: argparse.Namespace) -> int:
     largest = dims[-1]
     at_largest = table[table["dim"] == largest].set_index("objective")
     min_dim = dims[len(dims) // 2] if len(dims) >= 4 else dims[0]  # slopes over the larger half of the sizes
-    write_json(out / "cost.json", {
-        "profile": args.profile, "settings": settings, "device": device, "threads": args.threads,
-        "memory_measure": rows[0]["memory_measure"], "dsm_sigma": DSM_SIGMA,
-        "largest_dim": largest,
-        "seconds_per_step_at_largest_dim": at_largest["seconds_per_step"].to_dict(),
-        "peak_mib_at_largest_dim": at_largest["peak_mib"].to_dict(),
-        "ism_over_dsm_time_at_largest_dim": float(at_largest.loc["ism", "seconds_per_step"]
-                                                  / at_largest.loc["dsm", "seconds_per_step"]),
-        "loglog_time_slope": {o: slope(table, o, "seconds_per_step", min_dim) for o in OBJECTIVES},
-        "loglog_memory_slope": {o: slope(table, o, "peak_mib", min_dim) for o in OBJECTIVES},
-        "slope_fit_from_dim": min_dim,
-        "lecture": {"claim": "the Jacobian trace of ISM costs O(D^2); SSM's Jacobian-vector products scale with O(D)"},
-    })
-    print(f"one training step (loss + backward + Adam) on {device}, {args.threads} thread(s), batch "
-          f"{settings['batch_size']}, MLP width {settings['width']} depth {settings['depth']}; memory = "
-          f"{rows[0]['memory_measure']}")
+    write_json(
+        out / "cost.json",
+        {
+            "profile": args.profile,
+            "settings": settings,
+            "device": device,
+            "threads": args.threads,
+            "memory_measure": rows[0]["memory_measure"],
+            "dsm_sigma": DSM_SIGMA,
+            "largest_dim": largest,
+            "seconds_per_step_at_largest_dim": at_largest["seconds_per_step"].to_dict(),
+            "peak_mib_at_largest_dim": at_largest["peak_mib"].to_dict(),
+            "ism_over_dsm_time_at_largest_dim": float(
+                at_largest.loc["ism", "seconds_per_step"] / at_largest.loc["dsm", "seconds_per_step"]
+            ),
+            "loglog_time_slope": {o: slope(table, o, "seconds_per_step", min_dim) for o in OBJECTIVES},
+            "loglog_memory_slope": {o: slope(table, o, "peak_mib", min_dim) for o in OBJECTIVES},
+            "slope_fit_from_dim": min_dim,
+            "lecture": {
+                "claim": "the Jacobian trace of ISM costs O(D^2); SSM's Jacobian-vector products scale with O(D)"
+            },
+        },
+    )
+    print(
+        f"one training step (loss + backward + Adam) on {device}, {args.threads} thread(s), batch "
+        f"{settings['batch_size']}, MLP width {settings['width']} depth {settings['depth']}; memory = "
+        f"{rows[0]['memory_measure']}"
+    )
     print(format_table(table))
     return 0
 

@@ -42,11 +42,20 @@ def weights_table(settings: dict, seed: int, sigmas: torch.Tensor) -> pd.DataFra
         if method not in samplers.METHODS:
             raise NcsnError(f"toy.samplers.methods names {method!r}; choose from {', '.join(samplers.METHODS)}.")
         start = (2 * torch.rand(settings["n_samples"], 2, generator=generator(seed, index, 0)) - 1) * bound
-        out = samplers.METHODS[method](POSTER_MIXTURE.score, start, sigmas, nfe, generator(seed, index, 1),
-                                       **settings["methods"][method])
-        rows.append({"seed_index": index, "method": method, "nfe_budget": nfe, "nfe": out.nfe,
-                     "weight": mode_weight(out.x), "abs_error": abs(mode_weight(out.x) - TRUE_WEIGHT),
-                     "in_modes": (out.x.sum(dim=1).abs() > 4).float().mean().item()})
+        out = samplers.METHODS[method](
+            POSTER_MIXTURE.score, start, sigmas, nfe, generator(seed, index, 1), **settings["methods"][method]
+        )
+        rows.append(
+            {
+                "seed_index": index,
+                "method": method,
+                "nfe_budget": nfe,
+                "nfe": out.nfe,
+                "weight": mode_weight(out.x),
+                "abs_error": abs(mode_weight(out.x) - TRUE_WEIGHT),
+                "in_modes": (out.x.sum(dim=1).abs() > 4).float().mean().item(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -55,8 +64,14 @@ def plot(table: pd.DataFrame, path) -> None:
     fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
     summary = table.groupby(["method", "nfe"], sort=False)["abs_error"].agg(["mean", "std", "count"]).reset_index()
     for method, group in summary.groupby("method", sort=False):
-        ax.errorbar(group["nfe"], group["mean"], yerr=1.96 * group["std"] / group["count"] ** 0.5, marker="o",
-                    capsize=3, label=method)
+        ax.errorbar(
+            group["nfe"],
+            group["mean"],
+            yerr=1.96 * group["std"] / group["count"] ** 0.5,
+            marker="o",
+            capsize=3,
+            label=method,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("score evaluations per chain (NFE)")
     ax.set_ylabel("|weight of the (5, 5) mode - 0.2|")
@@ -83,12 +98,20 @@ def run(args: argparse.Namespace) -> int:
     for method in settings["methods"]:
         hits = [int(n) for (m, n), err in means.items() if m == method and err < tolerance]
         first[method] = min(hits) if hits else None
-    write_json(out / "samplers.json", {
-        "profile": args.profile, "seed": args.seed, "true_weight": TRUE_WEIGHT, "tolerance": tolerance,
-        "sigmas": sigmas.tolist(), "n_samples": settings["n_samples"], "n_seeds": settings["n_seeds"],
-        "first_nfe_within_tolerance": first,
-        "mean_abs_error": {f"{m}/{n}": float(e) for (m, n), e in means.items()},
-    })
+    write_json(
+        out / "samplers.json",
+        {
+            "profile": args.profile,
+            "seed": args.seed,
+            "true_weight": TRUE_WEIGHT,
+            "tolerance": tolerance,
+            "sigmas": sigmas.tolist(),
+            "n_samples": settings["n_samples"],
+            "n_seeds": settings["n_seeds"],
+            "first_nfe_within_tolerance": first,
+            "mean_abs_error": {f"{m}/{n}": float(e) for (m, n), e in means.items()},
+        },
+    )
     for method, nfe in first.items():
         print(f"{method}: mean weight error below {tolerance} from NFE {nfe}")
     return 0

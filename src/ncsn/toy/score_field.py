@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check_bands(edges: list[float]) -> list[float]:
     edges = [float(e) for e in edges]
     if len(edges) < 3 or edges[0] != 0 or any(a >= b for a, b in zip(edges, edges[1:])):
-        raise NcsnError(f"toy.score_field.band_edges must start at 0, increase strictly and give at least two bands, "
-                        f"got {edges}")
+        raise NcsnError(
+            f"toy.score_field.band_edges must start at 0, increase strictly and give at least two bands, got {edges}"
+        )
     return edges
 
 
@@ -49,8 +50,9 @@ def grid(extent: float, n: int) -> tuple[torch.Tensor, float]:
 
 
 @torch.no_grad()
-def error_table(model, circle, sigmas: torch.Tensor, extent: float, edges: list[float],
-                device: torch.device) -> pd.DataFrame:
+def error_table(
+    model, circle, sigmas: torch.Tensor, extent: float, edges: list[float], device: torch.device
+) -> pd.DataFrame:
     """Per level and distance band: mean ||s_theta - s||, its ratio to the mean ||s||, the cosine of
     the angle between them, and the share of p_sigma's mass that lies in the band (within the box).
     Points farther from the circle than the last edge are left out."""
@@ -69,14 +71,21 @@ def error_table(model, circle, sigmas: torch.Tensor, extent: float, edges: list[
             if not bool(inside.any()):
                 continue
             true_norm = true[inside].norm(dim=1).mean().item()
-            rows.append({
-                "level": level, "sigma": sigma, "band_lo": lo, "band_hi": hi, "n_points": int(inside.sum()),
-                "density_mass": mass[inside].sum().item(), "mean_true_norm": true_norm,
-                "mean_abs_error": error[inside].mean().item(),
-                "relative_error": error[inside].mean().item() / true_norm,
-                "sigma_scaled_error": sigma * error[inside].mean().item(),
-                "mean_cosine": cosine[inside].mean().item(),
-            })
+            rows.append(
+                {
+                    "level": level,
+                    "sigma": sigma,
+                    "band_lo": lo,
+                    "band_hi": hi,
+                    "n_points": int(inside.sum()),
+                    "density_mass": mass[inside].sum().item(),
+                    "mean_true_norm": true_norm,
+                    "mean_abs_error": error[inside].mean().item(),
+                    "relative_error": error[inside].mean().item() / true_norm,
+                    "sigma_scaled_error": sigma * error[inside].mean().item(),
+                    "mean_cosine": cosine[inside].mean().item(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -97,11 +106,21 @@ def plot_fields(model, circle, sigmas: list[float], extent: float, device: torch
         density = circle.log_density(dense, sigma).exp().view(120, 120)
         for row, (name, field) in enumerate([("true", true), ("learned", learned)]):
             ax = axes[row][col]
-            ax.imshow(density.numpy(), origin="lower", extent=(-extent, extent, -extent, extent), cmap="Greys", alpha=0.6)
+            ax.imshow(
+                density.numpy(), origin="lower", extent=(-extent, extent, -extent, extent), cmap="Greys", alpha=0.6
+            )
             unit = field / field.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            arrows = ax.quiver(points[:, 0].numpy(), points[:, 1].numpy(), unit[:, 0].numpy(), unit[:, 1].numpy(),
-                               field.norm(dim=1).clamp_min(1e-12).log10().numpy(), cmap="viridis",
-                               clim=(vmin, vmax), scale=ARROWS * 1.3, width=0.004)
+            arrows = ax.quiver(
+                points[:, 0].numpy(),
+                points[:, 1].numpy(),
+                unit[:, 0].numpy(),
+                unit[:, 1].numpy(),
+                field.norm(dim=1).clamp_min(1e-12).log10().numpy(),
+                cmap="viridis",
+                clim=(vmin, vmax),
+                scale=ARROWS * 1.3,
+                width=0.004,
+            )
             ax.add_patch(pyplot.Circle((0, 0), circle.radius, fill=False, color="tab:red", lw=1))
             ax.set_title(f"{name} score, sigma = {sigma:.3g}")
             ax.set_aspect("equal")
@@ -138,20 +157,39 @@ def plot_errors(table: pd.DataFrame, path: Path) -> None:
     pyplot.close(fig)
 
 
-def summary(table: pd.DataFrame, sigmas: list[float], losses: list[float], settings: dict[str, Any],
-            profile: str, seed: int) -> dict[str, Any]:
+def summary(
+    table: pd.DataFrame, sigmas: list[float], losses: list[float], settings: dict[str, Any], profile: str, seed: int
+) -> dict[str, Any]:
     def band(level: int, which: int) -> dict[str, float]:
         row = table[table["level"] == level].iloc[which]
-        return {key: float(row[key]) for key in ("band_lo", "band_hi", "relative_error", "mean_abs_error",
-                                                 "sigma_scaled_error", "mean_cosine", "density_mass")}
+        return {
+            key: float(row[key])
+            for key in (
+                "band_lo",
+                "band_hi",
+                "relative_error",
+                "mean_abs_error",
+                "sigma_scaled_error",
+                "mean_cosine",
+                "density_mass",
+            )
+        }
 
     smallest = len(sigmas) - 1
     near, far = band(smallest, 0), band(smallest, -1)
     return {
-        "profile": profile, "seed": seed, "radius": settings["radius"], "sigmas": sigmas,
-        "train": settings["train"], "final_dsm_loss": sum(losses[-100:]) / len(losses[-100:]),
-        "smallest_sigma": {"sigma": sigmas[-1], "near": near, "far": far,
-                           "far_over_near_relative_error": far["relative_error"] / near["relative_error"]},
+        "profile": profile,
+        "seed": seed,
+        "radius": settings["radius"],
+        "sigmas": sigmas,
+        "train": settings["train"],
+        "final_dsm_loss": sum(losses[-100:]) / len(losses[-100:]),
+        "smallest_sigma": {
+            "sigma": sigmas[-1],
+            "near": near,
+            "far": far,
+            "far_over_near_relative_error": far["relative_error"] / near["relative_error"],
+        },
         "by_level": {f"{s:.4g}": {"near": band(level, 0), "far": band(level, -1)} for level, s in enumerate(sigmas)},
         "poster": {"claim": "the score is accurate near data but undefined/random far from it"},
         "claim_holds": far["relative_error"] > near["relative_error"],
@@ -176,8 +214,16 @@ def run(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)
     model = NoiseConditionalMLP(dim=2, width=train["width"], data_std=circle.radius / math.sqrt(2)).to(device)
-    losses = fit_dsm(model, circle.sample, sigmas, steps=train["steps"], batch_size=train["batch_size"],
-                     lr=train["lr"], generator=generator(args.seed, 0), desc="dsm on the circle")
+    losses = fit_dsm(
+        model,
+        circle.sample,
+        sigmas,
+        steps=train["steps"],
+        batch_size=train["batch_size"],
+        lr=train["lr"],
+        generator=generator(args.seed, 0),
+        desc="dsm on the circle",
+    )
 
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -190,10 +236,12 @@ def run(args: argparse.Namespace) -> int:
     write_json(out / "score_field.json", result)
 
     small = result["smallest_sigma"]
-    print(f"score field on the circle (radius {circle.radius:g}), sigma = {sigmas[-1]:.3g}: relative error "
-          f"{small['near']['relative_error']:.3f} within {small['near']['band_hi']:g} of the circle, "
-          f"{small['far']['relative_error']:.3f} at {small['far']['band_lo']:g}-{small['far']['band_hi']:g}; "
-          f"mean cosine {small['near']['mean_cosine']:.3f} vs {small['far']['mean_cosine']:.3f}")
+    print(
+        f"score field on the circle (radius {circle.radius:g}), sigma = {sigmas[-1]:.3g}: relative error "
+        f"{small['near']['relative_error']:.3f} within {small['near']['band_hi']:g} of the circle, "
+        f"{small['far']['relative_error']:.3f} at {small['far']['band_lo']:g}-{small['far']['band_hi']:g}; "
+        f"mean cosine {small['near']['mean_cosine']:.3f} vs {small['far']['mean_cosine']:.3f}"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 

@@ -21,8 +21,13 @@ CHECKPOINT_KEYS = ("arch", "model_kwargs", "model", "ema")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    return load_dict(path, "checkpoint", "run the train rule for its variant (python -m ncsn train)",
-                     required=CHECKPOINT_KEYS, device=device)
+    return load_dict(
+        path,
+        "checkpoint",
+        "run the train rule for its variant (python -m ncsn train)",
+        required=CHECKPOINT_KEYS,
+        device=device,
+    )
 
 
 def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -53,7 +58,9 @@ def load_model(path: str | Path, weights: str = "ema", device: str | torch.devic
         model.load_state_dict(checkpoint["model" if weights == "raw" else "ema"])
     except (RuntimeError, TypeError, ValueError, KeyError) as err:
         reason = str(err).strip().splitlines()[0][:200]
-        raise NcsnError(f"checkpoint {path}: its {weights} weights do not fit the network it describes "
-                        f"({checkpoint['arch']}, {reason}); it was written by another version of the code or "
-                        f"edited. Delete it and rerun the train rule for its variant.") from None
+        raise NcsnError(
+            f"checkpoint {path}: its {weights} weights do not fit the network it describes "
+            f"({checkpoint['arch']}, {reason}); it was written by another version of the code or "
+            f"edited. Delete it and rerun the train rule for its variant."
+        ) from None
     return model.to(device).eval()

@@ -98,17 +98,29 @@ def heldout_row(model: nn.Module, ema_model: nn.Module, images: Tensor, sigmas: 
     standard error of their paired difference (raw - EMA): the noise of the comparison the poster makes."""
     raw = heldout_losses(model, images, sigmas, seed)
     ema = heldout_losses(ema_model, images, sigmas, seed)
-    return {"heldout_loss_raw": float(raw.mean()), "heldout_loss_ema": float(ema.mean()),
-            "heldout_loss_raw_se": _standard_error(raw), "heldout_loss_ema_se": _standard_error(ema),
-            "heldout_loss_diff_se": _standard_error(raw - ema)}
+    return {
+        "heldout_loss_raw": float(raw.mean()),
+        "heldout_loss_ema": float(ema.mean()),
+        "heldout_loss_raw_se": _standard_error(raw),
+        "heldout_loss_ema_se": _standard_error(ema),
+        "heldout_loss_diff_se": _standard_error(raw - ema),
+    }
 
 
 def _weights_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_dir: str | Path, seed: int,
-          device: str | torch.device = "cpu", log=print) -> list[dict[str, float]]:
+def train(
+    settings: TrainSettings,
+    *,
+    variant: str,
+    data_path: str | Path,
+    out_dir: str | Path,
+    seed: int,
+    device: str | torch.device = "cpu",
+    log=print,
+) -> list[dict[str, float]]:
     """Train `variant` to `settings.epochs` epochs, resuming from state/last.pt when it belongs to the
     same run; returns the metric rows. Raises DivergenceError on a non-finite loss."""
     device = torch.device(device)
@@ -131,16 +143,25 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
     fingerprint = _fingerprint(variant, settings, seed)
 
     def snapshot() -> dict[str, Any]:
-        return {"fingerprint": fingerprint, "variant": variant, "arch": settings.arch,
-                "model_kwargs": settings.model_kwargs(), "model": model.state_dict(),
-                "ema": ema.module.state_dict(), "ema_n_averaged": int(ema.n_averaged),
-                "optimizer": optimizer.state_dict(), "progress": vars(progress).copy(),
-                "rng": capture_rng(generators)}
+        return {
+            "fingerprint": fingerprint,
+            "variant": variant,
+            "arch": settings.arch,
+            "model_kwargs": settings.model_kwargs(),
+            "model": model.state_dict(),
+            "ema": ema.module.state_dict(),
+            "ema_n_averaged": int(ema.n_averaged),
+            "optimizer": optimizer.state_dict(),
+            "progress": vars(progress).copy(),
+            "rng": capture_rng(generators),
+        }
 
     def save_last() -> None:
         if not _weights_finite(model):
-            raise DivergenceError(f"variant '{variant}': the weights became non-finite at epoch "
-                                  f"{progress.epoch + 1}, step {progress.step}. {_after_divergence()}")
+            raise DivergenceError(
+                f"variant '{variant}': the weights became non-finite at epoch "
+                f"{progress.epoch + 1}, step {progress.step}. {_after_divergence()}"
+            )
         save_atomic(snapshot(), paths.last)
 
     def _after_divergence() -> str:
@@ -150,9 +171,11 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
         else:
             kept = "No checkpoint had been written yet"
         if progress.step == 0:
-            return (f"{kept}. It failed at the first step, before the learning rate could matter: check the "
-                    f"noise schedule (noise.sigma_max / sigma_min, now {settings.noise}) and the data file "
-                    f"{data_path}, then rerun.")
+            return (
+                f"{kept}. It failed at the first step, before the learning rate could matter: check the "
+                f"noise schedule (noise.sigma_max / sigma_min, now {settings.noise}) and the data file "
+                f"{data_path}, then rerun."
+            )
         return f"{kept}; lower 'variants.{variant}.lr' (now {settings.lr}) or check the data, and rerun."
 
     checkpoint = load_checkpoint(paths.last) if paths.last.exists() else None  # on the CPU, like RNG states
@@ -163,8 +186,10 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
         optimizer.load_state_dict(checkpoint["optimizer"])
         progress = Progress(**checkpoint["progress"])
         restore_rng(checkpoint["rng"], generators)
-        log(f"resuming {variant} from {paths.last}: epoch {progress.epoch} done, "
-            f"batch {progress.batch} of the next, step {progress.step}")
+        log(
+            f"resuming {variant} from {paths.last}: epoch {progress.epoch} done, "
+            f"batch {progress.batch} of the next, step {progress.step}"
+        )
     elif paths.last.parent.exists():
         if checkpoint is not None:
             log(f"{paths.last} belongs to other settings or seed; starting afresh")
@@ -173,8 +198,10 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
 
     n_images = len(train_images)
     n_batches = math.ceil(n_images / settings.batch_size)
-    log(f"variant {variant}: {settings.arch} width {settings.width}, {count_parameters(model):,} parameters, "
-        f"{n_images} training images, {n_batches} batches/epoch, device {device}")
+    log(
+        f"variant {variant}: {settings.arch} width {settings.width}, {count_parameters(model):,} parameters, "
+        f"{n_images} training images, {n_batches} batches/epoch, device {device}"
+    )
     model.train()
 
     while progress.epoch < settings.epochs:
@@ -183,16 +210,24 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
             progress.order = torch.randperm(n_images, generator=data_gen)
             progress.loss_sum, progress.seconds = 0.0, 0.0
         started = time.perf_counter() - progress.seconds
-        bar = tqdm(range(progress.batch, n_batches), initial=progress.batch, total=n_batches, file=sys.stderr,
-                   desc=f"{variant} epoch {epoch}/{settings.epochs}", mininterval=2.0, dynamic_ncols=True)
+        bar = tqdm(
+            range(progress.batch, n_batches),
+            initial=progress.batch,
+            total=n_batches,
+            file=sys.stderr,
+            desc=f"{variant} epoch {epoch}/{settings.epochs}",
+            mininterval=2.0,
+            dynamic_ncols=True,
+        )
         for b in bar:
-            x = train_images[progress.order[b * settings.batch_size:(b + 1) * settings.batch_size]].to(device)
+            x = train_images[progress.order[b * settings.batch_size : (b + 1) * settings.batch_size]].to(device)
             loss = dsm_loss(model, x, sigmas, generator=noise_gen)
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise DivergenceError(
                     f"variant '{variant}' diverged: non-finite training loss ({loss_value}) at epoch {epoch}, "
-                    f"step {progress.step + 1}. {_after_divergence()}")
+                    f"step {progress.step + 1}. {_after_divergence()}"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -206,9 +241,13 @@ def train(settings: TrainSettings, *, variant: str, data_path: str | Path, out_d
                 save_last()
         bar.close()
 
-        row = {"epoch": epoch, "step": progress.step, "train_loss": progress.loss_sum / n_batches,
-               **heldout_row(model, ema.module, heldout, sigmas, seed + 3),
-               "seconds": round(time.perf_counter() - started, 3)}
+        row = {
+            "epoch": epoch,
+            "step": progress.step,
+            "train_loss": progress.loss_sum / n_batches,
+            **heldout_row(model, ema.module, heldout, sigmas, seed + 3),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
         progress.metrics.append(row)
         progress.epoch, progress.batch, progress.order = epoch, 0, None
         log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))

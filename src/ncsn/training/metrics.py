@@ -7,8 +7,17 @@ import io
 import os
 from pathlib import Path
 
-COLUMNS = ["epoch", "step", "train_loss", "heldout_loss_raw", "heldout_loss_ema", "heldout_loss_raw_se",
-           "heldout_loss_ema_se", "heldout_loss_diff_se", "seconds"]
+COLUMNS = [
+    "epoch",
+    "step",
+    "train_loss",
+    "heldout_loss_raw",
+    "heldout_loss_ema",
+    "heldout_loss_raw_se",
+    "heldout_loss_ema_se",
+    "heldout_loss_diff_se",
+    "seconds",
+]
 
 
 def write_metrics(rows: list[dict[str, float]], path: Path) -> None:

@@ -33,6 +33,7 @@ class TrainSettings:
 
     def sigmas(self) -> torch.Tensor:
         from ncsn.noise import geometric_sigmas
+
         return geometric_sigmas(self.noise["sigma_max"], self.noise["sigma_min"], self.noise["n_levels"])
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -48,34 +49,46 @@ def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
     except json.JSONDecodeError as err:
-        raise ConfigError(f"--settings is not valid JSON ({err}); pass one JSON object, as the train rule "
-                          f"does (see `snakemake -n -p` for an example).") from None
+        raise ConfigError(
+            f"--settings is not valid JSON ({err}); pass one JSON object, as the train rule "
+            f"does (see `snakemake -n -p` for an example)."
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"--settings must be a JSON object of training settings, got {type(data).__name__}.")
     fields = {f.name: f for f in dataclasses.fields(TrainSettings)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"unknown training setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(fields)}")
-    required = [n for n, f in fields.items()
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [
+        n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     missing = [n for n in required if n not in data]
     if missing:
         raise ConfigError(f"missing training setting(s) {', '.join(map(repr, missing))}")
     data["checkpoint_epochs"] = tuple(sorted(set(int(e) for e in data["checkpoint_epochs"])))
-    problems = [f"'{name}' must be an integer >= 1, got {data[name]!r}"
-                for name in ("width", "epochs", "batch_size", "save_every_steps", "heldout_size")
-                if name in data and not (isinstance(data[name], int) and data[name] >= 1)]
+    problems = [
+        f"'{name}' must be an integer >= 1, got {data[name]!r}"
+        for name in ("width", "epochs", "batch_size", "save_every_steps", "heldout_size")
+        if name in data and not (isinstance(data[name], int) and data[name] >= 1)
+    ]
     numbers = {"lr": data["lr"], **{f"noise.{k}": v for k, v in dict(data["noise"]).items()}}
-    problems += [f"'{name}' must be a finite number > 0, got {value!r}" for name, value in numbers.items()
-                 if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0)]
+    problems += [
+        f"'{name}' must be a finite number > 0, got {value!r}"
+        for name, value in numbers.items()
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0)
+    ]
     if problems:
-        raise ConfigError("training settings are invalid: " + "; ".join(problems) + ". Fix the variant in the "
-                          "config (config/README.md, section `variants`).")
+        raise ConfigError(
+            "training settings are invalid: " + "; ".join(problems) + ". Fix the variant in the "
+            "config (config/README.md, section `variants`)."
+        )
     settings = TrainSettings(**data)
     late = [e for e in settings.checkpoint_epochs if not 1 <= e <= settings.epochs]
     if late:
-        raise ConfigError(f"checkpoint_epochs {list(late)} lie outside 1..epochs ({settings.epochs}); "
-                          f"a checkpoint can only be written at an epoch that is trained")
+        raise ConfigError(
+            f"checkpoint_epochs {list(late)} lie outside 1..epochs ({settings.epochs}); "
+            f"a checkpoint can only be written at an epoch that is trained"
+        )
     return settings
 
 

@@ -10,5 +10,14 @@ from ncsn.report.sections.stability import stability_section
 from ncsn.report.sections.sweep import sweep_section
 from ncsn.report.sections.toy import mixing_section, objective_cost_section, score_field_section
 
-BUILDERS = [data_section, score_field_section, mixing_section, objective_cost_section, stability_section,
-            sweep_section, fashion_section, samplers_section, provenance_section]
+BUILDERS = [
+    data_section,
+    score_field_section,
+    mixing_section,
+    objective_cost_section,
+    stability_section,
+    sweep_section,
+    fashion_section,
+    samplers_section,
+    provenance_section,
+]

@@ -24,9 +24,11 @@ def scale_note(config: dict) -> str:
     """Said once, at the top of the report: whether this profile's verdicts decide the poster's claims."""
     if deciding(config):
         return ""
-    return (f"Profile '{config['profile']}' trains for a few hundred optimiser steps on a subset and samples with "
-            "few steps: it tests the pipeline, not the claims, so its image verdicts read 'not comparable'. "
-            "Run the laptop profile (make laptop, a few hours on a 2-core CPU) or the full one to decide them.")
+    return (
+        f"Profile '{config['profile']}' trains for a few hundred optimiser steps on a subset and samples with "
+        "few steps: it tests the pipeline, not the claims, so its image verdicts read 'not comparable'. "
+        "Run the laptop profile (make laptop, a few hours on a 2-core CPU) or the full one to decide them."
+    )
 
 
 def measured_with(summary: dict) -> str:

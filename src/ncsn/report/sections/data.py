@@ -15,16 +15,24 @@ def data_section(results: Path, config: dict) -> Section:
     rows = []
     for dataset in config["data"]["datasets"]:
         summary = read_json(results / "data" / f"{dataset}.json")
-        rows.append({"dataset": dataset, "source": summary["source"],
-                     "train images": summary["train"]["n_images"], "test images": summary["test"]["n_images"],
-                     "train label counts": " ".join(map(str, summary["train"]["label_counts"]))})
+        rows.append(
+            {
+                "dataset": dataset,
+                "source": summary["source"],
+                "train images": summary["train"]["n_images"],
+                "test images": summary["test"]["n_images"],
+                "train label counts": " ".join(map(str, summary["train"]["label_counts"])),
+            }
+        )
     for dataset in classifier_datasets(config):
         acc = read_json(results / "classifier" / f"{dataset}.json").get("test_accuracy")
         for row in rows:
             if row["dataset"] == dataset:
                 row["domain classifier test accuracy"] = acc
-    text = ("<p>Every IDX file was checked against fixed MD5 sums of its decompressed bytes and read through "
-            "torchvision's dataset classes. The domain classifier (a small CNN trained on the training split) "
-            "supplies the features of the CPU-scale FID / KID and the class of every generated sample; its "
-            "test accuracy is shown where it was trained.</p>")
+    text = (
+        "<p>Every IDX file was checked against fixed MD5 sums of its decompressed bytes and read through "
+        "torchvision's dataset classes. The domain classifier (a small CNN trained on the training split) "
+        "supplies the features of the CPU-scale FID / KID and the class of every generated sample; its "
+        "test accuracy is shown where it was trained.</p>"
+    )
     return Section("Data", text, tables=[("Datasets used", pd.DataFrame(rows))])

@@ -8,8 +8,7 @@ import pandas as pd
 
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import measured_with, read_csv, read_json
-from ncsn.report.verdicts import (RULES, capacity_verdict, collapse_verdict, gate, proportion_lower,
-                                  share_state)
+from ncsn.report.verdicts import RULES, capacity_verdict, collapse_verdict, gate, proportion_lower, share_state
 
 
 def _states(v: dict) -> list[str]:
@@ -17,9 +16,18 @@ def _states(v: dict) -> list[str]:
 
 
 def _described(name: str, v: dict, classes: list[str] | None = None) -> str:
-    parts = [f"epoch {e}: top class {top} {share:.0%} [{lo:.0%}, {hi:.0%}], {n} classes >= 5%, entropy {h:.2f}"
-             for e, top, share, lo, hi, n, h in zip(v["epochs"], v["top_class"], v["top_share"], v["top_share_low"],
-                                                     v["top_share_high"], v["classes_covered"], v["entropy"])]
+    parts = [
+        f"epoch {e}: top class {top} {share:.0%} [{lo:.0%}, {hi:.0%}], {n} classes >= 5%, entropy {h:.2f}"
+        for e, top, share, lo, hi, n, h in zip(
+            v["epochs"],
+            v["top_class"],
+            v["top_share"],
+            v["top_share_low"],
+            v["top_share_high"],
+            v["classes_covered"],
+            v["entropy"],
+        )
+    ]
     return f"{name}: " + "; ".join(parts)
 
 
@@ -31,26 +39,36 @@ def fashion_claims(summary: dict, config: dict) -> list[Claim]:
         return claims
     ref = variants[reference]
     ref_states = _states(ref)
-    claims.append(Claim(
-        claim=f"The reference network's samples collapse onto one class ({reference})",
-        poster="Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'",
-        measured=f"{_described(reference, ref)}; states: {', '.join(ref_states)}",
-        verdict=gate(config, collapse_verdict(ref_states)),
-        note="Rule: " + RULES["collapse"] + "."))
+    claims.append(
+        Claim(
+            claim=f"The reference network's samples collapse onto one class ({reference})",
+            poster="Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'",
+            measured=f"{_described(reference, ref)}; states: {', '.join(ref_states)}",
+            verdict=gate(config, collapse_verdict(ref_states)),
+            note="Rule: " + RULES["collapse"] + ".",
+        )
+    )
     for name in config["fashion"]["variants"][1:]:
         if name not in variants or variants[name]["epochs"] != ref["epochs"]:
             continue
         other = variants[name]
-        more_diverse = [proportion_lower(po, no, pr, nr) for po, no, pr, nr in
-                        zip(other["top_share"], other["n_samples"], ref["top_share"], ref["n_samples"])]
-        claims.append(Claim(
-            claim=f"More capacity and dropout keep the samples diverse for longer ({name} vs {reference})",
-            poster="a slightly bigger model with dropout 'helped maintaining stability for a longer time'",
-            measured=(f"{_described(name, other)}; states: {', '.join(_states(other))}; top-class share lower "
-                      f"than {reference}'s beyond the noise at epochs "
-                      f"{[e for e, m in zip(other['epochs'], more_diverse) if m] or 'none'}"),
-            verdict=gate(config, capacity_verdict(ref_states, _states(other), more_diverse)),
-            note="Rule: " + RULES["capacity"] + "."))
+        more_diverse = [
+            proportion_lower(po, no, pr, nr)
+            for po, no, pr, nr in zip(other["top_share"], other["n_samples"], ref["top_share"], ref["n_samples"])
+        ]
+        claims.append(
+            Claim(
+                claim=f"More capacity and dropout keep the samples diverse for longer ({name} vs {reference})",
+                poster="a slightly bigger model with dropout 'helped maintaining stability for a longer time'",
+                measured=(
+                    f"{_described(name, other)}; states: {', '.join(_states(other))}; top-class share lower "
+                    f"than {reference}'s beyond the noise at epochs "
+                    f"{[e for e, m in zip(other['epochs'], more_diverse) if m] or 'none'}"
+                ),
+                verdict=gate(config, capacity_verdict(ref_states, _states(other), more_diverse)),
+                note="Rule: " + RULES["capacity"] + ".",
+            )
+        )
     return claims
 
 
@@ -61,18 +79,41 @@ def fashion_section(results: Path, config: dict) -> Section | None:
     summary = read_json(folder / "figure2.json")
     table = read_csv(folder / "figure2.csv")
     shares = [c for c in table.columns if c.startswith("share_")]
-    table = pd.DataFrame({
-        "variant": table["variant"], "epoch": table["epoch"], "weights": table["weights"], "n": table["n_samples"],
-        "top class share [95%]": [f"{s:.0%} [{lo:.0%}, {hi:.0%}]" for s, lo, hi in
-                                  zip(table["top_share"], table["top_share_low"], table["top_share_high"])],
-        "classes >= 5%": table["classes_covered"], "entropy (nats)": table["class_entropy"], "FID": table["fid"],
-        "class shares": [", ".join(f"{c[len('share_'):]} {row[c]:.0%}" for c in shares) for _, row in table.iterrows()]})
-    text = (f"<p>Samples of each Fashion-MNIST variant at the configured checkpoints, classified by the domain "
-            f"classifier (test accuracy {summary['classifier_test_accuracy']:.4f}); {measured_with(summary)}. "
-            "The poster judged collapse by eye; here the class histogram decides it: the share of the most "
-            "frequent class with its 95% Wilson interval, the entropy (log 10 = 2.30 nats is uniform) and the "
-            "number of classes holding at least 5% of the samples.</p>")
-    return Section("Fashion-MNIST: class collapse (Figure 2)", text,
-                   figures=[(folder / "figure2.png", "Samples and their class histograms (95% Wilson intervals; "
-                                                     "dotted: the collapse threshold of 50%) per variant and epoch.")],
-                   tables=[("Class histogram of the samples", table)], claims=fashion_claims(summary, config))
+    table = pd.DataFrame(
+        {
+            "variant": table["variant"],
+            "epoch": table["epoch"],
+            "weights": table["weights"],
+            "n": table["n_samples"],
+            "top class share [95%]": [
+                f"{s:.0%} [{lo:.0%}, {hi:.0%}]"
+                for s, lo, hi in zip(table["top_share"], table["top_share_low"], table["top_share_high"])
+            ],
+            "classes >= 5%": table["classes_covered"],
+            "entropy (nats)": table["class_entropy"],
+            "FID": table["fid"],
+            "class shares": [
+                ", ".join(f"{c[len('share_') :]} {row[c]:.0%}" for c in shares) for _, row in table.iterrows()
+            ],
+        }
+    )
+    text = (
+        f"<p>Samples of each Fashion-MNIST variant at the configured checkpoints, classified by the domain "
+        f"classifier (test accuracy {summary['classifier_test_accuracy']:.4f}); {measured_with(summary)}. "
+        "The poster judged collapse by eye; here the class histogram decides it: the share of the most "
+        "frequent class with its 95% Wilson interval, the entropy (log 10 = 2.30 nats is uniform) and the "
+        "number of classes holding at least 5% of the samples.</p>"
+    )
+    return Section(
+        "Fashion-MNIST: class collapse (Figure 2)",
+        text,
+        figures=[
+            (
+                folder / "figure2.png",
+                "Samples and their class histograms (95% Wilson intervals; "
+                "dotted: the collapse threshold of 50%) per variant and epoch.",
+            )
+        ],
+        tables=[("Class histogram of the samples", table)],
+        claims=fashion_claims(summary, config),
+    )

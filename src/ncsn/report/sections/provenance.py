@@ -14,25 +14,37 @@ from ncsn.report.html import Section
 
 def provenance_section(results: Path, config: dict) -> Section:
     versions = provenance.package_versions()
-    text = (f"<p>Code version <code>{html.escape(provenance.git_revision())}</code>; config hash "
-            f"<code>{provenance.config_hash(config)}</code>; {html.escape(provenance.device_description())}; master "
-            f"seed {config['seed']} (every random choice of every rule derives from it).</p>"
-            f"<h3>Config</h3><pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>")
+    text = (
+        f"<p>Code version <code>{html.escape(provenance.git_revision())}</code>; config hash "
+        f"<code>{provenance.config_hash(config)}</code>; {html.escape(provenance.device_description())}; master "
+        f"seed {config['seed']} (every random choice of every rule derives from it).</p>"
+        f"<h3>Config</h3><pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"
+    )
     packages = pd.DataFrame({"package": list(versions), "version": list(versions.values())})
     costs = provenance.rule_costs(results / "benchmarks")
     trained = provenance.training_seconds(results / "train")
     if trained:
-        text += ("<p>Training time summed over every resumed segment: " + ", ".join(
-            f"{name} {seconds / 60:.1f} min" for name, seconds in trained.items()) + " (a train job's benchmark "
-            "file holds its last segment only).</p>")
-    tables = [("Wall time per stage (Snakemake benchmark files; minutes)", provenance.stage_costs(costs)),
-              ("Package versions", packages),
-              ("Wall time and peak memory per job (Snakemake benchmark files)", costs)]
+        text += (
+            "<p>Training time summed over every resumed segment: "
+            + ", ".join(f"{name} {seconds / 60:.1f} min" for name, seconds in trained.items())
+            + " (a train job's benchmark "
+            "file holds its last segment only).</p>"
+        )
+    tables = [
+        ("Wall time per stage (Snakemake benchmark files; minutes)", provenance.stage_costs(costs)),
+        ("Package versions", packages),
+        ("Wall time and peak memory per job (Snakemake benchmark files)", costs),
+    ]
     speed = provenance.throughput(results / "throughput" / "throughput.csv") if "throughput" in config else None
     if speed is not None:
         setting = provenance.throughput_setting(results / "throughput" / "throughput.csv")
-        tables.append(("Score-network throughput on this machine (rule throughput, python -m ncsn bench; "
-                       f"{setting}): training images/s of one DSM step, sampling score evaluations/s, peak memory, "
-                       "and the achieved rate as a share of a dense 3x3 convolution's (a training step counts 3 "
-                       "forward passes)", speed))
+        tables.append(
+            (
+                "Score-network throughput on this machine (rule throughput, python -m ncsn bench; "
+                f"{setting}): training images/s of one DSM step, sampling score evaluations/s, peak memory, "
+                "and the achieved rate as a share of a dense 3x3 convolution's (a training step counts 3 "
+                "forward passes)",
+                speed,
+            )
+        )
     return Section("Provenance", text, tables=tables)

@@ -10,16 +10,20 @@ from ncsn.report.html import Section
 from ncsn.report.sections.common import measured_with, read_csv, read_json
 from ncsn.report.verdicts import deciding, interval_text
 
-RULE = ("a sampler reaches the yardstick at the smallest NFE whose FID is not above the yardstick's by more "
-        "than 1.96 standard errors of the difference (bootstrap standard deviations of both sets)")
+RULE = (
+    "a sampler reaches the yardstick at the smallest NFE whose FID is not above the yardstick's by more "
+    "than 1.96 standard errors of the difference (bootstrap standard deviations of both sets)"
+)
 
 
 def _answer(method: str, result: dict, baseline: dict) -> str:
     if result["first_nfe_within"] is None:
         return f"{method}: none of its budgets up to NFE {result['largest_nfe']} reaches it"
     speedup = baseline["nfe"] / result["first_nfe_within"]
-    return (f"{method}: NFE {result['first_nfe_within']} (FID {interval_text(result['fid_at_first'], result['fid_sd_at_first'])}, "
-            f"{speedup:.3g}x fewer evaluations, {result['seconds_per_image_at_first']:.3g} s per image)")
+    return (
+        f"{method}: NFE {result['first_nfe_within']} (FID {interval_text(result['fid_at_first'], result['fid_sd_at_first'])}, "
+        f"{speedup:.3g}x fewer evaluations, {result['seconds_per_image_at_first']:.3g} s per image)"
+    )
 
 
 def samplers_section(results: Path, config: dict) -> Section | None:
@@ -30,27 +34,48 @@ def samplers_section(results: Path, config: dict) -> Section | None:
     table = read_csv(folder / "samplers.csv")
     baseline = summary["baseline"]
     floor = summary.get("floor") or {}
-    floor_text = (f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
-                  if floor else "")
-    scale = ("" if deciding(config) else
-             " At this profile's scale the yardstick is its own short sampler, so the answer checks the pipeline "
-             "and says nothing about the poster's sampler.")
+    floor_text = (
+        f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
+        if floor
+        else ""
+    )
+    scale = (
+        ""
+        if deciding(config)
+        else " At this profile's scale the yardstick is its own short sampler, so the answer checks the pipeline "
+        "and says nothing about the poster's sampler."
+    )
     answers = "; ".join(_answer(m, r, baseline) for m, r in summary["methods"].items())
-    text = (f"<p>The poster's sampler, annealed Langevin dynamics (ALD) over 10 levels, costs {baseline['nfe']} score "
-            f"evaluations (NFE) per image; the samplers that followed NCSN claim the same quality for less. One "
-            f"checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled by "
-            f"each method at every budget; {measured_with(summary)}.{floor_text} Yardstick: ALD at NFE "
-            f"{baseline['nfe']}, FID {interval_text(baseline['fid'], baseline['fid_sd'])}, "
-            f"{baseline['seconds_per_image']:.3g} s per image.{scale}</p>"
-            f"<p><b>Which NFE reaches the yardstick?</b> {answers}. Rule: {RULE}. The methods other than ALD "
-            "evaluate the U-Net between its trained noise levels (it takes sigma by value) and start from the "
-            "uniform init perturbed at sigma_1.</p>")
-    shown = pd.DataFrame({
-        "method": table["method"], "NFE": table["nfe"].astype(int),
-        "FID [95%]": [interval_text(f, s) for f, s in zip(table["fid"], table["fid_sd"])],
-        "KID [95%]": [interval_text(k, s) for k, s in zip(table["kid_mean"], table["kid_sd"])],
-        "s per image": table["seconds_per_image"], "n_samples": table["n_samples"]})
-    return Section("Beyond the poster: faster samplers", text,
-                   figures=[(folder / "samplers.png", "FID against score evaluations per image (left, 95% intervals; "
-                                                      "band: the yardstick's interval) and wall time per image (right).")],
-                   tables=[("FID and KID per sampler and NFE", shown)])
+    text = (
+        f"<p>The poster's sampler, annealed Langevin dynamics (ALD) over 10 levels, costs {baseline['nfe']} score "
+        f"evaluations (NFE) per image; the samplers that followed NCSN claim the same quality for less. One "
+        f"checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled by "
+        f"each method at every budget; {measured_with(summary)}.{floor_text} Yardstick: ALD at NFE "
+        f"{baseline['nfe']}, FID {interval_text(baseline['fid'], baseline['fid_sd'])}, "
+        f"{baseline['seconds_per_image']:.3g} s per image.{scale}</p>"
+        f"<p><b>Which NFE reaches the yardstick?</b> {answers}. Rule: {RULE}. The methods other than ALD "
+        "evaluate the U-Net between its trained noise levels (it takes sigma by value) and start from the "
+        "uniform init perturbed at sigma_1.</p>"
+    )
+    shown = pd.DataFrame(
+        {
+            "method": table["method"],
+            "NFE": table["nfe"].astype(int),
+            "FID [95%]": [interval_text(f, s) for f, s in zip(table["fid"], table["fid_sd"])],
+            "KID [95%]": [interval_text(k, s) for k, s in zip(table["kid_mean"], table["kid_sd"])],
+            "s per image": table["seconds_per_image"],
+            "n_samples": table["n_samples"],
+        }
+    )
+    return Section(
+        "Beyond the poster: faster samplers",
+        text,
+        figures=[
+            (
+                folder / "samplers.png",
+                "FID against score evaluations per image (left, 95% intervals; "
+                "band: the yardstick's interval) and wall time per image (right).",
+            )
+        ],
+        tables=[("FID and KID per sampler and NFE", shown)],
+    )

@@ -30,10 +30,13 @@ def optimum_claim(summary: dict, config: dict) -> Claim:
     best_cell = _cell(cells, best["step_lr"], best["n_steps_each"])
     poster = _cell(cells, POSTER_EPS, POSTER_T)
     if poster is None:
-        return Claim(claim="Sampling is best with a small step size and many steps per level",
-                     poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
-                     measured=f"the sweep has no cell at epsilon = {POSTER_EPS:g}, T = {POSTER_T}",
-                     verdict="not comparable", note="Add the poster's cell to sweep.step_lrs / sweep.n_steps_each.")
+        return Claim(
+            claim="Sampling is best with a small step size and many steps per level",
+            poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
+            measured=f"the sweep has no cell at epsilon = {POSTER_EPS:g}, T = {POSTER_T}",
+            verdict="not comparable",
+            note="Add the poster's cell to sweep.step_lrs / sweep.n_steps_each.",
+        )
     tied = not _worse(poster, best_cell)
     larger = [c for c in cells.values() if c["n_steps_each"] == POSTER_T and c["step_lr"] >= 10 * POSTER_EPS * 0.999]
     fewer = [c for c in cells.values() if abs(c["step_lr"] - POSTER_EPS) < 1e-12 and c["n_steps_each"] < POSTER_T]
@@ -41,21 +44,30 @@ def optimum_claim(summary: dict, config: dict) -> Claim:
     fewer_worse = bool(fewer) and all(_worse(c, poster) for c in fewer)
 
     def listed(group):
-        return ", ".join(f"eps {c['step_lr']:g} T {c['n_steps_each']}: {interval_text(c['fid'], c['fid_sd'])}"
-                         for c in group) or "none in the grid"
+        return (
+            ", ".join(
+                f"eps {c['step_lr']:g} T {c['n_steps_each']}: {interval_text(c['fid'], c['fid_sd'])}" for c in group
+            )
+            or "none in the grid"
+        )
 
     return Claim(
         claim="Sampling is best with a small step size and many steps per level",
         poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
-        measured=(f"lowest FID {interval_text(best['fid'], best['fid_sd'])} at epsilon = {best['step_lr']:g}, "
-                  f"T = {best['n_steps_each']}; the poster's cell {interval_text(poster['fid'], poster['fid_sd'])} "
-                  f"({'within the noise of' if tied else 'worse than'} the best). (a) {'yes' if tied else 'no'}; "
-                  f"(b) larger steps at T = {POSTER_T}: {listed(larger)} - {'all worse' if larger_worse else 'not all worse'}; "
-                  f"(c) fewer steps at epsilon = {POSTER_EPS:g}: {listed(fewer)} - "
-                  f"{'all worse' if fewer_worse else 'not all worse'}"),
+        measured=(
+            f"lowest FID {interval_text(best['fid'], best['fid_sd'])} at epsilon = {best['step_lr']:g}, "
+            f"T = {best['n_steps_each']}; the poster's cell {interval_text(poster['fid'], poster['fid_sd'])} "
+            f"({'within the noise of' if tied else 'worse than'} the best). (a) {'yes' if tied else 'no'}; "
+            f"(b) larger steps at T = {POSTER_T}: {listed(larger)} - {'all worse' if larger_worse else 'not all worse'}; "
+            f"(c) fewer steps at epsilon = {POSTER_EPS:g}: {listed(fewer)} - "
+            f"{'all worse' if fewer_worse else 'not all worse'}"
+        ),
         verdict=gate(config, optimum_verdict(tied, larger_worse, fewer_worse)),
-        note=("Rule: " + RULES["optimum"] + ". epsilon in the NCSN paper convention (alpha_i = epsilon "
-              "sigma_i^2 / sigma_L^2, x += alpha_i/2 s + sqrt(alpha_i) z), as in the poster's update rule."))
+        note=(
+            "Rule: " + RULES["optimum"] + ". epsilon in the NCSN paper convention (alpha_i = epsilon "
+            "sigma_i^2 / sigma_L^2, x += alpha_i/2 s + sqrt(alpha_i) z), as in the poster's update rule."
+        ),
+    )
 
 
 def snow_claim(summary: dict, config: dict) -> Claim:
@@ -69,16 +81,21 @@ def snow_claim(summary: dict, config: dict) -> Claim:
         speckled = c["total_variation"] - Z * c["total_variation_se"] > SNOW_FACTOR * ref_tv
         worse = _worse(c, best)
         hits = max(hits, int(speckled) + int(worse))
-        rows.append(f"T {c['n_steps_each']}: pixel variation {c['total_variation']:.3f} ± "
-                    f"{Z * c['total_variation_se']:.3f}, FID {interval_text(c['fid'], c['fid_sd'])}")
+        rows.append(
+            f"T {c['n_steps_each']}: pixel variation {c['total_variation']:.3f} ± "
+            f"{Z * c['total_variation_se']:.3f}, FID {interval_text(c['fid'], c['fid_sd'])}"
+        )
     return Claim(
         claim="Large steps overshoot into 'snow noise'",
         poster="large epsilon gives speckled samples",
-        measured=(f"at epsilon = {largest:g}: {'; '.join(rows)}; test images' pixel variation {ref_tv:.3f} "
-                  f"(snow threshold {SNOW_FACTOR * ref_tv:.3f}); best cell FID "
-                  f"{interval_text(best['fid'], best['fid_sd'])}"),
+        measured=(
+            f"at epsilon = {largest:g}: {'; '.join(rows)}; test images' pixel variation {ref_tv:.3f} "
+            f"(snow threshold {SNOW_FACTOR * ref_tv:.3f}); best cell FID "
+            f"{interval_text(best['fid'], best['fid_sd'])}"
+        ),
         verdict=gate(config, by_count(hits, 2)),
-        note="Rule: " + RULES["snow"] + ".")
+        note="Rule: " + RULES["snow"] + ".",
+    )
 
 
 def sweep_section(results: Path, config: dict) -> Section | None:
@@ -87,21 +104,45 @@ def sweep_section(results: Path, config: dict) -> Section | None:
         return None
     summary = read_json(folder / "figure1.json")
     table = read_csv(folder / "figure1.csv")
-    shown = pd.DataFrame({
-        "epsilon": table["step_lr"].map("{:g}".format), "T": table["n_steps_each"],
-        "FID [95%]": [interval_text(f, s) for f, s in zip(table["fid"], table.get("fid_sd", table["fid"] * float("nan")))],
-        "KID [95%]": [interval_text(k, s) for k, s in zip(table["kid_mean"], table.get("kid_sd", table["kid_mean"] * float("nan")))],
-        "pixel variation": table["total_variation"], "n_samples": table["n_samples"]})
+    shown = pd.DataFrame(
+        {
+            "epsilon": table["step_lr"].map("{:g}".format),
+            "T": table["n_steps_each"],
+            "FID [95%]": [
+                interval_text(f, s) for f, s in zip(table["fid"], table.get("fid_sd", table["fid"] * float("nan")))
+            ],
+            "KID [95%]": [
+                interval_text(k, s)
+                for k, s in zip(table["kid_mean"], table.get("kid_sd", table["kid_mean"] * float("nan")))
+            ],
+            "pixel variation": table["total_variation"],
+            "n_samples": table["n_samples"],
+        }
+    )
     floor = summary.get("floor") or {}
-    floor_text = (f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
-                  if floor else "")
-    design = ("every configured epsilon at the sampler's T and every T at its epsilon (a cross, sweep.design)"
-              if config["sweep"].get("design") == "cross" else "every configured epsilon and T")
-    text = (f"<p>One checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled "
-            f"over {design}; {measured_with(summary)}.{floor_text} The poster's Figure 1 shows "
-            "its grid as images only.</p>")
-    figures = [(folder / "figure1_samples.png", "Samples per cell: rows T (steps per noise level), columns epsilon."),
-               (folder / "figure1_fid.png", "FID per cell with the half-width of its 95% bootstrap interval.")]
-    return Section("Sampler hyperparameters (Figure 1)", text, figures=figures,
-                   tables=[("FID, KID and pixel variation per (epsilon, T)", shown)],
-                   claims=[optimum_claim(summary, config), snow_claim(summary, config)])
+    floor_text = (
+        f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
+        if floor
+        else ""
+    )
+    design = (
+        "every configured epsilon at the sampler's T and every T at its epsilon (a cross, sweep.design)"
+        if config["sweep"].get("design") == "cross"
+        else "every configured epsilon and T"
+    )
+    text = (
+        f"<p>One checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled "
+        f"over {design}; {measured_with(summary)}.{floor_text} The poster's Figure 1 shows "
+        "its grid as images only.</p>"
+    )
+    figures = [
+        (folder / "figure1_samples.png", "Samples per cell: rows T (steps per noise level), columns epsilon."),
+        (folder / "figure1_fid.png", "FID per cell with the half-width of its 95% bootstrap interval."),
+    ]
+    return Section(
+        "Sampler hyperparameters (Figure 1)",
+        text,
+        figures=figures,
+        tables=[("FID, KID and pixel variation per (epsilon, T)", shown)],
+        claims=[optimum_claim(summary, config), snow_claim(summary, config)],
+    )
