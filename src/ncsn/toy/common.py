@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as pyplot
 import torch
 
 from ncsn.cli_options import THREADS_HELP, add_run_options
@@ -50,11 +52,8 @@ def generator(seed: int, *stream: int) -> torch.Generator:
 
 
 def plt():
-    import matplotlib
-
+    """pyplot on the Agg backend (files only: no display is needed or used)."""
     matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
     return pyplot
 
 
@@ -66,3 +65,9 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def save_figure(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def write_figure(fig, path: Path) -> None:
+    """Save a figure (creating the folder) and close it."""
+    save_figure(fig, path)
+    pyplot.close(fig)

@@ -26,8 +26,8 @@ def fit_dsm(
 
     The learning rate decays from ``lr`` to 0 on a cosine: the score is read off the final weights,
     and a constant rate would leave them jittering around the optimum by an amount that shows in
-    what the samplers recover. Returns the loss of every step. The data are drawn on the CPU from ``generator`` (reproducible
-    on any device) and moved to the model's device.
+    what the samplers recover. Returns the loss of every step. The data are drawn on the CPU from
+    ``generator`` (reproducible on any device) and moved to the model's device.
     """
     device = next(model.parameters()).device
     sigmas = sigmas.to(device)

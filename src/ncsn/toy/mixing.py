@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,17 @@ import torch
 from tqdm.auto import tqdm
 
 from ncsn.cli_options import run_device
+from ncsn.data.toy import POSTER_MIXTURE
 from ncsn.errors import NcsnError
-from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
+from ncsn.models.mlp import NoiseConditionalMLP
+from ncsn.noise import geometric_sigmas
+from ncsn.sampling import annealed_langevin, langevin
+from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
+from ncsn.toy.fit import fit_dsm
 
 REQUIRED = ("n_samples", "n_seeds", "init_bound", "langevin", "annealed", "train")
 TRUE_WEIGHT = 0.2  # of the (5, 5) mode
+STEP_CONVENTION = "alpha_i = step_lr * sigma_i^2 / sigma_L^2, x + alpha_i/2 s + sqrt(alpha_i) z (NCSN paper)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,19 +54,11 @@ def data_std(mixture) -> float:
     return variance.mean().sqrt().item()
 
 
-def run_seed(
+def fit_seed_model(
     index: int, settings: dict[str, Any], seed: int, sigmas: torch.Tensor, device: torch.device
-) -> tuple[list[dict[str, Any]], dict[str, torch.Tensor], list[float]]:
-    """The four samplers from one shared start; returns rows, the samples and the DSM losses."""
-    from ncsn.data.toy import POSTER_MIXTURE
-    from ncsn.models.mlp import NoiseConditionalMLP
-    from ncsn.sampling import annealed_langevin, langevin
-    from ncsn.toy.fit import fit_dsm
-
-    plain, annealed, train = settings["langevin"], settings["annealed"], settings["train"]
-    bound = settings["init_bound"]
-    start = (2 * torch.rand(settings["n_samples"], 2, generator=generator(seed, index, 0)) - 1) * bound
-
+) -> tuple[NoiseConditionalMLP, list[float]]:
+    """The noise conditional MLP of seed `index`, trained by DSM on mixture samples, and its losses."""
+    train = settings["train"]
     torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator(seed, index, 3))))
     model = NoiseConditionalMLP(dim=2, width=train["width"], data_std=data_std(POSTER_MIXTURE)).to(device)
     losses = fit_dsm(
@@ -71,7 +71,15 @@ def run_seed(
         generator=generator(seed, index, 4),
         desc=f"dsm on the mixture, seed {index}",
     )
+    return model, losses
 
+
+def sample_four_ways(
+    model, start: torch.Tensor, index: int, settings: dict[str, Any], seed: int, sigmas: torch.Tensor, device
+) -> dict[tuple[str, str], torch.Tensor]:
+    """(score, sampler) -> the chains' final states: plain and annealed Langevin with the exact and the
+    learned score, all from `start`."""
+    plain, annealed = settings["langevin"], settings["annealed"]
     samples = {}
     for score_name, score_fn in [("analytic", POSTER_MIXTURE.score), ("learned", model)]:
         on_device = start.to(device)
@@ -92,7 +100,11 @@ def run_seed(
             annealed["n_steps_each"],
             generator=torch.Generator(device=device).manual_seed(seed * 1000 + index * 10 + 2),
         ).cpu()
-    rows = [
+    return samples
+
+
+def weight_rows(index: int, samples: dict[tuple[str, str], torch.Tensor]) -> list[dict[str, Any]]:
+    return [
         {
             "seed_index": index,
             "score": score,
@@ -102,7 +114,17 @@ def run_seed(
         }
         for (score, sampler), x in samples.items()
     ]
-    return rows, samples, losses
+
+
+def run_seed(
+    index: int, settings: dict[str, Any], seed: int, sigmas: torch.Tensor, device: torch.device
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], torch.Tensor], list[float]]:
+    """The four samplers from one shared start; returns rows, the samples and the DSM losses."""
+    bound = settings["init_bound"]
+    start = (2 * torch.rand(settings["n_samples"], 2, generator=generator(seed, index, 0)) - 1) * bound
+    model, losses = fit_seed_model(index, settings, seed, sigmas, device)
+    samples = sample_four_ways(model, start, index, settings, seed, sigmas, device)
+    return weight_rows(index, samples), samples, losses
 
 
 def summarise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -116,9 +138,8 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def plot_samples(samples: dict, losses: list[float], weights: dict, bound: float, path: Path) -> None:
-    from ncsn.data.toy import POSTER_MIXTURE
-
+def plot_samples(samples: dict, losses: list[float], weights: dict, bound: float):
+    """The first seed's chains of every (score, sampler) over the density, i.i.d. samples and the DSM loss."""
     pyplot = plt()
     extent = max(10.0, bound)
     axis = torch.linspace(-extent, extent, 200)
@@ -151,72 +172,92 @@ def plot_samples(samples: dict, losses: list[float], weights: dict, bound: float
     ax.set_xlabel("step")
     ax.set_title("DSM loss of the learned score (first seed)", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    pyplot.close(fig)
+    return fig
 
 
-def run(args: argparse.Namespace) -> int:
-    from ncsn.noise import geometric_sigmas
-
-    settings = parse_settings(args.settings, REQUIRED, "toy-mixing")
-    device = run_device(args)
+def annealed_sigmas(settings: dict[str, Any]) -> torch.Tensor:
     annealed = settings["annealed"]
     try:
-        sigmas = geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"], annealed["n_levels"])
+        return geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"], annealed["n_levels"])
     except ValueError as err:
         raise NcsnError(f"toy.mixing.annealed: {err}") from None
 
+
+@dataclass
+class Mixing:
+    """What toy-mixing computes: the weights of every seed and their summary, and the first seed's
+    samples, DSM losses and weights (for the figure)."""
+
+    sigmas: torch.Tensor
+    by_seed: pd.DataFrame
+    table: pd.DataFrame
+    first_samples: dict[tuple[str, str], torch.Tensor]
+    first_losses: list[float]
+    first_weights: dict[tuple[str, str], float]
+
+
+def compute(
+    settings: dict[str, Any], seed: int, device: torch.device, log: Callable[[str], None] | None = None
+) -> Mixing:
+    """Every seed's four samplers; `log` gets one line of weights per seed."""
+    sigmas = annealed_sigmas(settings)
     rows, first = [], None
     for index in tqdm(range(settings["n_seeds"]), desc="seeds"):
-        seed_rows, samples, losses = run_seed(index, settings, args.seed, sigmas, device)
+        seed_rows, samples, losses = run_seed(index, settings, seed, sigmas, device)
         rows += seed_rows
         if first is None:
             first = (samples, losses, {(r["score"], r["sampler"]): r["weight"] for r in seed_rows})
-        print(
-            "  ".join(f"{r['score']}/{r['sampler']}={r['weight']:.3f}" for r in seed_rows), file=sys.stderr, flush=True
-        )
-
-    out = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+        if log is not None:
+            log("  ".join(f"{r['score']}/{r['sampler']}={r['weight']:.3f}" for r in seed_rows))
     by_seed = pd.DataFrame(rows)
-    by_seed.to_csv(out / "mode_weights.csv", index=False)
-    table = summarise(by_seed)
-    table.to_csv(out / "mode_weights_summary.csv", index=False)
-    plot_samples(first[0], first[1], first[2], settings["init_bound"], out / "samples.png")
-    write_json(
-        out / "mixing.json",
-        {
-            "profile": args.profile,
-            "seed": args.seed,
-            "settings": settings,
-            "true_weight": TRUE_WEIGHT,
-            "sigmas": sigmas.tolist(),
-            "step_convention": "alpha_i = step_lr * sigma_i^2 / sigma_L^2, x + alpha_i/2 s + sqrt(alpha_i) z (NCSN paper)",
-            "weights": {
-                f"{r.score}/{r.sampler}": {
-                    "mean": r.mean,
-                    "std": r.std,
-                    "n_seeds": int(r.n_seeds),
-                    "abs_error": r.abs_error,
-                }
-                for r in table.itertuples()
-            },
-            "nonfinite_samples": int(by_seed["nonfinite"].sum()),
-            "poster": {
-                "claim": "standard Langevin fails to recover the weights; annealed Langevin recovers both modes"
-            },
-            "claim_holds": bool(
-                all(
-                    table[table["sampler"] == "annealed"]["abs_error"]
-                    < table[table["sampler"] == "langevin"]["abs_error"].min()
-                )
-            ),
+    return Mixing(sigmas, by_seed, summarise(by_seed), *first)
+
+
+def summary(result: Mixing, settings: dict[str, Any], profile: str, seed: int) -> dict[str, Any]:
+    """The content of mixing.json."""
+    table = result.table
+    annealed_errors = table[table["sampler"] == "annealed"]["abs_error"]
+    return {
+        "profile": profile,
+        "seed": seed,
+        "settings": settings,
+        "true_weight": TRUE_WEIGHT,
+        "sigmas": result.sigmas.tolist(),
+        "step_convention": STEP_CONVENTION,
+        "weights": {
+            f"{r.score}/{r.sampler}": {
+                "mean": r.mean,
+                "std": r.std,
+                "n_seeds": int(r.n_seeds),
+                "abs_error": r.abs_error,
+            }
+            for r in table.itertuples()
         },
-    )
+        "nonfinite_samples": int(result.by_seed["nonfinite"].sum()),
+        "poster": {"claim": "standard Langevin fails to recover the weights; annealed Langevin recovers both modes"},
+        "claim_holds": bool(all(annealed_errors < table[table["sampler"] == "langevin"]["abs_error"].min())),
+    }
+
+
+def write(result: Mixing, figure, summary_json: dict[str, Any], out: Path) -> None:
+    """mode_weights.csv, mode_weights_summary.csv, samples.png and mixing.json under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    result.by_seed.to_csv(out / "mode_weights.csv", index=False)
+    result.table.to_csv(out / "mode_weights_summary.csv", index=False)
+    write_figure(figure, out / "samples.png")
+    write_json(out / "mixing.json", summary_json)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = parse_settings(args.settings, REQUIRED, "toy-mixing")
+    device = run_device(args)
+    result = compute(settings, args.seed, device, log=lambda line: print(line, file=sys.stderr, flush=True))
+    figure = plot_samples(result.first_samples, result.first_losses, result.first_weights, settings["init_bound"])
+    write(result, figure, summary(result, settings, args.profile, args.seed), args.out_dir)
     print(
         f"weight of the (5, 5) mode over {settings['n_seeds']} seeds ({settings['n_samples']} chains each), true 0.2:"
     )
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 

@@ -25,15 +25,20 @@ import multiprocessing
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
+from torch import nn
+from tqdm.auto import tqdm
 
 from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
-from ncsn.toy.common import add_common_arguments, parse_settings, plt, save_figure, write_json
+from ncsn.losses import dsm_loss, ism_loss, ssm_loss
+from ncsn.models.mlp import mlp
+from ncsn.toy.common import add_common_arguments, parse_settings, plt, write_figure, write_json
 
 REQUIRED = ("dims", "width", "depth", "batch_size", "steps", "max_seconds", "n_projections")
 OBJECTIVES = ("ism", "ssm", "dsm")
@@ -79,6 +84,56 @@ def _current_rss_mib(how: str) -> float:
     return _proc_status_mib("VmRSS") if how.startswith("peak RSS above") else _peak_rss_mib(how)
 
 
+def training_step(
+    objective: str, dim: int, batch: int, generator: torch.Generator, dev: torch.device, shape: dict[str, int]
+) -> tuple[Callable[[], float], nn.Module]:
+    """A closure timing one step of `objective` on a fresh MLP at dimension `dim`, and the MLP.
+    `shape`: the MLP's width and depth and SSM's n_projections."""
+    net = mlp(dim, dim, shape["width"], shape["depth"]).to(dev)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    x = torch.randn(batch, dim, device=dev, generator=generator)
+    sigmas = torch.tensor([DSM_SIGMA], device=dev)
+    loss_of = {
+        "ism": lambda: ism_loss(net, x),
+        "ssm": lambda: ssm_loss(net, x, n_projections=shape["n_projections"], generator=generator),
+        "dsm": lambda: dsm_loss(lambda y, sigma: net(y), x, sigmas, generator=generator),
+    }[objective]
+
+    def step() -> float:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        start = time.perf_counter()
+        loss = loss_of()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter() - start
+
+    return step, net
+
+
+def _timed_steps(step: Callable[[], float], steps: int, max_seconds: float) -> list[float]:
+    """Sorted seconds of up to `steps` steps, stopping after `max_seconds` (at least one step)."""
+    times, began = [], time.perf_counter()
+    while len(times) < steps and (not times or time.perf_counter() - began < max_seconds):
+        times.append(step())
+    return sorted(times)
+
+
+def _memory_baseline(
+    objective: str, noise: torch.Generator, dev: torch.device, shape: dict[str, int]
+) -> tuple[str, float]:
+    """Start the peak-memory measurement: how the peak will be read and the baseline to subtract."""
+    training_step(objective, 2, 2, noise, dev, shape)[0]()  # page in PyTorch's code before the baseline
+    how = _reset_peak_rss() if dev.type == "cpu" else "cuda max_memory_allocated"
+    rss_before = _current_rss_mib(how) if dev.type == "cpu" else 0.0
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    return how, rss_before
+
+
 def measure(
     objective: str,
     dim: int,
@@ -92,51 +147,15 @@ def measure(
     seed: int,
 ) -> dict[str, Any]:
     """Seconds per training step (median of the timed steps, after one warm-up step) and peak memory."""
-    from ncsn.losses import dsm_loss, ism_loss, ssm_loss
-    from ncsn.models.mlp import mlp
-
     dev = torch.device(device)
-
-    def training_step(d: int, batch: int, generator: torch.Generator):
-        """A closure timing one step of `objective` on a fresh MLP at dimension d."""
-        net = mlp(d, d, width, depth).to(dev)
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-        x = torch.randn(batch, d, device=dev, generator=generator)
-        sigmas = torch.tensor([DSM_SIGMA], device=dev)
-        loss_of = {
-            "ism": lambda: ism_loss(net, x),
-            "ssm": lambda: ssm_loss(net, x, n_projections=n_projections, generator=generator),
-            "dsm": lambda: dsm_loss(lambda y, sigma: net(y), x, sigmas, generator=generator),
-        }[objective]
-
-        def step() -> float:
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            start = time.perf_counter()
-            loss = loss_of()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            return time.perf_counter() - start
-
-        return step, net
-
+    shape = {"width": width, "depth": depth, "n_projections": n_projections}
     torch.manual_seed(seed)
     noise = torch.Generator(device=dev).manual_seed(seed)
-    training_step(2, 2, noise)[0]()  # page in PyTorch's code before the baseline
-    how = _reset_peak_rss() if dev.type == "cpu" else "cuda max_memory_allocated"
-    rss_before = _current_rss_mib(how) if dev.type == "cpu" else 0.0
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    step, net = training_step(dim, batch_size, noise)
+    how, rss_before = _memory_baseline(objective, noise, dev, shape)
+    step, net = training_step(objective, dim, batch_size, noise, dev, shape)
     warmup = step()
-    times, began = [], time.perf_counter()
-    while len(times) < steps and (not times or time.perf_counter() - began < max_seconds):
-        times.append(step())
+    times = _timed_steps(step, steps, max_seconds)
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mib(how) - rss_before
-    times.sort()
     return {
         "objective": objective,
         "dim": dim,
@@ -190,7 +209,7 @@ def slope(table: pd.DataFrame, objective: str, column: str, min_dim: int) -> flo
     return float((centred * (logs_y - logs_y.mean())).sum() / (centred**2).sum())
 
 
-def plot(table: pd.DataFrame, path: Path) -> None:
+def plot(table: pd.DataFrame):
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.2))
     for objective in OBJECTIVES:
@@ -210,8 +229,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         fontsize=9,
     )
     fig.tight_layout()
-    save_figure(fig, path)
-    pyplot.close(fig)
+    return fig
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -232,71 +250,67 @@ def format_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    settings = parse_settings(args.settings, REQUIRED, "toy-objective-cost")
+def compute(
+    settings: dict[str, Any], threads: int, device: str, seed: int, log: Callable[[str], None] | None = None
+) -> pd.DataFrame:
+    """One row per (objective, D), each measured in its own child process (``measure_isolated``)."""
     dims = sorted(int(d) for d in settings["dims"])
-    device = str(resolve_device(args.device))
+    sizes = {k: settings[k] for k in ("width", "depth", "batch_size", "steps", "max_seconds", "n_projections")}
     rows = []
     jobs = [(objective, dim) for dim in dims for objective in OBJECTIVES]
     for objective, dim in tqdm(jobs, desc="objective x D"):
-        rows.append(
-            measure_isolated(
-                args.threads,
-                objective=objective,
-                dim=dim,
-                width=settings["width"],
-                depth=settings["depth"],
-                batch_size=settings["batch_size"],
-                steps=settings["steps"],
-                max_seconds=settings["max_seconds"],
-                n_projections=settings["n_projections"],
-                device=device,
-                seed=args.seed,
-            )
-        )
-        print(
-            f"{objective} D={dim}: {1000 * rows[-1]['seconds_per_step']:.2f} ms/step, {rows[-1]['peak_mib']:.1f} MiB",
-            file=sys.stderr,
-            flush=True,
-        )
+        row = measure_isolated(threads, objective=objective, dim=dim, **sizes, device=device, seed=seed)
+        rows.append(row)
+        if log is not None:
+            log(f"{objective} D={dim}: {1000 * row['seconds_per_step']:.2f} ms/step, {row['peak_mib']:.1f} MiB")
+    return pd.DataFrame(rows)
 
-    out = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "cost.csv", index=False)
-    plot(table, out / "cost.png")
+
+def summary(table: pd.DataFrame, settings: dict[str, Any], device: str, threads: int, profile: str) -> dict[str, Any]:
+    """The content of cost.json: times and peaks at the largest D, ratios and log-log slopes."""
+    dims = sorted(int(d) for d in settings["dims"])
     largest = dims[-1]
     at_largest = table[table["dim"] == largest].set_index("objective")
     min_dim = dims[len(dims) // 2] if len(dims) >= 4 else dims[0]  # slopes over the larger half of the sizes
-    write_json(
-        out / "cost.json",
-        {
-            "profile": args.profile,
-            "settings": settings,
-            "device": device,
-            "threads": args.threads,
-            "memory_measure": rows[0]["memory_measure"],
-            "dsm_sigma": DSM_SIGMA,
-            "largest_dim": largest,
-            "seconds_per_step_at_largest_dim": at_largest["seconds_per_step"].to_dict(),
-            "peak_mib_at_largest_dim": at_largest["peak_mib"].to_dict(),
-            "ism_over_dsm_time_at_largest_dim": float(
-                at_largest.loc["ism", "seconds_per_step"] / at_largest.loc["dsm", "seconds_per_step"]
-            ),
-            "loglog_time_slope": {o: slope(table, o, "seconds_per_step", min_dim) for o in OBJECTIVES},
-            "loglog_memory_slope": {o: slope(table, o, "peak_mib", min_dim) for o in OBJECTIVES},
-            "slope_fit_from_dim": min_dim,
-            "lecture": {
-                "claim": "the Jacobian trace of ISM costs O(D^2); SSM's Jacobian-vector products scale with O(D)"
-            },
-        },
+    return {
+        "profile": profile,
+        "settings": settings,
+        "device": device,
+        "threads": threads,
+        "memory_measure": table["memory_measure"].iloc[0],
+        "dsm_sigma": DSM_SIGMA,
+        "largest_dim": largest,
+        "seconds_per_step_at_largest_dim": at_largest["seconds_per_step"].to_dict(),
+        "peak_mib_at_largest_dim": at_largest["peak_mib"].to_dict(),
+        "ism_over_dsm_time_at_largest_dim": float(
+            at_largest.loc["ism", "seconds_per_step"] / at_largest.loc["dsm", "seconds_per_step"]
+        ),
+        "loglog_time_slope": {o: slope(table, o, "seconds_per_step", min_dim) for o in OBJECTIVES},
+        "loglog_memory_slope": {o: slope(table, o, "peak_mib", min_dim) for o in OBJECTIVES},
+        "slope_fit_from_dim": min_dim,
+        "lecture": {"claim": "the Jacobian trace of ISM costs O(D^2); SSM's Jacobian-vector products scale with O(D)"},
+    }
+
+
+def write(table: pd.DataFrame, figure, summary_json: dict[str, Any], out: Path) -> None:
+    """cost.csv, cost.png and cost.json under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "cost.csv", index=False)
+    write_figure(figure, out / "cost.png")
+    write_json(out / "cost.json", summary_json)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = parse_settings(args.settings, REQUIRED, "toy-objective-cost")
+    device = str(resolve_device(args.device))
+    table = compute(
+        settings, args.threads, device, args.seed, log=lambda line: print(line, file=sys.stderr, flush=True)
     )
+    write(table, plot(table), summary(table, settings, device, args.threads, args.profile), args.out_dir)
     print(
         f"one training step (loss + backward + Adam) on {device}, {args.threads} thread(s), batch "
         f"{settings['batch_size']}, MLP width {settings['width']} depth {settings['depth']}; memory = "
-        f"{rows[0]['memory_measure']}"
+        f"{table['memory_measure'].iloc[0]}"
     )
     print(format_table(table))
     return 0

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ncsn import samplers
 from ncsn.cli_options import set_threads
+from ncsn.data.toy import POSTER_MIXTURE
 from ncsn.errors import NcsnError
-from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
+from ncsn.noise import geometric_sigmas
+from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
 from ncsn.toy.mixing import TRUE_WEIGHT, mode_weight
 
 REQUIRED = ("nfe", "methods", "n_samples", "n_seeds", "init_bound", "annealed")
@@ -32,9 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def weights_table(settings: dict, seed: int, sigmas: torch.Tensor) -> pd.DataFrame:
-    from ncsn import samplers
-    from ncsn.data.toy import POSTER_MIXTURE
-
+    """One row per (seed, method, NFE budget): the recovered weight of the (5, 5) mode and its error."""
     rows = []
     bound = settings["init_bound"]
     jobs = [(i, m, n) for i in range(settings["n_seeds"]) for m in settings["methods"] for n in settings["nfe"]]
@@ -59,7 +62,7 @@ def weights_table(settings: dict, seed: int, sigmas: torch.Tensor) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def plot(table: pd.DataFrame, path) -> None:
+def plot(table: pd.DataFrame):
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(6.4, 4.2))
     summary = table.groupby(["method", "nfe"], sort=False)["abs_error"].agg(["mean", "std", "count"]).reset_index()
@@ -77,41 +80,56 @@ def plot(table: pd.DataFrame, path) -> None:
     ax.set_ylabel("|weight of the (5, 5) mode - 0.2|")
     ax.set_title("Exact score: weight error against NFE (mean over seeds, 95% interval)")
     ax.legend(fontsize=8)
-    save_figure(fig, path)
+    return fig
 
 
-def run(args: argparse.Namespace) -> int:
-    from ncsn.noise import geometric_sigmas
-
-    settings = parse_settings(args.settings, REQUIRED, "toy-samplers")
-    set_threads(args.threads)
+def annealed_sigmas(settings: dict[str, Any]) -> torch.Tensor:
     annealed = settings["annealed"]
-    sigmas = geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"], annealed["n_levels"])
-    table = weights_table(settings, args.seed, sigmas)
-    out = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "samplers.csv", index=False)
-    plot(table, out / "samplers.png")
+    return geometric_sigmas(annealed["sigma_max"], annealed["sigma_min"], annealed["n_levels"])
+
+
+def first_within_tolerance(table: pd.DataFrame, settings: dict[str, Any]) -> dict[str, int | None]:
+    """Per method: the smallest NFE whose mean weight error over the seeds is below the tolerance."""
     means = table.groupby(["method", "nfe"], sort=False)["abs_error"].mean()
     tolerance = settings.get("tolerance", 0.03)
     first = {}
     for method in settings["methods"]:
         hits = [int(n) for (m, n), err in means.items() if m == method and err < tolerance]
         first[method] = min(hits) if hits else None
-    write_json(
-        out / "samplers.json",
-        {
-            "profile": args.profile,
-            "seed": args.seed,
-            "true_weight": TRUE_WEIGHT,
-            "tolerance": tolerance,
-            "sigmas": sigmas.tolist(),
-            "n_samples": settings["n_samples"],
-            "n_seeds": settings["n_seeds"],
-            "first_nfe_within_tolerance": first,
-            "mean_abs_error": {f"{m}/{n}": float(e) for (m, n), e in means.items()},
-        },
-    )
-    for method, nfe in first.items():
-        print(f"{method}: mean weight error below {tolerance} from NFE {nfe}")
+    return first
+
+
+def summary(table: pd.DataFrame, settings: dict[str, Any], sigmas: torch.Tensor, profile: str, seed: int) -> dict:
+    """The content of samplers.json."""
+    means = table.groupby(["method", "nfe"], sort=False)["abs_error"].mean()
+    return {
+        "profile": profile,
+        "seed": seed,
+        "true_weight": TRUE_WEIGHT,
+        "tolerance": settings.get("tolerance", 0.03),
+        "sigmas": sigmas.tolist(),
+        "n_samples": settings["n_samples"],
+        "n_seeds": settings["n_seeds"],
+        "first_nfe_within_tolerance": first_within_tolerance(table, settings),
+        "mean_abs_error": {f"{m}/{n}": float(e) for (m, n), e in means.items()},
+    }
+
+
+def write(table: pd.DataFrame, figure, summary_json: dict[str, Any], out: Path) -> None:
+    """samplers.csv, samplers.png and samplers.json under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "samplers.csv", index=False)
+    write_figure(figure, out / "samplers.png")
+    write_json(out / "samplers.json", summary_json)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = parse_settings(args.settings, REQUIRED, "toy-samplers")
+    set_threads(args.threads)
+    sigmas = annealed_sigmas(settings)
+    table = weights_table(settings, args.seed, sigmas)
+    result = summary(table, settings, sigmas, args.profile, args.seed)
+    write(table, plot(table), result, args.out_dir)
+    for method, nfe in result["first_nfe_within_tolerance"].items():
+        print(f"{method}: mean weight error below {result['tolerance']} from NFE {nfe}")
     return 0

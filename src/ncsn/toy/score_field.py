@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,12 @@ import pandas as pd
 import torch
 
 from ncsn.cli_options import run_device
+from ncsn.data.toy import Circle
 from ncsn.errors import NcsnError
-from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, save_figure, write_json
+from ncsn.models.mlp import NoiseConditionalMLP
+from ncsn.noise import geometric_sigmas
+from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
+from ncsn.toy.fit import fit_dsm
 
 REQUIRED = ("radius", "noise", "train", "extent", "band_edges")
 GRID = 201  # points per axis of the error grid
@@ -90,48 +95,65 @@ def error_table(
 
 
 @torch.no_grad()
-def plot_fields(model, circle, sigmas: list[float], extent: float, device: torch.device, path: Path) -> None:
+def field_samples(
+    model, circle, sigmas: list[float], extent: float, device: torch.device
+) -> list[dict[str, torch.Tensor | float]]:
+    """Per level: the true and learned score on the ARROWS x ARROWS grid, and p_sigma on a 120 x 120 grid."""
+    points, _ = grid(extent, ARROWS)
+    dense, _ = grid(extent, 120)
+    fields = []
+    for sigma in sigmas:
+        learned = model(points.to(device), torch.full((len(points),), sigma, device=device)).cpu()
+        fields.append(
+            {
+                "sigma": sigma,
+                "points": points,
+                "true": circle.score(points, sigma),
+                "learned": learned,
+                "density": circle.log_density(dense, sigma).exp().view(120, 120),
+            }
+        )
+    return fields
+
+
+def _field_panel(ax, points, field, density, extent: float, clim: tuple[float, float]):
+    ax.imshow(density.numpy(), origin="lower", extent=(-extent, extent, -extent, extent), cmap="Greys", alpha=0.6)
+    unit = field / field.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return ax.quiver(
+        points[:, 0].numpy(),
+        points[:, 1].numpy(),
+        unit[:, 0].numpy(),
+        unit[:, 1].numpy(),
+        field.norm(dim=1).clamp_min(1e-12).log10().numpy(),
+        cmap="viridis",
+        clim=clim,
+        scale=ARROWS * 1.3,
+        width=0.004,
+    )
+
+
+def plot_fields(fields: list[dict], radius: float, extent: float):
     """Rows: true, learned field; columns: levels. Arrows show the direction only (the magnitude spans
     orders of magnitude between the circle and the corners); their colour is log10 ||s||, on one scale
     per column. The background is p_sigma."""
     pyplot = plt()
-    points, _ = grid(extent, ARROWS)
-    dense, _ = grid(extent, 120)
-    fig, axes = pyplot.subplots(2, len(sigmas), figsize=(4.2 * len(sigmas), 8.2), squeeze=False)
-    for col, sigma in enumerate(sigmas):
-        true = circle.score(points, sigma)
-        learned = model(points.to(device), torch.full((len(points),), sigma, device=device)).cpu()
-        magnitudes = torch.cat([true.norm(dim=1), learned.norm(dim=1)]).clamp_min(1e-12).log10()
-        vmin, vmax = magnitudes.min().item(), magnitudes.max().item()
-        density = circle.log_density(dense, sigma).exp().view(120, 120)
-        for row, (name, field) in enumerate([("true", true), ("learned", learned)]):
+    fig, axes = pyplot.subplots(2, len(fields), figsize=(4.2 * len(fields), 8.2), squeeze=False)
+    for col, level in enumerate(fields):
+        magnitudes = torch.cat([level["true"].norm(dim=1), level["learned"].norm(dim=1)]).clamp_min(1e-12).log10()
+        clim = (magnitudes.min().item(), magnitudes.max().item())
+        for row, name in enumerate(["true", "learned"]):
             ax = axes[row][col]
-            ax.imshow(
-                density.numpy(), origin="lower", extent=(-extent, extent, -extent, extent), cmap="Greys", alpha=0.6
-            )
-            unit = field / field.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            arrows = ax.quiver(
-                points[:, 0].numpy(),
-                points[:, 1].numpy(),
-                unit[:, 0].numpy(),
-                unit[:, 1].numpy(),
-                field.norm(dim=1).clamp_min(1e-12).log10().numpy(),
-                cmap="viridis",
-                clim=(vmin, vmax),
-                scale=ARROWS * 1.3,
-                width=0.004,
-            )
-            ax.add_patch(pyplot.Circle((0, 0), circle.radius, fill=False, color="tab:red", lw=1))
-            ax.set_title(f"{name} score, sigma = {sigma:.3g}")
+            arrows = _field_panel(ax, level["points"], level[name], level["density"], extent, clim)
+            ax.add_patch(pyplot.Circle((0, 0), radius, fill=False, color="tab:red", lw=1))
+            ax.set_title(f"{name} score, sigma = {level['sigma']:.3g}")
             ax.set_aspect("equal")
             ax.set_xlim(-extent, extent)
             ax.set_ylim(-extent, extent)
         fig.colorbar(arrows, ax=axes[:, col].tolist(), shrink=0.6, label="log10 ||s||")
-    save_figure(fig, path)
-    pyplot.close(fig)
+    return fig
 
 
-def plot_errors(table: pd.DataFrame, path: Path) -> None:
+def plot_errors(table: pd.DataFrame):
     pyplot = plt()
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.2))
     cmap = pyplot.get_cmap("viridis")
@@ -153,8 +175,7 @@ def plot_errors(table: pd.DataFrame, path: Path) -> None:
     right.set_ylim(-1.05, 1.05)
     left.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path)
-    pyplot.close(fig)
+    return fig
 
 
 def summary(
@@ -196,15 +217,20 @@ def summary(
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    from ncsn.data.toy import Circle
-    from ncsn.models.mlp import NoiseConditionalMLP
-    from ncsn.noise import geometric_sigmas
-    from ncsn.toy.fit import fit_dsm
+@dataclass
+class ScoreField:
+    """What toy-score-field computes: the error table, the fields shown, the DSM losses and the summary."""
 
-    settings = parse_settings(args.settings, REQUIRED, "toy-score-field")
+    sigmas: torch.Tensor
+    losses: list[float]
+    table: pd.DataFrame
+    fields: list[dict]
+    summary: dict[str, Any]
+
+
+def compute(settings: dict[str, Any], seed: int, device: torch.device, profile: str = "") -> ScoreField:
+    """Train the noise conditional MLP by DSM on the circle and compare it with the exact score."""
     edges = check_bands(settings["band_edges"])
-    device = run_device(args)
     noise, train = settings["noise"], settings["train"]
     try:
         sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], noise["n_levels"])
@@ -212,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise NcsnError(f"toy.score_field: {err}") from None
 
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     model = NoiseConditionalMLP(dim=2, width=train["width"], data_std=circle.radius / math.sqrt(2)).to(device)
     losses = fit_dsm(
         model,
@@ -221,28 +247,45 @@ def run(args: argparse.Namespace) -> int:
         steps=train["steps"],
         batch_size=train["batch_size"],
         lr=train["lr"],
-        generator=generator(args.seed, 0),
+        generator=generator(seed, 0),
         desc="dsm on the circle",
     )
-
-    out = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
     table = error_table(model, circle, sigmas, settings["extent"], edges, device)
-    table.to_csv(out / "errors.csv", index=False)
-    plot_errors(table, out / "errors.png")
     shown = sorted({0, len(sigmas) // 2, len(sigmas) - 1})
-    plot_fields(model, circle, [float(sigmas[i]) for i in shown], settings["extent"], device, out / "field.png")
-    result = summary(table, sigmas.tolist(), losses, settings, args.profile, args.seed)
-    write_json(out / "score_field.json", result)
+    fields = field_samples(model, circle, [float(sigmas[i]) for i in shown], settings["extent"], device)
+    result = summary(table, sigmas.tolist(), losses, settings, profile, seed)
+    return ScoreField(sigmas, losses, table, fields, result)
 
-    small = result["smallest_sigma"]
-    print(
-        f"score field on the circle (radius {circle.radius:g}), sigma = {sigmas[-1]:.3g}: relative error "
-        f"{small['near']['relative_error']:.3f} within {small['near']['band_hi']:g} of the circle, "
-        f"{small['far']['relative_error']:.3f} at {small['far']['band_lo']:g}-{small['far']['band_hi']:g}; "
-        f"mean cosine {small['near']['mean_cosine']:.3f} vs {small['far']['mean_cosine']:.3f}"
+
+def write(result: ScoreField, errors_figure, fields_figure, out: Path) -> None:
+    """errors.csv, errors.png, field.png and score_field.json under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out / "errors.csv", index=False)
+    write_figure(errors_figure, out / "errors.png")
+    write_figure(fields_figure, out / "field.png")
+    write_json(out / "score_field.json", result.summary)
+
+
+def report(result: ScoreField) -> str:
+    small = result.summary["smallest_sigma"]
+    return (
+        f"score field on the circle (radius {result.summary['radius']:g}), sigma = {result.sigmas[-1]:.3g}: "
+        f"relative error {small['near']['relative_error']:.3f} within {small['near']['band_hi']:g} of the "
+        f"circle, {small['far']['relative_error']:.3f} at {small['far']['band_lo']:g}-{small['far']['band_hi']:g}; "
+        f"mean cosine {small['near']['mean_cosine']:.3f} vs {small['far']['mean_cosine']:.3f}\n"
+        + result.table.to_string(index=False, float_format=lambda v: f"{v:.4g}")
     )
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = parse_settings(args.settings, REQUIRED, "toy-score-field")
+    check_bands(settings["band_edges"])  # a user error before the device is set up
+    device = run_device(args)
+    result = compute(settings, args.seed, device, args.profile)
+    errors_figure = plot_errors(result.table)
+    fields_figure = plot_fields(result.fields, float(settings["radius"]), settings["extent"])
+    write(result, errors_figure, fields_figure, args.out_dir)
+    print(report(result))
     return 0
 
 
