@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import write_tiny_checkpoint
+
+from ncsn.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +36,24 @@ def repo() -> Path:
 def snakemake_cmd() -> list[str]:
     """The real Snakemake CLI of the interpreter running the tests."""
     return [sys.executable, "-m", "snakemake"]
+
+
+@pytest.fixture(scope="module")
+def schema(repo) -> Path:
+    """The config schema of the workflow."""
+    return repo / "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def quick(repo, schema) -> dict:
+    """config/quick.yaml, validated (one copy per test module: deep-copy it before changing it)."""
+    return load_config(repo / "config/quick.yaml", schema)
+
+
+@pytest.fixture()
+def tiny_checkpoint(tmp_path) -> Path:
+    """tmp_path/epoch_1.pt: a checkpoint of an untrained width-4 U-Net (helpers.write_tiny_checkpoint)."""
+    return write_tiny_checkpoint(tmp_path / "epoch_1.pt")
 
 
 @pytest.fixture(autouse=True)

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from PIL import Image
 
 from ncsn import cli
 from ncsn.generate import load_samples
-from ncsn.models.registry import build_model
-from ncsn.noise import geometric_sigmas
-
-
-def _checkpoint(path):
-    torch.manual_seed(0)
-    sigmas = geometric_sigmas(1.0, 0.01, 3)
-    kwargs = {"sigmas": sigmas.tolist(), "width": 4, "channels": 1, "dropout": 0.0}
-    model = build_model("unet", **dict(kwargs, sigmas=sigmas))
-    ema = build_model("unet", **dict(kwargs, sigmas=sigmas))
-    for p in ema.parameters():
-        p.data.mul_(0.5)  # raw and EMA weights differ
-    torch.save(
-        {
-            "variant": "tiny",
-            "arch": "unet",
-            "model_kwargs": kwargs,
-            "model": model.state_dict(),
-            "ema": ema.state_dict(),
-            "progress": {"epoch": 1},
-        },
-        path,
-    )
-    return path
+from ncsn.sampling import annealed_langevin, to_uint8
+from ncsn.training.checkpoint import load_model
 
 
 def _sample(ckpt, out, seed, weights="ema"):
@@ -60,8 +40,8 @@ def _sample(ckpt, out, seed, weights="ema"):
     return load_samples(out)
 
 
-def test_sample_is_reproducible_for_a_fixed_seed(tmp_path):
-    ckpt = _checkpoint(tmp_path / "epoch_1.pt")
+def test_sample_is_reproducible_for_a_fixed_seed(tmp_path, tiny_checkpoint):
+    ckpt = tiny_checkpoint
     a, info = _sample(ckpt, tmp_path / "a.pt", seed=3)
     b, _ = _sample(ckpt, tmp_path / "b.pt", seed=3)
     c, _ = _sample(ckpt, tmp_path / "c.pt", seed=4)
@@ -71,7 +51,21 @@ def test_sample_is_reproducible_for_a_fixed_seed(tmp_path):
     assert not torch.equal(a, c)
     assert not torch.equal(a, raw)
     assert info["n_samples"] == 6 and info["weights"] == "ema" and info["step_lr"] == 1e-4
-    assert (tmp_path / "a.png").stat().st_size > 100
+    # the images are the documented chains: one generator seeded with --seed draws each batch's uniform
+    # start and then its Langevin noise, over the checkpoint's levels with the EMA weights
+    model = load_model(ckpt, "ema", "cpu")
+    sigmas = torch.tensor(torch.load(ckpt)["model_kwargs"]["sigmas"])
+    generator = torch.Generator().manual_seed(3)
+    expected = []
+    for n in (4, 2):  # --n-samples 6 in batches of 4
+        start = torch.rand(n, 1, 28, 28, generator=generator)
+        expected.append(to_uint8(annealed_langevin(model, start, sigmas, 1e-4, 2, generator=generator)))
+    assert torch.equal(a, torch.cat(expected))
+    # the grid shows those images: 3 columns of 28 x 28 tiles with 2 pixels of padding
+    grid = torch.from_numpy(np.array(Image.open(tmp_path / "a.png").convert("L")))
+    assert grid.shape == (2 + 2 * 30, 2 + 3 * 30)
+    tiles = [grid[2 + 30 * (i // 3) : 30 + 30 * (i // 3), 2 + 30 * (i % 3) : 30 + 30 * (i % 3)] for i in range(6)]
+    assert torch.equal(torch.stack(tiles), a[:, 0])
 
 
 def test_sample_reports_a_missing_checkpoint(tmp_path, capsys):
@@ -94,10 +88,10 @@ def test_sample_reports_a_missing_checkpoint(tmp_path, capsys):
     assert "train rule" in capsys.readouterr().err
 
 
-def test_shards_merge_into_the_unsharded_set_bitwise(tmp_path, capsys):
+def test_shards_merge_into_the_unsharded_set_bitwise(tmp_path, capsys, tiny_checkpoint):
     """seeding batch: each batch has its own generator, so 3 shard jobs of a 7-image set in batches of 2
     give, merged, the images of one unsharded job with the same seed (issue 18)."""
-    ckpt = _checkpoint(tmp_path / "epoch_1.pt")
+    ckpt = tiny_checkpoint
     common = [
         "sample",
         "--checkpoint",

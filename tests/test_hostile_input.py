@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from test_generate import _checkpoint
+from helpers import write_tiny_checkpoint
 
 from ncsn import cli
 from ncsn.data.images import write_synthetic
@@ -44,7 +44,7 @@ def _foreign(path):
 
 
 def _mismatched(path):
-    _checkpoint(path)
+    write_tiny_checkpoint(path)
     ckpt = torch.load(path, weights_only=False)
     ckpt["model_kwargs"]["width"] = 8  # the stored weights are of width 4
     torch.save(ckpt, path)
@@ -53,7 +53,7 @@ def _mismatched(path):
 BAD_CHECKPOINTS = {
     "empty": (lambda p: p.write_bytes(b""), "cannot be read"),
     "random bytes": (lambda p: p.write_bytes(bytes(range(256)) * 40), "cannot be read"),
-    "truncated": (lambda p: (_checkpoint(p), p.write_bytes(p.read_bytes()[:3000])), "cannot be read"),
+    "truncated": (lambda p: (write_tiny_checkpoint(p), p.write_bytes(p.read_bytes()[:3000])), "cannot be read"),
     "foreign dict": (_foreign, "lacks 'arch'"),
     "weights of another network": (_mismatched, "do not fit the network"),
 }
@@ -70,16 +70,14 @@ def test_bad_checkpoints_are_named(tmp_path, capsys, case):
 
 
 @pytest.mark.parametrize("option, value", [("--grid-size", 0), ("--batch-size", 0), ("--n-samples", 0)])
-def test_sample_sizes_below_one_are_refused(tmp_path, capsys, option, value):
-    ckpt = _checkpoint(tmp_path / "epoch_1.pt")
-    _fails_cleanly(capsys, _sample_argv(ckpt, tmp_path / "s.pt", **{option: value}), option)
+def test_sample_sizes_below_one_are_refused(tmp_path, capsys, tiny_checkpoint, option, value):
+    _fails_cleanly(capsys, _sample_argv(tiny_checkpoint, tmp_path / "s.pt", **{option: value}), option)
 
 
-def test_an_output_folder_that_cannot_be_made_is_a_message(tmp_path, capsys):
-    ckpt = _checkpoint(tmp_path / "epoch_1.pt")
+def test_an_output_folder_that_cannot_be_made_is_a_message(tmp_path, capsys, tiny_checkpoint):
     blocker = tmp_path / "taken"
     blocker.write_text("a file where the output folder should be")
-    _fails_cleanly(capsys, _sample_argv(ckpt, blocker / "s.pt"), str(blocker), "writable")
+    _fails_cleanly(capsys, _sample_argv(tiny_checkpoint, blocker / "s.pt"), str(blocker), "writable")
 
 
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path, monkeypatch):
@@ -281,9 +279,10 @@ def test_report_without_its_inputs_names_them_and_keeps_the_previous_page(repo, 
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "0"])
-def test_a_step_size_that_is_not_a_finite_positive_number_is_refused(tmp_path, capsys, value):
-    ckpt = _checkpoint(tmp_path / "epoch_1.pt")
-    _fails_cleanly(capsys, _sample_argv(ckpt, tmp_path / "s.pt", **{"--step-lr": value}), "--step-lr", "finite")
+def test_a_step_size_that_is_not_a_finite_positive_number_is_refused(tmp_path, capsys, tiny_checkpoint, value):
+    _fails_cleanly(
+        capsys, _sample_argv(tiny_checkpoint, tmp_path / "s.pt", **{"--step-lr": value}), "--step-lr", "finite"
+    )
     assert not (tmp_path / "s.pt").exists()
 
 

@@ -1,6 +1,5 @@
 """The benchmark's pieces: loading the official network from a checkout by path, FLOP counts, the
-speed ratios it reports; the allocator setting that keeps freed memory; and the sampler's fast loop
-against the textbook one."""
+speed ratios it reports; and the allocator setting that keeps freed memory."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ from ncsn.errors import NcsnError
 from ncsn.perf.bench import format_table, size_rows, write_csv
 from ncsn.perf.flops import forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official
-from ncsn.sampling import annealed_langevin
 
 SIGMAS = torch.tensor([1.0, 0.5, 0.25])
 
@@ -125,42 +123,6 @@ def test_report_shows_the_benchmark_csv_with_its_ratios(tmp_path):
     assert table["train x official, lowest round"].iloc[0] == pytest.approx(1.25)
     assert table["sample % of conv peak"].iloc[0] == pytest.approx(45.0)
     assert throughput(tmp_path / "missing.csv") is None
-
-
-def test_fast_annealed_langevin_is_the_textbook_loop():
-    score_fn = lambda x, sigma: -x / (1 + sigma[:, None, None, None] ** 2)
-    x0 = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(1))
-    fast = annealed_langevin(score_fn, x0, SIGMAS, 0.1, 3, generator=torch.Generator().manual_seed(0))
-    g, x = torch.Generator().manual_seed(0), x0.clone()
-    for sigma in SIGMAS.tolist():
-        alpha = 0.1 * sigma**2 / SIGMAS[-1].item() ** 2
-        for _ in range(3):
-            x = x + alpha / 2 * score_fn(x, torch.full((5,), sigma)) + alpha**0.5 * torch.randn(x.shape, generator=g)
-    torch.testing.assert_close(fast, x, rtol=1e-6, atol=1e-6)
-
-
-def test_compile_switch_and_fallback_to_eager(monkeypatch):
-    from ncsn.models.compiled import compile_score_fn
-
-    model = lambda x, sigma: 2 * x
-    assert compile_score_fn(model, enabled=False) is model
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("no C++ compiler")
-
-    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: broken)
-    messages = []
-    score_fn = compile_score_fn(model, log=messages.append)
-    x = torch.ones(2)
-    assert torch.equal(score_fn(x, x), 2 * x) and torch.equal(score_fn(x, x), 2 * x)
-    assert len(messages) == 1 and "running uncompiled" in messages[0]
-
-
-def test_bf16_sampling_needs_cuda():
-    from ncsn.generate import score_function
-
-    with pytest.raises(NcsnError, match="--bf16 needs a CUDA device"):
-        score_function(nn.Identity(), torch.device("cpu"), bf16=True)
 
 
 REPEATED_STEPS = """

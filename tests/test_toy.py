@@ -1,5 +1,5 @@
-"""Toy distributions (exact scores of every perturbed density), the samplers on them, Tweedie's
-formula, the toy score network and the three toy commands at the smallest size."""
+"""Toy distributions (exact scores of every perturbed density), the toy score network and the toy
+commands at the smallest size (the samplers on the toy distributions: test_sampling.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import math
 
 import pytest
 import torch
+from helpers import uniform_points
 
 from ncsn.data.toy import POSTER_MIXTURE, Circle, GaussianMixture
 from ncsn.models.mlp import NoiseConditionalMLP
-from ncsn.noise import geometric_sigmas
-from ncsn.sampling import annealed_langevin, langevin, tweedie_denoise
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
 
@@ -22,14 +21,9 @@ def _autograd_score(log_density, x, sigma):
     return torch.autograd.grad(log_density(x, sigma).sum(), x)[0]
 
 
-def _points(n=400, scale=8.0, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return (2 * torch.rand(n, 2, generator=gen, dtype=torch.float64) - 1) * scale
-
-
 @pytest.mark.parametrize("sigma", [0.0, 0.3, 2.0, 10.0])
 def test_mixture_score_is_the_gradient_of_its_log_density(sigma):
-    x = _points()
+    x = uniform_points()
     assert torch.allclose(
         POSTER_MIXTURE.score(x, sigma), _autograd_score(POSTER_MIXTURE.log_density, x, sigma), rtol=1e-8, atol=1e-10
     )
@@ -47,12 +41,12 @@ def test_mixture_log_density_is_the_widened_mixture(sigma):
     reference = torch.distributions.MixtureSameFamily(
         torch.distributions.Categorical(torch.tensor([0.2, 0.8], dtype=torch.float64)), components
     )
-    x = _points()
+    x = uniform_points()
     assert torch.allclose(POSTER_MIXTURE.log_density(x, sigma), reference.log_prob(x), rtol=1e-10, atol=1e-10)
 
 
 def test_mixture_takes_one_sigma_per_sample():
-    x = _points(6)
+    x = uniform_points(6)
     sigma = torch.tensor([0.0, 0.5, 1.0, 2.0, 4.0, 8.0], dtype=torch.float64)
     expected = torch.stack([POSTER_MIXTURE.score(x[i : i + 1], s.item())[0] for i, s in enumerate(sigma)])
     assert torch.allclose(POSTER_MIXTURE.score(x, sigma), expected)
@@ -73,7 +67,7 @@ def test_mixture_rejects_bad_weights():
 def test_circle_score_is_the_gradient_of_its_log_density(sigma):
     circle = Circle(radius=2.0)
     x = torch.cat(
-        [_points(300, scale=4.0), torch.tensor([[1e-7, -2e-7], [0.0, 0.03], [2.0, 0.0]], dtype=torch.float64)]
+        [uniform_points(300, scale=4.0), torch.tensor([[1e-7, -2e-7], [0.0, 0.03], [2.0, 0.0]], dtype=torch.float64)]
     )
     assert torch.allclose(circle.score(x, sigma), _autograd_score(circle.log_density, x, sigma), rtol=1e-6, atol=1e-8)
 
@@ -82,7 +76,7 @@ def test_circle_score_is_the_gradient_of_its_log_density(sigma):
 def test_circle_log_density_is_the_convolution(sigma):
     # p_sigma(x) = mean over the circle's angle of N(x; r u(theta), sigma^2 I), by quadrature.
     circle = Circle(radius=2.0)
-    x = _points(50, scale=4.0)
+    x = uniform_points(50, scale=4.0)
     angle = torch.linspace(0, 2 * math.pi, 8193, dtype=torch.float64)[:-1]
     on_circle = 2.0 * torch.stack([angle.cos(), angle.sin()], dim=1)
     log_kernel = -(x.unsqueeze(1) - on_circle).pow(2).sum(-1) / (2 * sigma**2) - math.log(2 * math.pi * sigma**2)
@@ -109,53 +103,6 @@ def test_circle_samples_lie_on_the_circle():
     assert torch.allclose(samples.norm(dim=1), torch.full((1000,), 3.0), atol=1e-5)
 
 
-def _uniform_start(n, seed):
-    return (2 * torch.rand(n, 2, generator=torch.Generator().manual_seed(seed)) - 1) * 8
-
-
-def test_annealed_langevin_recovers_the_mode_weight_and_plain_langevin_does_not():
-    # Settings of config/quick.yaml (the official toy runner's alpha_i / sigma_i^2 = 0.1 and T = 100).
-    start = _uniform_start(4000, seed=0)
-    sigmas = geometric_sigmas(20.0, 0.1, 16)
-    annealed = annealed_langevin(
-        POSTER_MIXTURE.score, start, sigmas, step_lr=1e-3, n_steps_each=100, generator=torch.Generator().manual_seed(1)
-    )
-    plain = langevin(
-        POSTER_MIXTURE.score, start, step_size=0.1, n_steps=1000, generator=torch.Generator().manual_seed(2)
-    )
-    weight = lambda x: (x.sum(dim=1) > 0).float().mean().item()
-    assert abs(weight(annealed) - 0.2) < 0.03, weight(annealed)
-    assert abs(weight(plain) - 0.2) > 0.15, weight(plain)
-    # both end in the modes, not in between
-    assert (annealed.sum(dim=1).abs() > 4).float().mean() > 0.95
-
-
-def test_tweedie_gives_the_gaussian_posterior_mean():
-    # x0 ~ N(mu, s0^2 I), x = x0 + sigma z: E[x0 | x] = mu + s0^2 / (s0^2 + sigma^2) (x - mu).
-    mu, s0, sigma, n = torch.tensor([1.0, -2.0]), 1.5, 0.8, 200_000
-    gen = torch.Generator().manual_seed(0)
-    x0 = mu + s0 * torch.randn(n, 2, generator=gen)
-    x = x0 + sigma * torch.randn(n, 2, generator=gen)
-    score = lambda y, s: -(y - mu) / (s0**2 + s.view(-1, 1) ** 2)
-    denoised = tweedie_denoise(score, x, sigma)
-    shrink = s0**2 / (s0**2 + sigma**2)
-    assert torch.allclose(denoised, mu + shrink * (x - mu), atol=1e-5)
-    # and it is the posterior mean of the simulated pairs: residuals uncorrelated with x, Bayes MSE
-    residual = x0 - denoised
-    assert residual.mean(dim=0).abs().max() < 0.01
-    assert (residual * (x - mu)).mean(dim=0).abs().max() < 0.02
-    bayes_mse = 2 * s0**2 * sigma**2 / (s0**2 + sigma**2)
-    assert residual.pow(2).sum(dim=1).mean().item() == pytest.approx(bayes_mse, rel=0.01)
-
-
-@pytest.mark.parametrize("sigma", [0.5, 3.0])
-def test_tweedie_with_the_mixture_score_gives_its_posterior_mean(sigma):
-    x = _points(200, scale=10.0).float()
-    assert torch.allclose(
-        tweedie_denoise(POSTER_MIXTURE.score, x, sigma), POSTER_MIXTURE.posterior_mean(x, sigma), atol=1e-4
-    )
-
-
 def test_noise_conditional_mlp_scales_its_output_by_one_over_sigma():
     torch.manual_seed(0)
     model = NoiseConditionalMLP(dim=2, width=8, data_std=2.0)
@@ -178,7 +125,10 @@ def _tiny(repo, section):
 
 
 def test_score_field_command(repo, tmp_path):
+    import pandas as pd
+
     from ncsn.cli import main
+    from ncsn.toy.score_field import GRID
 
     assert (
         main(
@@ -197,10 +147,31 @@ def test_score_field_command(repo, tmp_path):
         == 0
     )
     summary = json.loads((tmp_path / "score_field.json").read_text())
-    assert set(summary["smallest_sigma"]) >= {"near", "far", "far_over_near_relative_error"}
+    table = pd.read_csv(tmp_path / "errors.csv")
+    settings = json.loads(_tiny(repo, "score_field"))
+    edges, n_levels = settings["band_edges"], settings["noise"]["n_levels"]
+    # one row per level and distance band; every point of the grid lies in one band (the box's corners
+    # are 4 sqrt(2) - 2 < 4 from the circle)
+    assert len(table) == n_levels * (len(edges) - 1)
+    assert (table.groupby("level")["n_points"].sum() == GRID**2).all()
+    # the exact density p_sigma: at sigma << radius, the mass within d of the circle is that of |N(0, sigma^2)| < d
+    smallest = table[table["level"] == n_levels - 1]
+    sigma = smallest["sigma"].iloc[0]
+    within = [math.erf(d / (sigma * math.sqrt(2))) for d in edges]
+    assert smallest["density_mass"].tolist() == pytest.approx([b - a for a, b in zip(within, within[1:])], abs=0.01)
+    for level_sigma, mass in table.groupby("sigma")["density_mass"]:
+        if settings["radius"] + 4 * level_sigma <= settings["extent"]:  # the box holds all but 1e-4 of p_sigma
+            assert mass.sum() == pytest.approx(1.0, abs=1e-3), level_sigma
+    # the summary reports the table's nearest and farthest band at the smallest sigma
+    near, far = smallest.iloc[0], smallest.iloc[-1]
+    for band, row in (("near", near), ("far", far)):
+        assert summary["smallest_sigma"][band]["relative_error"] == pytest.approx(row["relative_error"])
+        assert summary["smallest_sigma"][band]["density_mass"] == pytest.approx(row["density_mass"])
+    assert summary["smallest_sigma"]["far_over_near_relative_error"] == pytest.approx(
+        far["relative_error"] / near["relative_error"]
+    )
+    assert summary["claim_holds"] == bool(far["relative_error"] > near["relative_error"])
     assert (tmp_path / "field.png").stat().st_size > 0 and (tmp_path / "errors.png").stat().st_size > 0
-    header = (tmp_path / "errors.csv").read_text().splitlines()[0]
-    assert "relative_error" in header and "mean_cosine" in header
 
 
 def test_mixing_command(repo, tmp_path):
@@ -224,18 +195,31 @@ def test_mixing_command(repo, tmp_path):
         )
         == 0
     )
-    table = pd.read_csv(tmp_path / "mode_weights_summary.csv")
-    assert sorted(zip(table["score"], table["sampler"])) == [
-        ("analytic", "annealed"),
-        ("analytic", "langevin"),
-        ("learned", "annealed"),
-        ("learned", "langevin"),
+    settings = json.loads(_tiny(repo, "mixing"))
+    by_seed = pd.read_csv(tmp_path / "mode_weights.csv")
+    assert sorted(zip(by_seed["seed_index"], by_seed["score"], by_seed["sampler"])) == [
+        (seed, score, sampler)
+        for seed in range(settings["n_seeds"])
+        for score in ("analytic", "learned")
+        for sampler in ("annealed", "langevin")
     ]
-    assert (table["n_seeds"] == 2).all() and (table["true_weight"] == 0.2).all()
-    assert len(pd.read_csv(tmp_path / "mode_weights.csv")) == 8
+    # a weight is the share of the n_samples chains on the (5, 5) side: a whole number of chains
+    chains = by_seed["weight"] * settings["n_samples"]
+    assert (chains - chains.round()).abs().max() < 1e-4 and (by_seed["nonfinite"] == 0).all()
+    # the summary is the by-seed table's mean, spread and range against the true weight 0.2
+    table = pd.read_csv(tmp_path / "mode_weights_summary.csv").set_index(["score", "sampler"]).sort_index()
+    grouped = by_seed.groupby(["score", "sampler"])["weight"]
+    pd.testing.assert_series_equal(table["mean"], grouped.mean(), check_names=False)
+    pd.testing.assert_series_equal(table["std"], grouped.std(), check_names=False)
+    pd.testing.assert_series_equal(table["min"], grouped.min(), check_names=False)
+    pd.testing.assert_series_equal(table["max"], grouped.max(), check_names=False)
+    assert (table["n_seeds"] == settings["n_seeds"]).all()
+    pd.testing.assert_series_equal(table["abs_error"], (grouped.mean() - 0.2).abs(), check_names=False)
 
 
 def test_objective_cost_command(repo, tmp_path):
+    import pandas as pd
+
     from ncsn.cli import main
 
     assert (
@@ -254,8 +238,20 @@ def test_objective_cost_command(repo, tmp_path):
         )
         == 0
     )
+    settings = json.loads(_tiny(repo, "objective_cost"))
+    table = pd.read_csv(tmp_path / "cost.csv")
+    assert sorted(zip(table["objective"], table["dim"])) == [
+        (objective, dim) for objective in ("dsm", "ism", "ssm") for dim in sorted(settings["dims"])
+    ]
+    # each objective trains the same MLP, D -> width -> D: 2 D width + width + D parameters
+    width = settings["width"]
+    assert (table["params"] == 2 * table["dim"] * width + width + table["dim"]).all()
+    assert (table["timed_steps"] == settings["steps"]).all() and (table["seconds_per_step"] > 0).all()
+    # the summary reports the table's times at the largest D
     summary = json.loads((tmp_path / "cost.json").read_text())
-    assert set(summary["seconds_per_step_at_largest_dim"]) == {"ism", "ssm", "dsm"}
+    at_largest = table[table["dim"] == max(settings["dims"])].set_index("objective")["seconds_per_step"]
+    assert summary["seconds_per_step_at_largest_dim"] == pytest.approx(at_largest.to_dict())
+    assert summary["ism_over_dsm_time_at_largest_dim"] == pytest.approx(at_largest["ism"] / at_largest["dsm"])
     assert (tmp_path / "cost.png").stat().st_size > 0
 
 

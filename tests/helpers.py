@@ -1,0 +1,64 @@
+"""Plain helpers shared by several test files (the fixtures built on them live in conftest.py).
+
+Test files import from here, never from one another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ncsn.models.registry import build_model
+from ncsn.noise import geometric_sigmas
+
+TRAINING_NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
+
+
+def write_tiny_checkpoint(path: Path) -> Path:
+    """A training checkpoint of an untrained width-4 U-Net over 3 noise levels, whose raw and EMA
+    weights differ (the EMA weights are the raw ones halved)."""
+    torch.manual_seed(0)
+    sigmas = geometric_sigmas(1.0, 0.01, 3)
+    kwargs = {"sigmas": sigmas.tolist(), "width": 4, "channels": 1, "dropout": 0.0}
+    model = build_model("unet", **dict(kwargs, sigmas=sigmas))
+    ema = build_model("unet", **dict(kwargs, sigmas=sigmas))
+    for p in ema.parameters():
+        p.data.mul_(0.5)  # raw and EMA weights differ
+    torch.save(
+        {
+            "variant": "tiny",
+            "arch": "unet",
+            "model_kwargs": kwargs,
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "progress": {"epoch": 1},
+        },
+        path,
+    )
+    return path
+
+
+def training_settings(**overrides) -> dict:
+    """Settings of `python -m ncsn train` for a small reference network (2 epochs, unparsed)."""
+    base = dict(
+        arch="refinenet",
+        dataset="mnist",
+        width=4,
+        dropout=0.0,
+        ema_rate=0.9,
+        epochs=2,
+        batch_size=16,
+        lr=1e-3,
+        checkpoint_epochs=[1, 2],
+        train_subset=None,
+        noise=TRAINING_NOISE,
+        save_every_steps=3,
+        heldout_size=16,
+    )
+    return {**base, **overrides}
+
+
+def uniform_points(n: int = 400, scale: float = 8.0, seed: int = 0) -> torch.Tensor:
+    """n float64 points drawn uniformly from the square [-scale, scale]^2."""
+    gen = torch.Generator().manual_seed(seed)
+    return (2 * torch.rand(n, 2, generator=gen, dtype=torch.float64) - 1) * scale
