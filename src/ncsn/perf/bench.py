@@ -32,13 +32,22 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ncsn.cli_options import add_run_options
+from ncsn.config import load_config
 from ncsn.device import resolve_device
+from ncsn.models.compiled import compile_score_fn
+from ncsn.models.registry import build_model, count_parameters
+from ncsn.noise import geometric_sigmas
+from ncsn.perf.allocator import keep_freed_memory
+from ncsn.perf.flops import conv_peak_gflops, forward_flops_per_image
+from ncsn.perf.official import LevelIndexed, build_official, load_official_module
+from ncsn.perf.timing import round_seconds, score_evaluation, synchronize, training_step
 
 REPOSITORY = Path(__file__).resolve().parents[3]  # src/ncsn/perf/bench.py -> the checkout
 DEFAULT_CONFIGS = [REPOSITORY / "config" / "quick.yaml", REPOSITORY / "config" / "config.yaml"]
@@ -99,14 +108,9 @@ def competitors(size: dict[str, Any], official: Path | None, compile_ours: bool)
 
 def build(name: str, size: dict[str, Any], device: torch.device, official: Path | None):
     """(score network as score_fn module, the module whose parameters count) for competitor `name`."""
-    from ncsn.models.registry import build_model
-    from ncsn.noise import geometric_sigmas
-
     noise = size["noise"]
     sigmas = geometric_sigmas(noise["sigma_max"], noise["sigma_min"], noise["n_levels"]).to(device)
     if name == "official":
-        from ncsn.perf.official import LevelIndexed, build_official
-
         net = LevelIndexed(build_official(official, size["width"], len(sigmas)), sigmas).to(device)
     else:
         net = build_model(size["arch"], sigmas=sigmas, width=size["width"], dropout=size["dropout"]).to(device)
@@ -117,10 +121,6 @@ def measure_memory(
     name: str, size: dict[str, Any], device: str, official: Path | None, train_batch: int, sample_batch: int
 ) -> dict[str, Any]:
     """Params, forward FLOPs per image and the peak memory of one training step and one evaluation."""
-    from ncsn.models.registry import count_parameters
-    from ncsn.perf.flops import forward_flops_per_image
-    from ncsn.perf.timing import score_evaluation, synchronize, training_step
-
     torch.manual_seed(0)
     dev = torch.device(device)
     rss_before = _rss_mib()
@@ -138,6 +138,20 @@ def measure_memory(
     }
 
 
+def _competitor_nets(
+    names: list[str], size: dict[str, Any], dev: torch.device, official: Path | None
+) -> dict[str, tuple[Any, torch.Tensor, Any]]:
+    """name -> (module, sigmas, score_fn): ours+compile shares ours's module under torch.compile."""
+    nets = {}
+    for name in names:
+        if name == "ours+compile":
+            model, sigmas = nets["ours"][:2]
+            nets[name] = (model, sigmas, compile_score_fn(model))
+        else:
+            nets[name] = (*build(name, size, dev, official), None)
+    return nets
+
+
 def measure_speed(
     names: list[str],
     size: dict[str, Any],
@@ -148,18 +162,9 @@ def measure_speed(
     rounds: int,
 ) -> dict[str, dict[str, float]]:
     """images/s of training and evaluations/s of sampling per competitor, timed in alternation."""
-    from ncsn.models.compiled import compile_score_fn
-    from ncsn.perf.timing import round_seconds, score_evaluation, training_step
-
     torch.manual_seed(0)
     dev = torch.device(device)
-    nets = {}  # name -> (module, sigmas, score_fn)
-    for name in names:
-        if name == "ours+compile":
-            model, sigmas = nets["ours"][:2]
-            nets[name] = (model, sigmas, compile_score_fn(model))
-        else:
-            nets[name] = (*build(name, size, dev, official), None)
+    nets = _competitor_nets(names, size, dev, official)
     result: dict[str, dict[str, float]] = {name: {} for name in names}
     x_train, x_sample = images(train_batch, dev), images(sample_batch, dev)  # the same for every competitor
     if "ours+compile" in nets:  # compile the training and the inference graph before any timing
@@ -199,8 +204,6 @@ def measure_alone(
 
 
 def _child(queue, threads: int, function, kwargs) -> None:
-    from ncsn.perf.allocator import keep_freed_memory
-
     keep_freed_memory()  # as in the CLI process that spawned this one
     torch.set_num_threads(threads)
     try:
@@ -291,7 +294,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     cells = [[_cell(r, key, fmt) for _, key, fmt in COLUMNS] for r in rows]
     header = [h for h, _, _ in COLUMNS]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
-    line = lambda values: "  ".join(v.rjust(w) for v, w in zip(values, widths))
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) for v, w in zip(values, widths))
+
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, cells)])
 
 
@@ -343,59 +349,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, default=None, help="also write the table here (all fields)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ncsn.config import load_config
-    from ncsn.perf.flops import conv_peak_gflops
-
-    device = str(resolve_device(args.device))
-    if args.official is not None:
-        from ncsn.perf.official import load_official_module
-
-        load_official_module(args.official)  # a wrong path fails here, before any timing
+def resolve_sizes(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The sizes to measure: --size, else those of --config-json, else those of --configs."""
     if args.size:
-        sizes = args.size
-    elif args.config_json:
-        sizes = sizes_of(json.loads(args.config_json))
-    else:
-        sizes = [s for path in args.configs for s in sizes_of(load_config(path))]
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)
-    peak = in_fresh_process(args.threads, conv_peak_gflops, device=torch.device(device))
+        return args.size
+    if args.config_json:
+        return sizes_of(json.loads(args.config_json))
+    return [s for path in args.configs for s in sizes_of(load_config(path))]
+
+
+def measure_size(
+    size: dict[str, Any], names: list[str], settings: dict[str, Any]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]]]:
+    """Memory (per network) and speed (per competitor) of one size, each in a fresh process.
+    `settings`: device, threads, official, rounds, train_batch, sample_batch."""
+    threads, device, official = settings["threads"], settings["device"], settings["official"]
+    batches = dict(train_batch=settings["train_batch"], sample_batch=settings["sample_batch"])
+    if names == ["ours"]:
+        ours, speed = in_fresh_process(
+            threads, measure_alone, size=size, device=device, rounds=settings["rounds"], **batches
+        )
+        return {"ours": ours}, speed
+    memory = {
+        name: in_fresh_process(
+            threads, measure_memory, name=name, size=size, device=device, official=official, **batches
+        )
+        for name in names
+        if "+compile" not in name
+    }
+    speed = in_fresh_process(
+        threads,
+        measure_speed,
+        names=names,
+        size=size,
+        device=device,
+        official=official,
+        rounds=settings["rounds"],
+        **batches,
+    )
+    return memory, speed
+
+
+def compute(
+    sizes: list[dict[str, Any]], settings: dict[str, Any], log: Callable[[str], None] = lambda msg: None
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """One row per (size, competitor) and the machine's dense-convolution rate. `settings`: device,
+    threads, official (a checkout or None), compile, rounds, train_batch, sample_batch."""
+    device = settings["device"]
+    peak = in_fresh_process(settings["threads"], conv_peak_gflops, device=torch.device(device))
     log(f"dense 3x3 conv2d: {peak['conv_peak_gflops']:.1f} GFLOP/s")
     common = {
         "device": device,
-        "threads": args.threads,
-        "train_batch": args.train_batch,
-        "sample_batch": args.sample_batch,
-        "rounds": args.rounds,
+        **{k: settings[k] for k in ("threads", "train_batch", "sample_batch", "rounds")},
         "torch": torch.__version__,
     }
     rows = []
     for size in sizes:
-        names = competitors(size, args.official, args.compile)
-        batches = dict(train_batch=args.train_batch, sample_batch=args.sample_batch)
-        if names == ["ours"]:
-            ours, speed = in_fresh_process(
-                args.threads, measure_alone, size=size, device=device, rounds=args.rounds, **batches
-            )
-            memory = {"ours": ours}
-        else:
-            memory = {
-                name: in_fresh_process(
-                    args.threads, measure_memory, name=name, size=size, device=device, official=args.official, **batches
-                )
-                for name in names
-                if "+compile" not in name
-            }
-            speed = in_fresh_process(
-                args.threads,
-                measure_speed,
-                names=names,
-                size=size,
-                device=device,
-                official=args.official,
-                rounds=args.rounds,
-                **batches,
-            )
+        names = competitors(size, settings["official"], settings["compile"])
+        memory, speed = measure_size(size, names, settings)
         rows += size_rows(size, speed, memory, peak["conv_peak_gflops"], common)
         log(
             f"measured {size['profile']} {size['arch']} width {size['width']}: "
@@ -404,20 +415,42 @@ def run(args: argparse.Namespace) -> int:
                 for n, s in speed.items()
             )
         )
-    print(
-        f"score networks on {device} ({args.threads} of {torch.get_num_threads()} CPU threads; torch "
-        f"{torch.__version__}); training batch {args.train_batch}, sampling batch {args.sample_batch}, "
-        f"median of {args.rounds} alternating rounds"
-    )
-    print(
+    return rows, peak
+
+
+def report(rows: list[dict[str, Any]], peak: dict[str, float], settings: dict[str, Any]) -> str:
+    """The printed summary: the machine, its convolution rate and the table."""
+    lines = [
+        f"score networks on {settings['device']} ({settings['threads']} of {torch.get_num_threads()} CPU threads; "
+        f"torch {torch.__version__}); training batch {settings['train_batch']}, sampling batch "
+        f"{settings['sample_batch']}, median of {settings['rounds']} alternating rounds",
         f"dense 3x3 conv2d (batch 32, 256 -> 256 channels, 28 x 28): {peak['conv_peak_gflops']:.1f} GFLOP/s "
         f"(NCHW {peak['conv_nchw_gflops']:.1f}, channels_last {peak['conv_channels_last_gflops']:.1f}); "
-        f"% peak = achieved / this; a training step counts 3 forward passes"
-    )
-    print(format_table(rows))
-    for row in rows:
-        if "compile_s" in row:
-            print(f"{row['arch']} width {row['width']}: torch.compile took {row['compile_s']:.0f} s before timing")
+        f"% peak = achieved / this; a training step counts 3 forward passes",
+        format_table(rows),
+    ]
+    lines += [
+        f"{row['arch']} width {row['width']}: torch.compile took {row['compile_s']:.0f} s before timing"
+        for row in rows
+        if "compile_s" in row
+    ]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = {
+        "device": str(resolve_device(args.device)),
+        "threads": args.threads,
+        "official": args.official,
+        "compile": args.compile,
+        "rounds": args.rounds,
+        "train_batch": args.train_batch,
+        "sample_batch": args.sample_batch,
+    }
+    if args.official is not None:
+        load_official_module(args.official)  # a wrong path fails here, before any timing
+    rows, peak = compute(resolve_sizes(args), settings, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(report(rows, peak, settings))
     if args.csv:
         write_csv([dict(r, conv_peak_gflops=peak["conv_peak_gflops"]) for r in rows], args.csv)
         print(f"wrote {args.csv}")

@@ -3,10 +3,11 @@ of jobs, the floating-point work of each (torch.utils.flop_counter on the real n
 GPU-hours at a stated share of an A100's and an H100's peak.
 
 The job list mirrors the workflow's heavy rules (train, sample or its shards sample_shard,
-sample_method, evaluate, evaluate_method, fid_reference); tests/test_cost.py checks it against the job counts of a Snakemake dry run. What is
-counted: convolutions and matrix products (the counter ignores elementwise work); a training step is
-3 forward passes (backward ~ 2x forward); sampling is NFE forward passes per image; an evaluation is one
-extractor pass per sample image (reference features are cached per dataset, counted once).
+sample_method, evaluate, evaluate_method, fid_reference); tests/test_cost.py checks it against the job
+counts of a Snakemake dry run. What is counted: convolutions and matrix products (the counter ignores
+elementwise work); a training step is 3 forward passes (backward ~ 2x forward); sampling is NFE forward
+passes per image; an evaluation is one extractor pass per sample image (reference features are cached
+per dataset, counted once).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ import math
 from functools import cache
 
 import pandas as pd
+import torch
+
+from ncsn.config import load_config
+from ncsn.evaluation.sweep_design import sweep_cells
+from ncsn.models.registry import build_model
+from ncsn.noise import geometric_sigmas
+from ncsn.perf.flops import forward_flops_per_image
 
 TRAIN_IMAGES = 60000  # MNIST and Fashion-MNIST training splits
 INCEPTION_FLOPS = 5.71e9  # torch-fidelity's InceptionV3 (299 x 299), one forward pass, multiply-add = 2
@@ -28,12 +36,6 @@ MARGIN = 3.0  # SLURM runtime = estimate on an A100 at TF32 x MARGIN + 15 min (s
 
 @cache
 def forward_flops(arch: str, width: int, dropout: float, n_levels: int) -> float:
-    import torch
-
-    from ncsn.models.registry import build_model
-    from ncsn.noise import geometric_sigmas
-    from ncsn.perf.flops import forward_flops_per_image
-
     sigmas = geometric_sigmas(1.0, 0.01, n_levels)
     torch.manual_seed(0)
     model = build_model(arch, sigmas=sigmas, width=width, dropout=dropout).eval()
@@ -49,18 +51,19 @@ def _sample_nfe(config: dict, n_steps_each: int) -> int:
     return config["noise"]["n_levels"] * n_steps_each + int(config["sampler"]["denoise"])
 
 
-def jobs(config: dict) -> list[dict]:
-    """One row per heavy job: rule, what it is, and its FLOPs."""
+def _train_jobs(config: dict) -> list[dict]:
     rows = []
     for name, v in config["variants"].items():
         n_train = v["train_subset"] or TRAIN_IMAGES
         steps = v["epochs"] * math.ceil(n_train / v["batch_size"])
         rows.append({"rule": "train", "job": name, "flops": 3 * _net_flops(config, name) * v["batch_size"] * steps})
-    if "evaluation" not in config:
-        return rows
-    ev = config["evaluation"]
-    extractor = INCEPTION_FLOPS if ev["extractor"] == "inception" else DOMAIN_FLOPS
-    sampler = config["sampler"]
+    return rows
+
+
+def _sample_sets(config: dict) -> set[tuple]:
+    """(variant, epoch, weights, step_lr, n_steps_each) of every sample set of the evaluation, the sweep
+    and the Fashion-MNIST study."""
+    ev, sampler = config["evaluation"], config["sampler"]
     sets = {
         (v, e, w, sampler["step_lr"], sampler["n_steps_each"])
         for v in ev["variants"]
@@ -68,8 +71,6 @@ def jobs(config: dict) -> list[dict]:
         for w in ("raw", "ema")
     }
     if "sweep" in config:
-        from ncsn.evaluation.sweep_design import sweep_cells
-
         sw = config["sweep"]
         sets |= {(sw["variant"], sw["epoch"], sw["weights"], eps, t) for eps, t in sweep_cells(sw, sampler)}
     if "fashion" in config:
@@ -79,9 +80,15 @@ def jobs(config: dict) -> list[dict]:
             for v in fa["variants"]
             for e in fa["epochs"]
         }
-    shards = sampler.get("shards", 1)
-    for variant, epoch, weights, eps, t in sorted(sets, key=str):
-        flops = _net_flops(config, variant) * _sample_nfe(config, t) * ev["n_samples"]
+    return sets
+
+
+def _sample_jobs(config: dict, extractor: float) -> list[dict]:
+    """sample (or its shards) and evaluate, per sample set."""
+    rows, n_samples = [], config["evaluation"]["n_samples"]
+    shards = config["sampler"].get("shards", 1)
+    for variant, epoch, weights, eps, t in sorted(_sample_sets(config), key=str):
+        flops = _net_flops(config, variant) * _sample_nfe(config, t) * n_samples
         label = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}"
         if shards == 1:
             rows.append({"rule": "sample", "job": label, "flops": flops})
@@ -89,28 +96,42 @@ def jobs(config: dict) -> list[dict]:
             rows += [
                 {"rule": "sample_shard", "job": f"{label} shard {k}", "flops": flops / shards} for k in range(shards)
             ]
-        rows.append({"rule": "evaluate", "job": label, "flops": extractor * ev["n_samples"]})
-    if "samplers" in config:
-        sa = config["samplers"]
-        for method in sa["methods"]:
-            for nfe in sa["nfe"]:
-                label = f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}"
-                rows.append(
-                    {
-                        "rule": "sample_method",
-                        "job": label,
-                        "flops": _net_flops(config, sa["variant"]) * nfe * ev["n_samples"],
-                    }
-                )
-                rows.append({"rule": "evaluate_method", "job": label, "flops": extractor * ev["n_samples"]})
-    datasets = sorted(
-        {config["variants"][v]["dataset"] for v in ev["variants"] + config.get("fashion", {}).get("variants", [])}
-    )
-    for dataset in datasets:
-        rows.append(
-            {"rule": "fid_reference", "job": dataset, "flops": extractor * (ev["n_reference"] + ev["n_samples"])}
-        )
+        rows.append({"rule": "evaluate", "job": label, "flops": extractor * n_samples})
     return rows
+
+
+def _method_jobs(config: dict, extractor: float) -> list[dict]:
+    """sample_method and evaluate_method of the samplers study."""
+    if "samplers" not in config:
+        return []
+    rows, sa, n_samples = [], config["samplers"], config["evaluation"]["n_samples"]
+    for method in sa["methods"]:
+        for nfe in sa["nfe"]:
+            label = f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}"
+            flops = _net_flops(config, sa["variant"]) * nfe * n_samples
+            rows.append({"rule": "sample_method", "job": label, "flops": flops})
+            rows.append({"rule": "evaluate_method", "job": label, "flops": extractor * n_samples})
+    return rows
+
+
+def _reference_jobs(config: dict, extractor: float) -> list[dict]:
+    """fid_reference, once per dataset evaluated."""
+    ev = config["evaluation"]
+    evaluated = ev["variants"] + config.get("fashion", {}).get("variants", [])
+    datasets = sorted({config["variants"][v]["dataset"] for v in evaluated})
+    return [
+        {"rule": "fid_reference", "job": dataset, "flops": extractor * (ev["n_reference"] + ev["n_samples"])}
+        for dataset in datasets
+    ]
+
+
+def jobs(config: dict) -> list[dict]:
+    """One row per heavy job: rule, what it is, and its FLOPs."""
+    rows = _train_jobs(config)
+    if "evaluation" not in config:
+        return rows
+    extractor = INCEPTION_FLOPS if config["evaluation"]["extractor"] == "inception" else DOMAIN_FLOPS
+    return rows + _sample_jobs(config, extractor) + _method_jobs(config, extractor) + _reference_jobs(config, extractor)
 
 
 def gpu_hours(flops: float, peak_tflops: float, utilisation: float = UTILISATION) -> float:
@@ -158,8 +179,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncsn.config import load_config
-
     config = load_config(args.configfile)
     table = cost_table(config)
     print(

@@ -38,6 +38,6 @@ def conv_peak_gflops(
         x = torch.randn(batch, channels, size, size, device=device).contiguous(memory_format=fmt)
         w = torch.randn(channels, channels, 3, 3, device=device).contiguous(memory_format=fmt)
         with torch.inference_mode():
-            seconds = median_seconds({"conv": lambda: F.conv2d(x, w, padding=1)}, rounds, device)["conv"]
+            seconds = median_seconds({"conv": lambda x=x, w=w: F.conv2d(x, w, padding=1)}, rounds, device)["conv"]
         result[name] = flops / seconds / 1e9
     return {"conv_peak_gflops": max(result.values()), **{f"conv_{k}_gflops": v for k, v in result.items()}}
