@@ -13,20 +13,11 @@ from ncsn.config import load_config, validate_config
 from ncsn.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def schema(repo):
-    return repo / "workflow/schemas/config.schema.yaml"
-
-
-@pytest.fixture(scope="module")
-def quick(repo, schema):
-    return load_config(repo / "config/quick.yaml", schema)
-
-
 @pytest.mark.parametrize("name", ["config.yaml", "quick.yaml", "laptop.yaml", "tiny.yaml"])
 def test_shipped_configs_are_valid(repo, schema, name):
+    # accepted, and returned as written: validation neither fills in nor changes a value
     config = load_config(repo / "config" / name, schema)
-    assert config["noise"]["sigma_min"] < config["noise"]["sigma_max"]
+    assert config == yaml.safe_load((repo / "config" / name).read_text())
 
 
 def _set(config, dotted, value):

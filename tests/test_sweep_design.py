@@ -31,10 +31,10 @@ def test_cross_off_the_sampler_still_brackets_it():
     assert cells == [(1e-4, 100), (1e-5, 10)]
 
 
-def test_unknown_design_is_refused_by_the_schema():
+def test_unknown_design_is_refused_by_the_schema(repo):
     from ncsn.config import load_yaml
 
-    config = load_yaml("config/laptop.yaml")
+    config = load_yaml(repo / "config/laptop.yaml")
     config["sweep"]["design"] = "diagonal"
     with pytest.raises(ConfigError, match="sweep.design"):
         validate_config(config)

@@ -9,18 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from ncsn.config import load_config, validate_config
+from ncsn.config import validate_config
 from ncsn.errors import ConfigError
-
-
-@pytest.fixture(scope="module")
-def schema(repo):
-    return repo / "workflow/schemas/config.schema.yaml"
-
-
-@pytest.fixture(scope="module")
-def quick(repo, schema):
-    return load_config(repo / "config/quick.yaml", schema)
 
 
 def _variant(config, key, value):
