@@ -17,6 +17,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from ncsn.errors import NcsnError
+from ncsn.metrics.classifier import load_classifier, to_input
 
 # Where torch-fidelity itself would find its own Inception weights (downloaded once, or placed by hand).
 OFFICIAL_INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -54,8 +55,6 @@ class DomainFeatureExtractor(FeatureExtractorBase):
 
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
-        from ncsn.metrics.classifier import load_classifier
-
         if feature_extractor_weights_path is None:
             raise NcsnError(
                 "the domain feature extractor needs feature_extractor_weights_path (a classifier "
@@ -84,8 +83,6 @@ class DomainFeatureExtractor(FeatureExtractorBase):
     def forward(self, x):
         if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"expected uint8 images [N, 1, H, W], got {x.dtype} {tuple(x.shape)}")
-        from ncsn.metrics.classifier import to_input
-
         h = self.model.features(to_input(x).to(next(self.model.parameters()).device))
         out = {"features": h, "logits": self.model.head(h)}
         return tuple(out[name] for name in self.features_list)

@@ -17,6 +17,14 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 from torch_fidelity import calculate_metrics
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
+from torch_fidelity.utils import (
+    create_feature_extractor,
+    extract_featuresdict_from_input_id,
+    extract_featuresdict_from_input_id_cached,
+)
+from tqdm.auto import tqdm
 
 from ncsn.metrics.extractors import Extractor
 
@@ -49,6 +57,35 @@ def kid_subset_size(n1: int, n2: int) -> int:
     return min(DEFAULT_KID_SUBSET_SIZE, n1, n2)
 
 
+def _fidelity_inputs(
+    samples: torch.Tensor,
+    reference: torch.Tensor,
+    extractor: Extractor,
+    *,
+    reference_cache_name: str | None,
+    cache_root: str | Path | None,
+    batch_size: int,
+    device: torch.device | str,
+    verbose: bool,
+) -> dict[str, Any]:
+    """The inputs, extractor, cache and loader keywords of calculate_metrics."""
+    use_cache = reference_cache_name is not None and cache_root is not None
+    return dict(
+        input1=ImageTensorDataset(samples, extractor.channels),
+        input2=ImageTensorDataset(reference, extractor.channels),
+        batch_size=batch_size,
+        cuda=torch.device(device).type == "cuda",
+        # in-memory tensors need no loader worker processes (save_cpu_ram only sets num_workers=0 here)
+        save_cpu_ram=True,
+        verbose=verbose,
+        samples_shuffle=False,
+        cache=use_cache,
+        cache_root=str(cache_root) if use_cache else None,
+        input2_cache_name=reference_cache_name if use_cache else None,
+        **extractor.fidelity_kwargs(),
+    )
+
+
 def fid_kid(
     samples: torch.Tensor,
     reference: torch.Tensor,
@@ -71,29 +108,21 @@ def fid_kid(
     if n1 < 2 or n2 < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {n1} and {n2}")
     subset = kid_subset_size(n1, n2)
-    use_cache = reference_cache_name is not None and cache_root is not None
-    kwargs = dict(
-        input1=ImageTensorDataset(samples, extractor.channels),
-        input2=ImageTensorDataset(reference, extractor.channels),
-        fid=True,
-        kid=True,
-        kid_subset_size=subset,
-        kid_subsets=kid_subsets,
+    inputs = _fidelity_inputs(
+        samples,
+        reference,
+        extractor,
+        reference_cache_name=reference_cache_name,
+        cache_root=cache_root,
         batch_size=batch_size,
-        cuda=torch.device(device).type == "cuda",
-        rng_seed=seed,
-        # in-memory tensors need no loader worker processes (save_cpu_ram only sets num_workers=0 here)
-        save_cpu_ram=True,
+        device=device,
         verbose=verbose,
-        samples_shuffle=False,
-        cache=use_cache,
-        cache_root=str(cache_root) if use_cache else None,
-        input2_cache_name=reference_cache_name if use_cache else None,
-        **extractor.fidelity_kwargs(),
     )
     # torch-fidelity prints to stdout; keep a command's stdout for its own summary.
     with contextlib.redirect_stdout(sys.stderr):
-        metrics = calculate_metrics(**kwargs)
+        metrics = calculate_metrics(
+            fid=True, kid=True, kid_subset_size=subset, kid_subsets=kid_subsets, rng_seed=seed, **inputs
+        )
     return {
         "fid": float(metrics["frechet_inception_distance"]),
         "kid_mean": float(metrics["kernel_inception_distance_mean"]),
@@ -125,12 +154,6 @@ def image_features(
 ) -> torch.Tensor:
     """The extractor's FID/KID features [N, D] of uint8 images, through torch-fidelity's own feature
     extraction (and its cache, when `cache_name` and `cache_root` are given)."""
-    from torch_fidelity.utils import (
-        create_feature_extractor,
-        extract_featuresdict_from_input_id,
-        extract_featuresdict_from_input_id_cached,
-    )
-
     use_cache = cache_name is not None and cache_root is not None
     kwargs = dict(
         input1=ImageTensorDataset(images, extractor.channels),
@@ -151,16 +174,12 @@ def image_features(
 
 
 def fid_from_features(features: torch.Tensor, reference_stats: dict) -> float:
-    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
-
     stats = fid_features_to_statistics(features)
     with contextlib.redirect_stdout(sys.stderr):
         return float(fid_statistics_to_metric(stats, reference_stats, verbose=False)["frechet_inception_distance"])
 
 
 def kid_from_features(features: torch.Tensor, reference: torch.Tensor, *, subsets: int, seed: int) -> dict:
-    from torch_fidelity.metric_kid import kid_features_to_metric
-
     subset = kid_subset_size(len(features), len(reference))
     out = kid_features_to_metric(
         features, reference, kid_subsets=subsets, kid_subset_size=subset, rng_seed=seed, verbose=False
@@ -189,6 +208,28 @@ def interval(estimate: float, replicates: list[float]) -> dict:
     }
 
 
+def _bootstrap(
+    features: torch.Tensor,
+    reference: torch.Tensor,
+    reference_stats: dict,
+    n_bootstrap: int,
+    kid_subsets: int,
+    seed: int,
+    progress: bool,
+) -> tuple[list[float], list[float]]:
+    """FID and KID of `n_bootstrap` resamples (with replacement) of the sample features."""
+    generator = torch.Generator().manual_seed(seed)
+    # fewer KID subsets per replicate: the replicate's own resampling is the noise being measured
+    replicate_subsets = max(1, min(kid_subsets, 10))
+    fids, kids = [], []
+    for b in tqdm(range(n_bootstrap), desc="bootstrap", file=sys.stderr, disable=not progress, mininterval=5):
+        index = torch.randint(len(features), (len(features),), generator=generator)
+        resampled = features[index]
+        fids.append(fid_from_features(resampled, reference_stats))
+        kids.append(kid_from_features(resampled, reference, subsets=replicate_subsets, seed=seed + 1 + b)["kid_mean"])
+    return fids, kids
+
+
 def fid_kid_intervals(
     features: torch.Tensor,
     reference: torch.Tensor,
@@ -204,23 +245,12 @@ def fid_kid_intervals(
     Returns {"fid": interval, "kid": interval, "kid_std": torch-fidelity's spread over KID subsets,
     "n_bootstrap": ...}; every FID and KID is computed by torch-fidelity's functions.
     """
-    from torch_fidelity.metric_fid import fid_features_to_statistics
-    from tqdm.auto import tqdm
-
     if len(features) < 2 or len(reference) < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {len(features)} and {len(reference)}")
     reference_stats = fid_features_to_statistics(reference)
     kid = kid_from_features(features, reference, subsets=kid_subsets, seed=seed)
     fid = fid_from_features(features, reference_stats)
-    generator = torch.Generator().manual_seed(seed)
-    # fewer KID subsets per replicate: the replicate's own resampling is the noise being measured
-    replicate_subsets = max(1, min(kid_subsets, 10))
-    fids, kids = [], []
-    for b in tqdm(range(n_bootstrap), desc="bootstrap", file=sys.stderr, disable=not progress, mininterval=5):
-        index = torch.randint(len(features), (len(features),), generator=generator)
-        resampled = features[index]
-        fids.append(fid_from_features(resampled, reference_stats))
-        kids.append(kid_from_features(resampled, reference, subsets=replicate_subsets, seed=seed + 1 + b)["kid_mean"])
+    fids, kids = _bootstrap(features, reference, reference_stats, n_bootstrap, kid_subsets, seed, progress)
     return {
         "fid": interval(fid, fids),
         "kid": interval(kid["kid_mean"], kids),

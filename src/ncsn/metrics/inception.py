@@ -13,10 +13,20 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.feature_extractor_inceptionv3 import (
+    BasicConv2d,
+    FeatureExtractorInceptionV3,
+    InceptionA,
+    InceptionB,
+    InceptionC,
+    InceptionD,
+    InceptionE_1,
+    InceptionE_2,
+)
 
 from ncsn.errors import NcsnError
 from ncsn.metrics.extractors import weights_hash
@@ -38,8 +48,6 @@ def torchscript_path() -> Path:
 
 
 def load_torchscript(path: str | Path | None = None) -> torch.jit.ScriptModule:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return torch.jit.load(str(path or torchscript_path()), map_location="cpu").eval()
@@ -78,16 +86,6 @@ def _empty_target_state() -> dict[str, torch.Tensor]:
 
 
 def _architecture_state() -> dict[str, torch.Tensor]:
-    from torch_fidelity.feature_extractor_inceptionv3 import (
-        BasicConv2d,
-        InceptionA,
-        InceptionB,
-        InceptionC,
-        InceptionD,
-        InceptionE_1,
-        InceptionE_2,
-    )
-
     class Layout(torch.nn.Module):
         # Same modules, names and order as FeatureExtractorInceptionV3.__init__ (checked by loading below).
         def __init__(self):

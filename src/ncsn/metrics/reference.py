@@ -16,7 +16,7 @@ import torch
 from ncsn.cli_options import add_run_options, run_device
 from ncsn.data.images import load_dataset
 from ncsn.errors import NcsnError
-from ncsn.metrics.extractors import Extractor, make_extractor
+from ncsn.metrics.extractors import Extractor, find_inception_weights, make_extractor
 from ncsn.metrics.fid import DEFAULT_BOOTSTRAP, fid_kid_intervals, image_features
 
 REFERENCE_SPLIT = "test"  # the classifier behind the domain features was trained on the train split
@@ -125,44 +125,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="JSON describing the reference (input of evaluate)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ncsn.metrics.extractors import find_inception_weights
-
-    device = run_device(args)
-    weights = find_inception_weights(args.weights) if args.extractor == "inception" else args.weights
-    extractor = make_extractor(args.extractor, weights)
-    images = reference_images(args.data, args.n, args.seed)
-    name = cache_name(args.data.stem, len(images), args.seed)
-    features = precompute(images, extractor, name, args.cache_root, batch_size=args.batch_size, device=device)
+def compute(
+    data_path: Path,
+    extractor_kind: str,
+    weights: str | Path,
+    *,
+    n: int,
+    cache_root: Path,
+    batch_size: int,
+    floor_n: int | None,
+    kid_subsets: int,
+    n_bootstrap: int,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Compute (or find in torch-fidelity's cache under `cache_root`) the reference features of `n`
+    test images, and with `floor_n` the data floor; returns the description that evaluate reads."""
+    weights = find_inception_weights(weights) if extractor_kind == "inception" else weights
+    extractor = make_extractor(extractor_kind, weights)
+    images = reference_images(data_path, n, seed)
+    name = cache_name(data_path.stem, len(images), seed)
+    features = precompute(images, extractor, name, cache_root, batch_size=batch_size, device=device)
     floor = None
-    if args.floor_n:
+    if floor_n:
         floor = data_floor(
-            args.data,
+            data_path,
             features,
             extractor,
             n_reference=len(images),
-            n=args.floor_n,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            kid_subsets=args.kid_subsets,
-            n_bootstrap=args.bootstrap,
+            n=floor_n,
+            seed=seed,
+            batch_size=batch_size,
+            kid_subsets=kid_subsets,
+            n_bootstrap=n_bootstrap,
             device=device,
         )
-    info = {
-        "dataset": args.data.stem,
-        "data": str(args.data),
+    return describe(data_path, extractor, weights, len(images), seed, cache_root, name, floor)
+
+
+def describe(
+    data_path: Path,
+    extractor: Extractor,
+    weights: str | Path,
+    n_reference: int,
+    seed: int,
+    cache_root: Path,
+    name: str,
+    floor: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The reference description (the JSON that evaluate reads)."""
+    return {
+        "dataset": data_path.stem,
+        "data": str(data_path),
         "split": REFERENCE_SPLIT,
-        "n_reference": len(images),
-        "seed": args.seed,
+        "n_reference": n_reference,
+        "seed": seed,
         "extractor": extractor.kind,
         "extractor_name": extractor.name,
         "weights": str(weights),
         "feature_layer": extractor.feature_layer,
-        "cache_root": str(args.cache_root),
+        "cache_root": str(cache_root),
         "cache_name": name,
         "floor": floor,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def write(info: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = run_device(args)
+    info = compute(
+        args.data,
+        args.extractor,
+        args.weights,
+        n=args.n,
+        cache_root=args.cache_root,
+        batch_size=args.batch_size,
+        floor_n=args.floor_n,
+        kid_subsets=args.kid_subsets,
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+        device=device,
+    )
+    write(info, args.out)
     print(json.dumps(info))
     return 0
