@@ -66,10 +66,12 @@ def test_synthetic_idx_round_trips_through_torchvision(tmp_path, gz):
 
 
 def test_torchvision_layout_in_root_is_found(tmp_path):
-    _, md5 = write_synthetic_idx(tmp_path / "idx" / "MNIST" / "raw")
+    tensors, md5 = write_synthetic_idx(tmp_path / "idx" / "MNIST" / "raw", seed=1)
     out = tmp_path / "out" / "mnist.pt"
     acq.acquire("mnist", out, root=tmp_path / "idx", sources=["local"], md5=md5, log=lambda m: None)
-    assert out.is_file()
+    saved = torch.load(out)
+    assert torch.equal(saved["train"]["images"], tensors["train-images-idx3-ubyte"].to(torch.uint8))
+    assert torch.equal(saved["test"]["labels"], tensors["t10k-labels-idx1-ubyte"])
 
 
 def test_idx_header_shape(tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+import scipy.linalg
 import torch
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor
@@ -60,11 +62,27 @@ def test_fid_of_a_set_against_itself_is_near_zero_and_shifted_is_clearly_above(w
     assert same["extractor"] == "domain" and same["n_samples"] == same["n_reference"] == 300
 
 
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # 40 samples: singular covariances
 def test_kid_works_below_the_default_subset_size(weights, images):
     extractor = extractors.domain_extractor(weights)
     out = fid.fid_kid(images[:40], images[100:160], extractor, kid_subsets=10)
     assert out["kid_subset_size"] == 40 < fid.DEFAULT_KID_SUBSET_SIZE
-    assert math.isfinite(out["kid_mean"]) and math.isfinite(out["fid"])
+    # both numbers from the classifier's features, computed here with numpy and scipy
+    model = classifier.load_classifier(weights)
+    with torch.inference_mode():
+        f1, f2 = (model.features(classifier.to_input(x)).double().numpy() for x in (images[:40], images[100:160]))
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    frechet = ((f1.mean(0) - f2.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+    assert out["fid"] == pytest.approx(frechet, rel=1e-4)
+
+    # KID: the unbiased MMD^2 of the cubic kernel (x.y / d + 1)^3; every subset holds the whole first set
+    # and 40 of the 60 reference images, which averages to the MMD^2 of the whole sets
+    def kernel(a, b):
+        return (a @ b.T / a.shape[1] + 1) ** 3
+
+    kxx, kyy = kernel(f1, f1), kernel(f2, f2)
+    mmd2 = (kxx.sum() - np.trace(kxx)) / (40 * 39) + (kyy.sum() - np.trace(kyy)) / (60 * 59) - 2 * kernel(f1, f2).mean()
+    assert abs(out["kid_mean"] - mmd2) < 4 * out["kid_std"] / math.sqrt(10), (out["kid_mean"], mmd2)
 
 
 def test_domain_extractor_round_trips_through_the_registry(weights, tmp_path):
@@ -79,7 +97,8 @@ def test_domain_extractor_round_trips_through_the_registry(weights, tmp_path):
     model = classifier.load_classifier(weights)
     with torch.inference_mode():
         expected = model.features(classifier.to_input(x))
-    assert torch.allclose(features, expected) and logits.shape == (8, 2)
+        expected_logits = model.eval()(classifier.to_input(x))
+    assert torch.allclose(features, expected) and torch.allclose(logits, expected_logits)
     # other weights -> another name, so torch-fidelity's cache can never mix their features
     torch.manual_seed(1)
     other = tmp_path / "other.pt"
@@ -107,20 +126,24 @@ def test_reference_features_are_cached_under_the_weights_hash(weights, images, t
 
 
 def test_gray_images_become_rgb_for_inception():
-    data = fid.ImageTensorDataset(torch.zeros(2, 28, 28, dtype=torch.uint8), channels=3)
-    assert data[0].shape == (3, 28, 28) and data[0].dtype == torch.uint8
+    gray = torch.randint(0, 256, (2, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = fid.ImageTensorDataset(gray, channels=3)
+    assert len(data) == 2 and data[1].dtype == torch.uint8
+    assert torch.equal(data[1], torch.stack([gray[1]] * 3))  # the gray image in each of R, G and B
+    assert torch.equal(fid.ImageTensorDataset(gray, channels=1)[1], gray[1:2])
     with pytest.raises(ValueError):
         fid.ImageTensorDataset(torch.zeros(2, 28, 28), channels=1)
 
 
 def test_class_histogram_entropy_and_coverage():
     collapsed = classes.coverage_summary(torch.tensor([3] * 97 + [1, 2, 4]), 10)
+    assert collapsed["histogram"] == pytest.approx([0, 0.01, 0.01, 0.97, 0.01, 0, 0, 0, 0, 0])
     assert collapsed["classes_covered"] == 1 and collapsed["top_class"] == 3
-    assert collapsed["entropy"] < 0.2
+    assert collapsed["entropy"] == pytest.approx(-(0.97 * math.log(0.97) + 3 * 0.01 * math.log(0.01)))
     uniform = classes.coverage_summary(torch.arange(10).repeat(10), 10)
     assert uniform["classes_covered"] == 10
     assert uniform["entropy"] == pytest.approx(math.log(10))
-    assert sum(uniform["histogram"]) == pytest.approx(1.0)
+    assert uniform["histogram"] == pytest.approx([0.1] * 10)
     # exactly 5% counts as covered
     assert classes.classes_covered(torch.tensor([0.05, 0.95]), 0.05) == 2
 
