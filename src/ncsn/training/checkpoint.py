@@ -1,6 +1,6 @@
 """Checkpoint files: atomic writes, RNG state capture, and rebuilding a model from a checkpoint.
 
-A checkpoint is a torch.save'd dict (see loop.snapshot) holding the raw and EMA weights, the
+A checkpoint is a torch.save'd dict (see loop._Run.snapshot) holding the raw and EMA weights, the
 optimizer state, the progress (epoch, batch within the epoch, step), every RNG state and the metric
 rows so far.  Files are written to a temporary name in the same directory and renamed, so a run killed
 at any moment leaves either the previous or the new file, never a torn one.
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ncsn.errors import NcsnError
+from ncsn.models.registry import build_model
 from ncsn.torch_files import link_atomic, load_dict, save_atomic  # noqa: F401  (used by training.loop)
 
 CHECKPOINT_KEYS = ("arch", "model_kwargs", "model", "ema")
@@ -47,8 +48,6 @@ def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -
 
 def load_model(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu") -> nn.Module:
     """The score network saved in checkpoint `path`, with its raw or EMA weights, in eval mode."""
-    from ncsn.models.registry import build_model
-
     if weights not in {"raw", "ema"}:
         raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
     checkpoint = load_checkpoint(path, device)

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from ncsn.cli_options import add_run_options, run_device
+from ncsn.training.loop import train
+from ncsn.training.settings import parse_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ncsn.training.loop import train
-    from ncsn.training.settings import parse_settings
-
     settings = parse_settings(args.settings)
     device = run_device(args)
     rows = train(

@@ -111,6 +111,171 @@ def _weights_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+def _training_images(
+    settings: TrainSettings, data_path: str | Path, seed: int, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """The (subset of the) training split, on the CPU, and the fixed held-out batch of the test split on
+    `device`."""
+    train_images, _ = load_split(data_path, "train")
+    train_images = train_images[_fixed_subset(len(train_images), settings.train_subset, seed)]
+    test_images, _ = load_split(data_path, "test")
+    heldout = test_images[_fixed_subset(len(test_images), settings.heldout_size, seed + 1)].to(device)
+    return train_images, heldout
+
+
+class _Run:
+    """One training run: its data, networks, optimizer, random generators, progress and files.
+
+    Built in the order that fixes the global RNG's draws (seed, data, model init); `resume` then
+    restores a checkpoint of the same run, `train_epoch` trains one epoch and records it."""
+
+    def __init__(self, settings: TrainSettings, variant: str, data_path, out_dir, seed: int, device, log) -> None:
+        self.settings, self.variant, self.data_path, self.seed, self.log = settings, variant, data_path, seed, log
+        self.device = torch.device(device)
+        self.paths = RunPaths(Path(out_dir))
+        torch.manual_seed(seed)
+        self.train_images, self.heldout = _training_images(settings, data_path, seed, self.device)
+        self.n_batches = math.ceil(len(self.train_images) / settings.batch_size)
+        self.sigmas = settings.sigmas().to(self.device)
+        self.model = build_model(settings.arch, **dict(settings.model_kwargs(), sigmas=self.sigmas)).to(self.device)
+        self.ema = make_ema(self.model, settings.ema_rate)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        self.data_gen = torch.Generator().manual_seed(seed)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 2)
+        self.generators = {"data": self.data_gen, "noise": self.noise_gen}
+        self.progress = Progress()
+        self.fingerprint = _fingerprint(variant, settings, seed)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "variant": self.variant,
+            "arch": self.settings.arch,
+            "model_kwargs": self.settings.model_kwargs(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict(),
+            "ema_n_averaged": int(self.ema.n_averaged),
+            "optimizer": self.optimizer.state_dict(),
+            "progress": vars(self.progress).copy(),
+            "rng": capture_rng(self.generators),
+        }
+
+    def save_last(self) -> None:
+        if not _weights_finite(self.model):
+            raise DivergenceError(
+                f"variant '{self.variant}': the weights became non-finite at epoch "
+                f"{self.progress.epoch + 1}, step {self.progress.step}. {self.after_divergence()}"
+            )
+        save_atomic(self.snapshot(), self.paths.last)
+
+    def after_divergence(self) -> str:
+        """What is kept and what to change: only what is true of this run."""
+        last = self.paths.last
+        if last.exists():
+            kept = f"The last good checkpoint {last} (step {load_checkpoint(last)['progress']['step']}) is kept"
+        else:
+            kept = "No checkpoint had been written yet"
+        if self.progress.step == 0:
+            return (
+                f"{kept}. It failed at the first step, before the learning rate could matter: check the "
+                f"noise schedule (noise.sigma_max / sigma_min, now {self.settings.noise}) and the data file "
+                f"{self.data_path}, then rerun."
+            )
+        return f"{kept}; lower 'variants.{self.variant}.lr' (now {self.settings.lr}) or check the data, and rerun."
+
+    def resume(self) -> None:
+        """Continue from state/last.pt when it belongs to this run; otherwise remove stale state files."""
+        last = self.paths.last
+        checkpoint = load_checkpoint(last) if last.exists() else None  # on the CPU, like RNG states
+        if checkpoint is not None and checkpoint.get("fingerprint") == self.fingerprint:
+            self.model.load_state_dict(checkpoint["model"])
+            self.ema.module.load_state_dict(checkpoint["ema"])
+            self.ema.n_averaged.fill_(checkpoint["ema_n_averaged"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.progress = Progress(**checkpoint["progress"])
+            restore_rng(checkpoint["rng"], self.generators)
+            p = self.progress
+            self.log(
+                f"resuming {self.variant} from {last}: epoch {p.epoch} done, batch {p.batch} of the next, step {p.step}"
+            )
+        elif last.parent.exists():
+            if checkpoint is not None:
+                self.log(f"{last} belongs to other settings or seed; starting afresh")
+            for stale in last.parent.glob("*.pt"):
+                stale.unlink()
+
+    def describe(self) -> str:
+        s = self.settings
+        return (
+            f"variant {self.variant}: {s.arch} width {s.width}, {count_parameters(self.model):,} parameters, "
+            f"{len(self.train_images)} training images, {self.n_batches} batches/epoch, device {self.device}"
+        )
+
+    def step(self, b: int, epoch: int) -> float:
+        """One optimizer step on batch `b` of the epoch's order (and the EMA update); its loss."""
+        p, batch_size = self.progress, self.settings.batch_size
+        x = self.train_images[p.order[b * batch_size : (b + 1) * batch_size]].to(self.device)
+        loss = dsm_loss(self.model, x, self.sigmas, generator=self.noise_gen)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise DivergenceError(
+                f"variant '{self.variant}' diverged: non-finite training loss ({loss_value}) at epoch {epoch}, "
+                f"step {p.step + 1}. {self.after_divergence()}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.ema.update_parameters(self.model)
+        p.step += 1
+        p.batch = b + 1
+        p.loss_sum += loss_value
+        return loss_value
+
+    def train_epoch(self) -> None:
+        """The rest of the current epoch (all of it, unless resumed within it), then its metrics row."""
+        p = self.progress
+        epoch = p.epoch + 1
+        if p.order is None:
+            p.order = torch.randperm(len(self.train_images), generator=self.data_gen)
+            p.loss_sum, p.seconds = 0.0, 0.0
+        started = time.perf_counter() - p.seconds
+        bar = tqdm(
+            range(p.batch, self.n_batches),
+            initial=p.batch,
+            total=self.n_batches,
+            file=sys.stderr,
+            desc=f"{self.variant} epoch {epoch}/{self.settings.epochs}",
+            mininterval=2.0,
+            dynamic_ncols=True,
+        )
+        for b in bar:
+            loss_value = self.step(b, epoch)
+            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+            if p.step % self.settings.save_every_steps == 0 and p.batch < self.n_batches:
+                p.seconds = time.perf_counter() - started
+                self.save_last()
+        bar.close()
+        self.end_epoch(epoch, started)
+
+    def end_epoch(self, epoch: int, started: float) -> None:
+        """Record the epoch: metrics row, state/last.pt, the configured epoch checkpoint, metrics.csv."""
+        p = self.progress
+        row = {
+            "epoch": epoch,
+            "step": p.step,
+            "train_loss": p.loss_sum / self.n_batches,
+            **heldout_row(self.model, self.ema.module, self.heldout, self.sigmas, self.seed + 3),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        p.metrics.append(row)
+        p.epoch, p.batch, p.order = epoch, 0, None
+        self.log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        self.save_last()
+        if epoch in self.settings.checkpoint_epochs:
+            link_atomic(self.paths.last, self.paths.epoch(epoch))
+        write_metrics(p.metrics, self.paths.metrics)
+
+
 def train(
     settings: TrainSettings,
     *,
@@ -123,138 +288,11 @@ def train(
 ) -> list[dict[str, float]]:
     """Train `variant` to `settings.epochs` epochs, resuming from state/last.pt when it belongs to the
     same run; returns the metric rows. Raises DivergenceError on a non-finite loss."""
-    device = torch.device(device)
-    paths = RunPaths(Path(out_dir))
-    torch.manual_seed(seed)
-
-    train_images, _ = load_split(data_path, "train")
-    train_images = train_images[_fixed_subset(len(train_images), settings.train_subset, seed)]
-    test_images, _ = load_split(data_path, "test")
-    heldout = test_images[_fixed_subset(len(test_images), settings.heldout_size, seed + 1)].to(device)
-    sigmas = settings.sigmas().to(device)
-
-    model = build_model(settings.arch, **dict(settings.model_kwargs(), sigmas=sigmas)).to(device)
-    ema = make_ema(model, settings.ema_rate)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    data_gen = torch.Generator().manual_seed(seed)
-    noise_gen = torch.Generator(device=device).manual_seed(seed + 2)
-    generators = {"data": data_gen, "noise": noise_gen}
-    progress = Progress()
-    fingerprint = _fingerprint(variant, settings, seed)
-
-    def snapshot() -> dict[str, Any]:
-        return {
-            "fingerprint": fingerprint,
-            "variant": variant,
-            "arch": settings.arch,
-            "model_kwargs": settings.model_kwargs(),
-            "model": model.state_dict(),
-            "ema": ema.module.state_dict(),
-            "ema_n_averaged": int(ema.n_averaged),
-            "optimizer": optimizer.state_dict(),
-            "progress": vars(progress).copy(),
-            "rng": capture_rng(generators),
-        }
-
-    def save_last() -> None:
-        if not _weights_finite(model):
-            raise DivergenceError(
-                f"variant '{variant}': the weights became non-finite at epoch "
-                f"{progress.epoch + 1}, step {progress.step}. {_after_divergence()}"
-            )
-        save_atomic(snapshot(), paths.last)
-
-    def _after_divergence() -> str:
-        """What is kept and what to change: only what is true of this run."""
-        if paths.last.exists():
-            kept = f"The last good checkpoint {paths.last} (step {load_checkpoint(paths.last)['progress']['step']}) is kept"
-        else:
-            kept = "No checkpoint had been written yet"
-        if progress.step == 0:
-            return (
-                f"{kept}. It failed at the first step, before the learning rate could matter: check the "
-                f"noise schedule (noise.sigma_max / sigma_min, now {settings.noise}) and the data file "
-                f"{data_path}, then rerun."
-            )
-        return f"{kept}; lower 'variants.{variant}.lr' (now {settings.lr}) or check the data, and rerun."
-
-    checkpoint = load_checkpoint(paths.last) if paths.last.exists() else None  # on the CPU, like RNG states
-    if checkpoint is not None and checkpoint.get("fingerprint") == fingerprint:
-        model.load_state_dict(checkpoint["model"])
-        ema.module.load_state_dict(checkpoint["ema"])
-        ema.n_averaged.fill_(checkpoint["ema_n_averaged"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        progress = Progress(**checkpoint["progress"])
-        restore_rng(checkpoint["rng"], generators)
-        log(
-            f"resuming {variant} from {paths.last}: epoch {progress.epoch} done, "
-            f"batch {progress.batch} of the next, step {progress.step}"
-        )
-    elif paths.last.parent.exists():
-        if checkpoint is not None:
-            log(f"{paths.last} belongs to other settings or seed; starting afresh")
-        for stale in paths.last.parent.glob("*.pt"):
-            stale.unlink()
-
-    n_images = len(train_images)
-    n_batches = math.ceil(n_images / settings.batch_size)
-    log(
-        f"variant {variant}: {settings.arch} width {settings.width}, {count_parameters(model):,} parameters, "
-        f"{n_images} training images, {n_batches} batches/epoch, device {device}"
-    )
-    model.train()
-
-    while progress.epoch < settings.epochs:
-        epoch = progress.epoch + 1
-        if progress.order is None:
-            progress.order = torch.randperm(n_images, generator=data_gen)
-            progress.loss_sum, progress.seconds = 0.0, 0.0
-        started = time.perf_counter() - progress.seconds
-        bar = tqdm(
-            range(progress.batch, n_batches),
-            initial=progress.batch,
-            total=n_batches,
-            file=sys.stderr,
-            desc=f"{variant} epoch {epoch}/{settings.epochs}",
-            mininterval=2.0,
-            dynamic_ncols=True,
-        )
-        for b in bar:
-            x = train_images[progress.order[b * settings.batch_size : (b + 1) * settings.batch_size]].to(device)
-            loss = dsm_loss(model, x, sigmas, generator=noise_gen)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise DivergenceError(
-                    f"variant '{variant}' diverged: non-finite training loss ({loss_value}) at epoch {epoch}, "
-                    f"step {progress.step + 1}. {_after_divergence()}"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            ema.update_parameters(model)
-            progress.step += 1
-            progress.batch = b + 1
-            progress.loss_sum += loss_value
-            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-            if progress.step % settings.save_every_steps == 0 and progress.batch < n_batches:
-                progress.seconds = time.perf_counter() - started
-                save_last()
-        bar.close()
-
-        row = {
-            "epoch": epoch,
-            "step": progress.step,
-            "train_loss": progress.loss_sum / n_batches,
-            **heldout_row(model, ema.module, heldout, sigmas, seed + 3),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        progress.metrics.append(row)
-        progress.epoch, progress.batch, progress.order = epoch, 0, None
-        log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        save_last()
-        if epoch in settings.checkpoint_epochs:
-            link_atomic(paths.last, paths.epoch(epoch))
-        write_metrics(progress.metrics, paths.metrics)
-
-    write_metrics(progress.metrics, paths.metrics)  # also when a finished run is resumed
-    return progress.metrics
+    run = _Run(settings, variant, data_path, out_dir, seed, device, log)
+    run.resume()
+    log(run.describe())
+    run.model.train()
+    while run.progress.epoch < settings.epochs:
+        run.train_epoch()
+    write_metrics(run.progress.metrics, run.paths.metrics)  # also when a finished run is resumed
+    return run.progress.metrics

@@ -13,6 +13,7 @@ import torch
 
 from ncsn.config import variant_problems  # noqa: F401  (checked with the rest of the config there)
 from ncsn.errors import ConfigError
+from ncsn.noise import geometric_sigmas
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,6 @@ class TrainSettings:
     heldout_size: int = 256  # images of the test split in the fixed held-out batch
 
     def sigmas(self) -> torch.Tensor:
-        from ncsn.noise import geometric_sigmas
-
         return geometric_sigmas(self.noise["sigma_max"], self.noise["sigma_min"], self.noise["n_levels"])
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -44,8 +43,7 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
 
-def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
-    """From the JSON text (or dict) of --settings; unknown or missing keys are ConfigErrors."""
+def _json_object(raw: str | dict[str, Any]) -> dict[str, Any]:
     try:
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
     except json.JSONDecodeError as err:
@@ -55,6 +53,11 @@ def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"--settings must be a JSON object of training settings, got {type(data).__name__}.")
+    return data
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    """No unknown and no missing setting."""
     fields = {f.name: f for f in dataclasses.fields(TrainSettings)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -65,7 +68,10 @@ def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
     missing = [n for n in required if n not in data]
     if missing:
         raise ConfigError(f"missing training setting(s) {', '.join(map(repr, missing))}")
-    data["checkpoint_epochs"] = tuple(sorted(set(int(e) for e in data["checkpoint_epochs"])))
+
+
+def _check_values(data: dict[str, Any]) -> None:
+    """Counts are integers >= 1, the learning rate and the noise schedule finite numbers > 0."""
     problems = [
         f"'{name}' must be an integer >= 1, got {data[name]!r}"
         for name in ("width", "epochs", "batch_size", "save_every_steps", "heldout_size")
@@ -82,6 +88,14 @@ def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
             "training settings are invalid: " + "; ".join(problems) + ". Fix the variant in the "
             "config (config/README.md, section `variants`)."
         )
+
+
+def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
+    """From the JSON text (or dict) of --settings; unknown or missing keys are ConfigErrors."""
+    data = _json_object(raw)
+    _check_keys(data)
+    data["checkpoint_epochs"] = tuple(sorted(set(int(e) for e in data["checkpoint_epochs"])))
+    _check_values(data)
     settings = TrainSettings(**data)
     late = [e for e in settings.checkpoint_epochs if not 1 <= e <= settings.epochs]
     if late:
