@@ -316,6 +316,82 @@ def _summary(spec: DatasetSpec, tensors: dict, origin: str) -> dict:
     return summary
 
 
+def dataset_spec(dataset: str, sources: Sequence[str], md5: dict[str, str] | None) -> DatasetSpec:
+    """The spec of `dataset` (with `md5` replacing its checksums when given), after checking the names."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)} (config key data.datasets).")
+    unknown = [s for s in sources if s not in SOURCE_FUNCTIONS]
+    if unknown:
+        raise DataError(
+            f"unknown data source(s) {unknown}; choose from {', '.join(SOURCES)} (config key data.sources)."
+        )
+    spec = DATASETS[dataset]
+    if md5 is not None:
+        spec = DatasetSpec(spec.name, spec.torchvision_class, dict(md5), spec.registry_hint)
+    return spec
+
+
+def obtain(
+    spec: DatasetSpec, sources: Sequence[str], root: Path | None, tmp: Path, log: Callable[[str], None], out: Path
+) -> tuple[Path, str]:
+    """Verified IDX files staged under `tmp`/staged from the first source that delivers them; the staging
+    folder and where the files came from. Raises DataError, saying what each source did and that nothing
+    was written beside `out`, when none does."""
+    staging_root = tmp / "staged"
+    raw_dir = staging_root / spec.folder / "raw"
+    tried: list[str] = []
+    for source in sources:
+        shutil.rmtree(staging_root, ignore_errors=True)
+        raw_dir.mkdir(parents=True)
+        workdir = tmp / f"work-{source}"
+        workdir.mkdir()
+        try:
+            origin = SOURCE_FUNCTIONS[source](spec, raw_dir, root, workdir)
+            if source != "local":
+                verify_raw_dir(raw_dir, spec.md5, origin=origin)
+        except SourceUnavailable as err:
+            tried.append(f"{source}: {err}")
+            log(f"[{spec.name}] source {source} unavailable: {err}")
+            continue
+        except DataError as err:
+            if source == "local":
+                raise
+            tried.append(f"{source}: {err}")
+            log(f"[{spec.name}] source {source} gave bad files: {err}")
+            continue
+        log(f"[{spec.name}] obtained from {origin}; checksums verified")
+        return staging_root, origin
+    raise DataError(
+        f"could not obtain {spec.name}; every configured source failed:\n  - "
+        + "\n  - ".join(tried)
+        + f"\nWhat you can do: copy the four IDX files ({', '.join(IDX_FILES)}, plain or .gz) into a "
+        f"directory and set data.root to it; or run where torchvision can download; or make the "
+        f"offline mirror reachable ({spec.registry_hint}). Nothing was written to {out.parent}."
+    )
+
+
+def read_tensors(spec: DatasetSpec, staging_root: Path) -> dict:
+    """Both splits (uint8 images, int64 labels) and the class names, read through torchvision."""
+    return {
+        "train": load_split(spec, staging_root, True),
+        "test": load_split(spec, staging_root, False),
+        "classes": list(spec.torchvision_class.classes),
+    }
+
+
+def publish(tmp: Path, staging_root: Path, tensors: dict, summary: dict, out: Path) -> None:
+    """Write the tensors and the summary inside `tmp`, then rename them and the staged IDX folder into
+    place (out, out.json, out/ without suffix): the outputs are replaced only when everything is complete."""
+    torch.save(tensors, tmp / "tensors.pt")
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+    staged_dir = out.with_suffix("")
+    if staged_dir.exists():
+        shutil.rmtree(staged_dir)
+    os.replace(staging_root, staged_dir)
+    os.replace(tmp / "tensors.pt", out)
+    os.replace(tmp / "summary.json", out.with_suffix(".json"))
+
+
 def acquire(
     dataset: str,
     out: Path,
@@ -329,71 +405,16 @@ def acquire(
 
     ``md5`` replaces the built-in checksums (used by tests on synthetic IDX files).
     """
-    if dataset not in DATASETS:
-        raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)} (config key data.datasets).")
-    unknown = [s for s in sources if s not in SOURCE_FUNCTIONS]
-    if unknown:
-        raise DataError(
-            f"unknown data source(s) {unknown}; choose from {', '.join(SOURCES)} (config key data.sources)."
-        )
-    spec = DATASETS[dataset]
-    if md5 is not None:
-        spec = DatasetSpec(spec.name, spec.torchvision_class, dict(md5), spec.registry_hint)
+    spec = dataset_spec(dataset, sources, md5)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staged_dir, summary_path = out.with_suffix(""), out.with_suffix(".json")
-    tried: list[str] = []
-
     remove_orphaned_staging(out.parent, dataset)
     with tempfile.TemporaryDirectory(prefix=f".{dataset}-{os.getpid()}-", dir=out.parent) as tmp:
         tmp = Path(tmp).resolve()  # subprocesses run with cwd inside it
-        staging_root = tmp / "staged"
-        raw_dir = staging_root / spec.folder / "raw"
-        origin = None
-        for source in sources:
-            shutil.rmtree(staging_root, ignore_errors=True)
-            raw_dir.mkdir(parents=True)
-            workdir = tmp / f"work-{source}"
-            workdir.mkdir()
-            try:
-                origin = SOURCE_FUNCTIONS[source](spec, raw_dir, root, workdir)
-                if source != "local":
-                    verify_raw_dir(raw_dir, spec.md5, origin=origin)
-            except SourceUnavailable as err:
-                tried.append(f"{source}: {err}")
-                log(f"[{dataset}] source {source} unavailable: {err}")
-                continue
-            except DataError as err:
-                if source == "local":
-                    raise
-                tried.append(f"{source}: {err}")
-                log(f"[{dataset}] source {source} gave bad files: {err}")
-                continue
-            log(f"[{dataset}] obtained from {origin}; checksums verified")
-            break
-        else:
-            raise DataError(
-                f"could not obtain {dataset}; every configured source failed:\n  - "
-                + "\n  - ".join(tried)
-                + f"\nWhat you can do: copy the four IDX files ({', '.join(IDX_FILES)}, plain or .gz) into a "
-                f"directory and set data.root to it; or run where torchvision can download; or make the "
-                f"offline mirror reachable ({spec.registry_hint}). Nothing was written to {out.parent}."
-            )
-
-        tensors = {
-            "train": load_split(spec, staging_root, True),
-            "test": load_split(spec, staging_root, False),
-            "classes": list(spec.torchvision_class.classes),
-        }
+        staging_root, origin = obtain(spec, sources, root, tmp, log, out)
+        tensors = read_tensors(spec, staging_root)
         summary = _summary(spec, tensors, origin)
-        torch.save(tensors, tmp / "tensors.pt")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-        # Replace the outputs only now that everything is complete.
-        if staged_dir.exists():
-            shutil.rmtree(staged_dir)
-        os.replace(staging_root, staged_dir)
-        os.replace(tmp / "tensors.pt", out)
-        os.replace(tmp / "summary.json", summary_path)
+        publish(tmp, staging_root, tensors, summary, out)
     log(
         f"[{dataset}] train {summary['train']['n_images']} images, test {summary['test']['n_images']} images; "
         f"train label counts {summary['train']['label_counts']}"
