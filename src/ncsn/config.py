@@ -51,7 +51,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = sorted(schema.get("properties", {}))
         unknown = sorted(k for k in value if k not in allowed)
         where = "" if key == "<top level>" else f" under '{key}'"
-        return f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(u) for u in unknown)}{where}; allowed: {', '.join(allowed)}"
+        plural = "s" if len(unknown) > 1 else ""
+        return f"unknown key{plural} {', '.join(repr(u) for u in unknown)}{where}; allowed: {', '.join(allowed)}"
     if kind == "enum":
         return f"'{key}' is {value!r}; allowed values: {', '.join(map(str, error.validator_value))}"
     if kind == "type":

@@ -209,9 +209,10 @@ def predictor_corrector(
     """Predictor-corrector sampling of the variance-exploding SDE (Song et al., 2021), discretised on
     ``sigmas``: the reverse-diffusion predictor ``x <- x + (sigma_i^2 - sigma_{i+1}^2) s + sqrt(sigma_i^2 -
     sigma_{i+1}^2) z`` and ``corrector_steps`` Langevin corrector steps at sigma_{i+1} whose step is set
-    by the signal-to-noise ratio ``snr`` (alpha = 2 (snr sqrt(D) / mean |s|)^2 for the batch, D the dimension). The last predictor
-    step adds no noise when ``denoise`` (the SDE sampler's noise removal). A corrector runs before every
-    predictor step, so NFE = (1 + corrector_steps) x (number of predictor steps, len(sigmas) - 1).
+    by the signal-to-noise ratio ``snr`` (alpha = 2 (snr sqrt(D) / mean |s|)^2 for the batch, D the
+    dimension). The last predictor step adds no noise when ``denoise`` (the SDE sampler's noise removal).
+    A corrector runs before every predictor step, so NFE = (1 + corrector_steps) x (number of predictor
+    steps, len(sigmas) - 1).
     """
     sigmas = _decreasing(sigmas)
     score = CountingScore(score_fn)
@@ -256,7 +257,7 @@ def probability_flow(
     With ``denoise`` a final Tweedie step at sigma_min (one more NFE). The NFE is counted: solvers differ
     in evaluations per step (euler 1, midpoint 2, rk4 4).
     """
-    from torchdiffeq import odeint  # not a package dependency (pyproject.toml): only the ODE sampler needs it
+    from torchdiffeq import odeint  # noqa: PLC0415  optional: not a package dependency, only this sampler needs it
 
     if not sigma_max > sigma_min > 0 or n_steps < 1:
         raise ValueError(f"need sigma_max > sigma_min > 0 and n_steps >= 1, got {sigma_max}, {sigma_min}, {n_steps}")
