@@ -1,13 +1,22 @@
 # NCSN reproducibility study. Thin on purpose: the config is validated here, before any job is
 # scheduled, and each stage lives in workflow/rules/<stage>.smk. Everything that computes is in
 # src/ncsn and is called as `python -m ncsn <command>`.
-# The default workflow profile (workflow/profiles/default) selects config/quick.yaml;
+# The default workflow profile (profiles/default) selects config/quick.yaml;
 # `--configfile config/config.yaml` runs the paper-scale study.
 
 import sys
 
+from snakemake.utils import min_version
+
 from ncsn.config import validate_config
 from ncsn.errors import ConfigError
+
+min_version("9.0")
+
+
+# The workflow's description in `snakemake --report`.
+report: "workflow/report/workflow.rst"
+
 
 try:
     config = validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))

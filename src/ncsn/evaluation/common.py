@@ -6,18 +6,37 @@ import json
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import pandas as pd
+from torchvision.utils import make_grid
 
 from ncsn.errors import NcsnError
 
+matplotlib.use("Agg")  # figures are files; no display is needed or wanted
+import matplotlib.pyplot as pyplot  # noqa: E402  (after the backend is chosen)
 
-def load_evaluations(paths: list[Path]) -> list[dict[str, Any]]:
+
+def load_evaluations(paths: list[Path], samples: list[Path] | None = None) -> list[dict[str, Any]]:
+    """The evaluation JSONs at `paths`. With `samples` (the job's declared sample sets, in the order of
+    the evaluations) each evaluation's images are read from there instead of from the path recorded in
+    it, after checking that both name the same set."""
     out = []
     for path in paths:
         try:
             out.append(json.loads(Path(path).read_text()))
         except FileNotFoundError:
             raise NcsnError(f"evaluation {path} does not exist; run the evaluate rule for it first.") from None
+    if samples is None:
+        return out
+    if len(samples) != len(out):
+        raise NcsnError(f"{len(paths)} evaluations but {len(samples)} sample sets given; pass one --samples each.")
+    for ev, path, given in zip(out, paths, samples):
+        if Path(ev["samples"]).parts[-4:] != Path(given).parts[-4:]:
+            raise NcsnError(
+                f"{path} evaluates {ev['samples']}, but the sample set given in its place is {given}; pass "
+                "--samples in the order of --evaluations."
+            )
+        ev["samples"] = str(given)
     return out
 
 
@@ -115,11 +134,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
+    """matplotlib.pyplot on the file-only backend."""
     return pyplot
 
 
@@ -133,6 +148,4 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
 
 def image_grid_array(images, count: int, nrow: int):
     """The first `count` uint8 images [N, 1, H, W] as one gray [H', W'] array in [0, 1], white gaps."""
-    from torchvision.utils import make_grid
-
     return make_grid(images[:count].float() / 255, nrow=nrow, padding=1, pad_value=1.0)[0].numpy()

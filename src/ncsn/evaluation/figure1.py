@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+import seaborn as sns
 
 from ncsn.evaluation.common import (
     evaluation_rows,
@@ -17,10 +18,18 @@ from ncsn.evaluation.common import (
     save_figure,
     write_json,
 )
+from ncsn.sample_sets import load_samples
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluations", nargs="+", required=True, type=Path)
+    parser.add_argument(
+        "--samples",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="the sample set of each evaluation, in the same order (default: the path recorded in it)",
+    )
     parser.add_argument("--per-cell", type=int, default=25, help="samples shown per (epsilon, T) cell")
     parser.add_argument("--profile", default="")
     parser.add_argument("--csv", required=True, type=Path)
@@ -31,8 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def heatmap(evals: pd.DataFrame, path: Path) -> None:
     """FID per (T, epsilon) cell, annotated with its 95% interval."""
-    import seaborn as sns
-
     pyplot = plt()
     heat = evals.pivot_table(index="n_steps_each", columns="step_lr", values="fid")
     sd = evals.pivot_table(index="n_steps_each", columns="step_lr", values="fid_sd").reindex_like(heat)
@@ -55,8 +62,6 @@ def heatmap(evals: pd.DataFrame, path: Path) -> None:
 
 def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
     """One image matrix: rows T, columns epsilon, each cell a square grid of `per_cell` samples."""
-    from ncsn.generate import load_samples
-
     pyplot = plt()
     step_lrs, steps = sorted(evals["step_lr"].unique()), sorted(evals["n_steps_each"].unique())
     side = max(1, int(per_cell**0.5))
@@ -120,7 +125,7 @@ def summary(evals: pd.DataFrame, profile: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    evals = evaluation_rows(load_evaluations(args.evaluations)).sort_values(["n_steps_each", "step_lr"])
+    evals = evaluation_rows(load_evaluations(args.evaluations, args.samples)).sort_values(["n_steps_each", "step_lr"])
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     evals.to_csv(args.csv, index=False)
     heatmap(evals, args.heatmap)

@@ -17,6 +17,7 @@ from ncsn.evaluation.common import (
     save_figure,
     write_json,
 )
+from ncsn.sample_sets import load_samples
 
 PIXELS = 28 * 28
 # Poster Table 1 (custom U-Net; FID with an unstated extractor and sample count).
@@ -112,8 +113,6 @@ def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) ->
 
 def samples_figure(evals: pd.DataFrame, path: Path, per_set: int = 36) -> None:
     """Samples of the raw and the EMA weights side by side at each evaluated epoch (rows)."""
-    from ncsn.generate import load_samples
-
     pyplot = plt()
     rows = evals.sort_values(["variant", "epoch"])[["variant", "epoch"]].drop_duplicates().to_records(index=False)
     fig, axes = pyplot.subplots(len(rows), 2, figsize=(6, 3.1 * len(rows)), squeeze=False)
@@ -136,6 +135,13 @@ def samples_figure(evals: pd.DataFrame, path: Path, per_set: int = 36) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluations", nargs="+", required=True, type=Path)
+    parser.add_argument(
+        "--samples",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="the sample set of each evaluation, in the same order (default: the path recorded in it)",
+    )
     parser.add_argument("--metrics", nargs="+", required=True, help="VARIANT=results/train/VARIANT/metrics.csv")
     parser.add_argument("--profile", default="")
     parser.add_argument("--csv", required=True, type=Path)
@@ -145,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    evals = evaluation_rows(load_evaluations(args.evaluations))
+    evals = evaluation_rows(load_evaluations(args.evaluations, args.samples))
     metrics = {item.split("=", 1)[0]: pd.read_csv(item.split("=", 1)[1]) for item in args.metrics}
     table = build_table(evals, metrics)
     args.csv.parent.mkdir(parents=True, exist_ok=True)

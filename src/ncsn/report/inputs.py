@@ -11,18 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Which rule writes each folder: named in the message about a missing file.
-PRODUCERS = {
-    "data": "data",
-    "classifier": "classifier",
-    "train": "train",
-    "toy": "toy_*",
-    "experiments/table1": "table1",
-    "experiments/figure1": "figure1",
-    "experiments/figure2": "figure2",
-    "experiments/samplers": "samplers",
-    "throughput": "throughput",
-}
+from ncsn import layout
+
+# The config section that makes the study run each experiment.
+EXPERIMENT_SECTIONS = {"table1": "evaluation", "figure1": "sweep", "figure2": "fashion", "samplers": "samplers"}
 
 
 def classifier_datasets(config: dict) -> list[str]:
@@ -33,46 +25,23 @@ def classifier_datasets(config: dict) -> list[str]:
     return sorted({config["variants"][v]["dataset"] for v in names})
 
 
-def mnist_variants(config: dict) -> list[str]:
-    return [name for name, v in config["variants"].items() if v["dataset"] == "mnist"]
-
-
 def report_inputs(config: dict, results: str | Path = "results") -> list[Path]:
     r = Path(results)
-    files = [r / "data" / f"{d}.json" for d in config["data"]["datasets"]]
-    files += [r / "classifier" / f"{d}.json" for d in classifier_datasets(config)]
-    files += [r / "train" / name / "metrics.csv" for name in mnist_variants(config)]
+    files = [layout.dataset_summary(d) for d in config["data"]["datasets"]]
+    files += [layout.classifier_summary(d) for d in classifier_datasets(config)]
+    files += [layout.training_metrics(name) for name in config["variants"]]
     if "toy" in config:
-        toy = r / "toy"
-        files += [toy / "score_field" / n for n in ("score_field.json", "errors.csv", "field.png", "errors.png")]
-        files += [toy / "mixing" / n for n in ("mixing.json", "mode_weights_summary.csv", "samples.png")]
-        files += [toy / "objective_cost" / n for n in ("cost.json", "cost.csv", "cost.png")]
-        if "samplers" in config["toy"]:
-            files += [toy / "samplers" / n for n in ("samplers.json", "samplers.png")]
-    if "evaluation" in config:
-        files += [
-            r / "experiments" / "table1" / n for n in ("table1.json", "table1.csv", "table1.png", "table1_samples.png")
-        ]
-    if "sweep" in config:
-        files += [
-            r / "experiments" / "figure1" / n
-            for n in ("figure1.json", "figure1.csv", "figure1_samples.png", "figure1_fid.png")
-        ]
-    if "fashion" in config:
-        files += [r / "experiments" / "figure2" / n for n in ("figure2.json", "figure2.csv", "figure2.png")]
-    if "samplers" in config:
-        files += [r / "experiments" / "samplers" / n for n in ("samplers.json", "samplers.csv", "samplers.png")]
+        toys = ["score_field", "mixing", "objective_cost"] + (["samplers"] if "samplers" in config["toy"] else [])
+        files += [layout.toy(name, role) for name in toys for role in layout.TOY_FILES[name]]
+    experiments = [name for name, section in EXPERIMENT_SECTIONS.items() if section in config]
+    files += [path for name in experiments for path in layout.experiment_files(name)]
     if "throughput" in config:
-        files.append(r / "throughput" / "throughput.csv")
-    return files
+        files.append(layout.THROUGHPUT)
+    return [r / path for path in files]
 
 
 def producer(path: Path, results: Path) -> str:
-    relative = Path(path).relative_to(results).as_posix()
-    for prefix, rule in sorted(PRODUCERS.items(), key=lambda kv: -len(kv[0])):
-        if relative.startswith(prefix + "/"):
-            return rule
-    return "?"
+    return layout.producer(Path(path).relative_to(results).as_posix())
 
 
 def missing_inputs_message(missing: list[Path], results: Path) -> str:

@@ -115,14 +115,15 @@ def stage_costs(jobs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, total_row], ignore_index=True)
 
 
-def training_seconds(train_dir: Path) -> dict[str, float]:
-    """Training time of each variant summed over every segment of a resumed run (metrics.csv keeps each
-    epoch's time across resumes, where Snakemake's benchmark file holds the last segment only)."""
+def training_seconds(metrics_files: dict[str, Path]) -> dict[str, float]:
+    """Training time of each variant (name -> its metrics.csv) summed over every segment of a resumed run
+    (metrics.csv keeps each epoch's time across resumes, where Snakemake's benchmark file holds the last
+    segment only)."""
     out = {}
-    for metrics in sorted(Path(train_dir).glob("*/metrics.csv")):
+    for name, metrics in metrics_files.items():
         table = pd.read_csv(metrics)
         if "seconds" in table and len(table):
-            out[metrics.parent.name] = float(table["seconds"].sum())
+            out[name] = float(table["seconds"].sum())
     return out
 
 

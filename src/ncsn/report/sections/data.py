@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ncsn import layout
 from ncsn.report.html import Section
 from ncsn.report.inputs import classifier_datasets
 from ncsn.report.sections.common import read_json
@@ -14,7 +15,7 @@ from ncsn.report.sections.common import read_json
 def data_section(results: Path, config: dict) -> Section:
     rows = []
     for dataset in config["data"]["datasets"]:
-        summary = read_json(results / "data" / f"{dataset}.json")
+        summary = read_json(results / layout.dataset_summary(dataset))
         rows.append(
             {
                 "dataset": dataset,
@@ -25,7 +26,7 @@ def data_section(results: Path, config: dict) -> Section:
             }
         )
     for dataset in classifier_datasets(config):
-        acc = read_json(results / "classifier" / f"{dataset}.json").get("test_accuracy")
+        acc = read_json(results / layout.classifier_summary(dataset)).get("test_accuracy")
         for row in rows:
             if row["dataset"] == dataset:
                 row["domain classifier test accuracy"] = acc

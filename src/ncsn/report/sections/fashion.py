@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import measured_with, read_csv, read_json
 from ncsn.report.verdicts import RULES, capacity_verdict, collapse_verdict, gate, proportion_lower, share_state
@@ -42,7 +43,9 @@ def fashion_claims(summary: dict, config: dict) -> list[Claim]:
     claims.append(
         Claim(
             claim=f"The reference network's samples collapse onto one class ({reference})",
-            poster="Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'",
+            poster=(
+                "Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'"
+            ),
             measured=f"{_described(reference, ref)}; states: {', '.join(ref_states)}",
             verdict=gate(config, collapse_verdict(ref_states)),
             note="Rule: " + RULES["collapse"] + ".",
@@ -73,11 +76,10 @@ def fashion_claims(summary: dict, config: dict) -> list[Claim]:
 
 
 def fashion_section(results: Path, config: dict) -> Section | None:
-    folder = results / "experiments" / "figure2"
     if "fashion" not in config:
         return None
-    summary = read_json(folder / "figure2.json")
-    table = read_csv(folder / "figure2.csv")
+    summary = read_json(results / layout.experiment("figure2", "json"))
+    table = read_csv(results / layout.experiment("figure2", "csv"))
     shares = [c for c in table.columns if c.startswith("share_")]
     table = pd.DataFrame(
         {
@@ -109,7 +111,7 @@ def fashion_section(results: Path, config: dict) -> Section | None:
         text,
         figures=[
             (
-                folder / "figure2.png",
+                results / layout.experiment("figure2", "png"),
                 "Samples and their class histograms (95% Wilson intervals; "
                 "dotted: the collapse threshold of 50%) per variant and epoch.",
             )

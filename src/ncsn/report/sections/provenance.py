@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ncsn import layout
 from ncsn.report import provenance
 from ncsn.report.html import Section
 
@@ -21,8 +22,10 @@ def provenance_section(results: Path, config: dict) -> Section:
         f"<h3>Config</h3><pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"
     )
     packages = pd.DataFrame({"package": list(versions), "version": list(versions.values())})
-    costs = provenance.rule_costs(results / "benchmarks")
-    trained = provenance.training_seconds(results / "train")
+    costs = provenance.rule_costs(results / layout.BENCHMARKS)
+    trained = provenance.training_seconds(
+        {name: results / layout.training_metrics(name) for name in config["variants"]}
+    )
     if trained:
         text += (
             "<p>Training time summed over every resumed segment: "
@@ -35,9 +38,9 @@ def provenance_section(results: Path, config: dict) -> Section:
         ("Package versions", packages),
         ("Wall time and peak memory per job (Snakemake benchmark files)", costs),
     ]
-    speed = provenance.throughput(results / "throughput" / "throughput.csv") if "throughput" in config else None
+    speed = provenance.throughput(results / layout.THROUGHPUT) if "throughput" in config else None
     if speed is not None:
-        setting = provenance.throughput_setting(results / "throughput" / "throughput.csv")
+        setting = provenance.throughput_setting(results / layout.THROUGHPUT)
         tables.append(
             (
                 "Score-network throughput on this machine (rule throughput, python -m ncsn bench; "

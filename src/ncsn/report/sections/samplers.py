@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ncsn import layout
 from ncsn.report.html import Section
 from ncsn.report.sections.common import measured_with, read_csv, read_json
 from ncsn.report.verdicts import deciding, interval_text
@@ -21,7 +22,8 @@ def _answer(method: str, result: dict, baseline: dict) -> str:
         return f"{method}: none of its budgets up to NFE {result['largest_nfe']} reaches it"
     speedup = baseline["nfe"] / result["first_nfe_within"]
     return (
-        f"{method}: NFE {result['first_nfe_within']} (FID {interval_text(result['fid_at_first'], result['fid_sd_at_first'])}, "
+        f"{method}: NFE {result['first_nfe_within']} "
+        f"(FID {interval_text(result['fid_at_first'], result['fid_sd_at_first'])}, "
         f"{speedup:.3g}x fewer evaluations, {result['seconds_per_image_at_first']:.3g} s per image)"
     )
 
@@ -29,9 +31,8 @@ def _answer(method: str, result: dict, baseline: dict) -> str:
 def samplers_section(results: Path, config: dict) -> Section | None:
     if "samplers" not in config:
         return None
-    folder = results / "experiments" / "samplers"
-    summary = read_json(folder / "samplers.json")
-    table = read_csv(folder / "samplers.csv")
+    summary = read_json(results / layout.experiment("samplers", "json"))
+    table = read_csv(results / layout.experiment("samplers", "csv"))
     baseline = summary["baseline"]
     floor = summary.get("floor") or {}
     floor_text = (
@@ -72,7 +73,7 @@ def samplers_section(results: Path, config: dict) -> Section | None:
         text,
         figures=[
             (
-                folder / "samplers.png",
+                results / layout.experiment("samplers", "png"),
                 "FID against score evaluations per image (left, 95% intervals; "
                 "band: the yardstick's interval) and wall time per image (right).",
             )

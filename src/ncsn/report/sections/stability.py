@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import PIXELS, measured_with, read_csv, read_json, variants_of
 from ncsn.report.verdicts import (
@@ -34,7 +35,7 @@ POSTER_FID_EMA = [v[1] for v in POSTER_TABLE1.values() if v[1] is not None]
 def loss_table(results: Path, config: dict) -> pd.DataFrame:
     frames = []
     for name in variants_of(config, "mnist"):
-        metrics = read_csv(results / "train" / name / "metrics.csv")
+        metrics = read_csv(results / layout.training_metrics(name))
         metrics.insert(0, "variant", name)
         frames.append(metrics)
     table = pd.concat(frames, ignore_index=True)
@@ -130,13 +131,16 @@ def fid_claims(table: pd.DataFrame, summary: dict, config: dict) -> list[Claim]:
             ema_spikes = significant_rises(late.fid_ema.tolist(), late.sd_ema.tolist())
             epochs = late.epoch.tolist()
 
-            def spikes_text(found):
+            def spikes_text(found, epochs=epochs):
                 return ", ".join(f"{epochs[i - 1]}->{epochs[i]}" for i in found) or "none"
 
             claims.append(
                 Claim(
                     claim=f"The raw weights' FID spikes during training; the EMA weights' does not ({name})",
-                    poster="raw FID 2.97 -> 11.32 -> 0.97 at epochs 5, 10, 15 (the epoch-10 spike); EMA 0.61 -> 0.32 -> 0.22",
+                    poster=(
+                        "raw FID 2.97 -> 11.32 -> 0.97 at epochs 5, 10, 15 (the epoch-10 spike); "
+                        "EMA 0.61 -> 0.32 -> 0.22"
+                    ),
                     measured=(
                         f"rises beyond the noise over epochs {epochs}: raw {spikes_text(raw_spikes)}, EMA "
                         f"{spikes_text(ema_spikes)}; epoch-to-epoch spread beyond the sampling noise: raw "
@@ -155,7 +159,9 @@ def fid_claims(table: pd.DataFrame, summary: dict, config: dict) -> list[Claim]:
             Claim(
                 claim=f"With EMA the FID drops to 0.22 ({name})",
                 poster="FID (EMA) 0.2249 at epoch 15",
-                measured=f"FID (EMA) {interval_text(last.fid_ema, last.sd_ema)} at epoch {int(last.epoch)}; {_floor_text(t)}",
+                measured=(
+                    f"FID (EMA) {interval_text(last.fid_ema, last.sd_ema)} at epoch {int(last.epoch)}; {_floor_text(t)}"
+                ),
                 verdict="not comparable",
                 note=(
                     "The poster states neither its feature extractor nor its number of samples, so its absolute FID "
@@ -213,14 +219,13 @@ def stability_section(results: Path, config: dict) -> Section:
         "'EMA' column; 'Cust' is the raw weights). Losses are the DSM loss on a fixed held-out batch of the "
         "test split, divided by the number of pixels, with 95% intervals over the batch.</p>"
     )
-    table1 = results / "experiments" / "table1"
     if "evaluation" in config:
-        summary = read_json(table1 / "table1.json")
-        fid = read_csv(table1 / "table1.csv")
+        summary = read_json(results / layout.experiment("table1", "json"))
+        fid = read_csv(results / layout.experiment("table1", "csv"))
         tables.insert(0, ("Table 1: the poster's numbers beside ours", side_by_side(fid)))
         figures.append(
             (
-                table1 / "table1.png",
+                results / layout.experiment("table1", "png"),
                 "Top: FID of the raw and the EMA weights with 95% bootstrap intervals; "
                 "the grey band is the data floor (real test images scored the same "
                 "way, same number of images). Bottom: held-out DSM losses of every "
@@ -230,7 +235,7 @@ def stability_section(results: Path, config: dict) -> Section:
         figures.insert(
             0,
             (
-                table1 / "table1_samples.png",
+                results / layout.experiment("table1", "samples"),
                 "Samples of the raw (left) and the EMA weights (right) at each evaluated epoch.",
             ),
         )

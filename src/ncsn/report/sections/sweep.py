@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import measured_with, read_csv, read_json
 from ncsn.report.verdicts import RULES, SNOW_FACTOR, Z, by_count, compare, gate, interval_text, optimum_verdict
@@ -58,7 +59,8 @@ def optimum_claim(summary: dict, config: dict) -> Claim:
             f"lowest FID {interval_text(best['fid'], best['fid_sd'])} at epsilon = {best['step_lr']:g}, "
             f"T = {best['n_steps_each']}; the poster's cell {interval_text(poster['fid'], poster['fid_sd'])} "
             f"({'within the noise of' if tied else 'worse than'} the best). (a) {'yes' if tied else 'no'}; "
-            f"(b) larger steps at T = {POSTER_T}: {listed(larger)} - {'all worse' if larger_worse else 'not all worse'}; "
+            f"(b) larger steps at T = {POSTER_T}: {listed(larger)} - "
+            f"{'all worse' if larger_worse else 'not all worse'}; "
             f"(c) fewer steps at epsilon = {POSTER_EPS:g}: {listed(fewer)} - "
             f"{'all worse' if fewer_worse else 'not all worse'}"
         ),
@@ -99,11 +101,10 @@ def snow_claim(summary: dict, config: dict) -> Claim:
 
 
 def sweep_section(results: Path, config: dict) -> Section | None:
-    folder = results / "experiments" / "figure1"
     if "sweep" not in config:
         return None
-    summary = read_json(folder / "figure1.json")
-    table = read_csv(folder / "figure1.csv")
+    summary = read_json(results / layout.experiment("figure1", "json"))
+    table = read_csv(results / layout.experiment("figure1", "csv"))
     shown = pd.DataFrame(
         {
             "epsilon": table["step_lr"].map("{:g}".format),
@@ -136,8 +137,14 @@ def sweep_section(results: Path, config: dict) -> Section | None:
         "its grid as images only.</p>"
     )
     figures = [
-        (folder / "figure1_samples.png", "Samples per cell: rows T (steps per noise level), columns epsilon."),
-        (folder / "figure1_fid.png", "FID per cell with the half-width of its 95% bootstrap interval."),
+        (
+            results / layout.experiment("figure1", "grid"),
+            "Samples per cell: rows T (steps per noise level), columns epsilon.",
+        ),
+        (
+            results / layout.experiment("figure1", "heatmap"),
+            "FID per cell with the half-width of its 95% bootstrap interval.",
+        ),
     ]
     return Section(
         "Sampler hyperparameters (Figure 1)",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import read_csv, read_json
 
@@ -39,14 +40,13 @@ def tiny_note(config: dict) -> str:
 
 
 def score_field_section(results: Path, config: dict) -> Section | None:
-    folder = results / "toy" / "score_field"
     if "toy" not in config:
         return None
-    summary = read_json(folder / "score_field.json")
+    summary = read_json(results / layout.toy("score_field", "summary"))
     small = summary["smallest_sigma"]
     near, far = small["near"], small["far"]
     ratio = small["far_over_near_relative_error"]
-    table = read_csv(folder / "errors.csv")[
+    table = read_csv(results / layout.toy("score_field", "table"))[
         [
             "sigma",
             "band_lo",
@@ -82,8 +82,11 @@ def score_field_section(results: Path, config: dict) -> Section | None:
         "Toy: score field on a circle",
         text,
         figures=[
-            (folder / "field.png", "Exact (top) and learned (bottom) score field per noise level."),
-            (folder / "errors.png", "Error of the learned score by distance from the circle."),
+            (
+                results / layout.toy("score_field", "field"),
+                "Exact (top) and learned (bottom) score field per noise level.",
+            ),
+            (results / layout.toy("score_field", "errors"), "Error of the learned score by distance from the circle."),
         ],
         tables=[("Score error by noise level and distance band", table)],
         claims=[claim],
@@ -91,12 +94,11 @@ def score_field_section(results: Path, config: dict) -> Section | None:
 
 
 def mixing_section(results: Path, config: dict) -> Section | None:
-    folder = results / "toy" / "mixing"
     if "toy" not in config:
         return None
-    summary = read_json(folder / "mixing.json")
+    summary = read_json(results / layout.toy("mixing", "summary"))
     weights = summary["weights"]
-    table = read_csv(folder / "mode_weights_summary.csv")
+    table = read_csv(results / layout.toy("mixing", "summary_table"))
     n_seeds = summary["settings"]["n_seeds"]
 
     def shown(key: str) -> str:
@@ -141,11 +143,11 @@ def mixing_section(results: Path, config: dict) -> Section | None:
             ),
         ),
     ]
-    figures = [(folder / "samples.png", "Chains of the first seed over the mixture's density.")]
+    figures = [(results / layout.toy("mixing", "samples"), "Chains of the first seed over the mixture's density.")]
     tables = [("Weight of the (5, 5) mode per score and sampler", table)]
     if "samplers" not in config["toy"]:
         return Section("Toy: mixing on two modes", text, figures=figures, tables=tables, claims=claims)
-    toy_samplers = read_json(results / "toy" / "samplers" / "samplers.json")
+    toy_samplers = read_json(results / layout.toy("samplers", "summary"))
     first = toy_samplers["first_nfe_within_tolerance"]
     text += (
         "<p>Beyond the poster, the same mixture with the exact score and the samplers of the MNIST "
@@ -165,7 +167,7 @@ def mixing_section(results: Path, config: dict) -> Section | None:
     )
     figures.append(
         (
-            results / "toy" / "samplers" / "samplers.png",
+            results / layout.toy("samplers", "plot"),
             "Exact score: error of the recovered weight against NFE per sampler.",
         )
     )
@@ -174,11 +176,12 @@ def mixing_section(results: Path, config: dict) -> Section | None:
 
 
 def objective_cost_section(results: Path, config: dict) -> Section | None:
-    folder = results / "toy" / "objective_cost"
     if "toy" not in config:
         return None
-    summary = read_json(folder / "cost.json")
-    table = read_csv(folder / "cost.csv")[["objective", "dim", "params", "seconds_per_step", "peak_mib", "timed_steps"]]
+    summary = read_json(results / layout.toy("objective_cost", "summary"))
+    table = read_csv(results / layout.toy("objective_cost", "table"))[
+        ["objective", "dim", "params", "seconds_per_step", "peak_mib", "timed_steps"]
+    ]
     slopes = summary["loglog_time_slope"]
     settings = summary["settings"]
     text = (
@@ -211,7 +214,12 @@ def objective_cost_section(results: Path, config: dict) -> Section | None:
     return Section(
         "Toy: cost of the objectives",
         text,
-        figures=[(folder / "cost.png", "Seconds per training step and peak memory against D (log axes).")],
+        figures=[
+            (
+                results / layout.toy("objective_cost", "plot"),
+                "Seconds per training step and peak memory against D (log axes).",
+            )
+        ],
         tables=[("Time and memory per objective and dimension", table)],
         claims=[claim],
     )
