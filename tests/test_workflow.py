@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
 
+from ncsn import layout
 from ncsn.config import load_config
 from ncsn.perf import cost
 
@@ -71,18 +76,95 @@ def test_dry_run_succeeds(repo, snakemake_cmd, configfile, tmp_path):
     assert total == sum(expected.values())
 
 
-def test_every_rule_has_a_log(repo, snakemake_cmd):
-    proc = subprocess.run(snakemake_cmd + ["--list-rules"], cwd=repo, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    rules = [line.split()[0] for line in proc.stdout.splitlines() if line.strip() and not line.startswith(" ")]
-    assert "data" in rules
-    text = "\n".join(p.read_text() for p in (repo / "workflow/rules").glob("*.smk"))
-    for rule in rules:
-        if rule == "all":
-            continue
-        head = f"rule {rule}:" if f"rule {rule}:" in text else f" as {rule} with:"  # `use rule ... as` too
-        body = text.split(head, 1)[1].split("\nrule ", 1)[0]
-        assert "log:" in body, f"rule {rule} has no log: directive"
+CONFIGS = ["config/tiny.yaml", "config/quick.yaml", "config/laptop.yaml", "config/config.yaml"]
+
+
+@pytest.mark.parametrize("configfile", CONFIGS)
+def test_snakemake_lint_is_clean(repo, snakemake_cmd, configfile, tmp_path):
+    """Every rule has a log and a conda env, values reach shell commands through params:, helpers live in
+    common.smk: Snakemake's own linter finds nothing (it exits 1 on any finding)."""
+    proc = subprocess.run(
+        snakemake_cmd + ["--lint", "--configfile", configfile, "--directory", str(tmp_path)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["snakefmt", "--check", "."], ["ruff", "check", "."], ["ruff", "format", "--check", "."]],
+    ids=["snakefmt", "ruff-check", "ruff-format"],
+)
+def test_code_is_formatted_and_lint_free(repo, command):
+    """The Snakefile and rules as snakefmt writes them; Python as ruff formats it, with no ruff finding
+    (settings in pyproject.toml)."""
+    proc = subprocess.run([_tool(command[0]), *command[1:]], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _fake_study(repo, snakemake_cmd, workdir) -> list[str]:
+    """Every output of the tiny profile as an empty file, with Snakemake's records up to date, so that a dry
+    run shows what a changed file alone makes it rerun (nothing is computed)."""
+    base = snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml")]
+    base += ["--directory", str(workdir)]
+    summary = subprocess.run(base + ["--summary"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert summary.returncode == 0, summary.stderr
+    for line in summary.stdout.splitlines()[1:]:
+        path = workdir / line.split("\t")[0]
+        if "." in path.name:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        else:
+            path.mkdir(parents=True, exist_ok=True)  # a directory() output
+    touched = subprocess.run(base + ["--touch", "--cores", "1"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert touched.returncode == 0, touched.stderr
+    return base
+
+
+def _planned(base, repo, rules, targets=("all",)) -> dict[str, int]:
+    """rule -> jobs of a dry run for `targets` that may run only `rules`: a job is planned only when a file
+    it declares itself has changed, not because a job upstream of it reruns."""
+    proc = subprocess.run(
+        base + ["-n", "--quiet", "rules", "--allowed-rules", "all", *rules, "--", *targets],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M)}
+    planned.pop("total", None)
+    planned.pop("all", None)
+    return planned
+
+
+def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, tmp_path):
+    """Figures read sample tensors and `evaluate` reads the dataset: both are declared inputs, so a changed
+    file reruns the jobs that read it even when nothing between them reruns."""
+    base = _fake_study(repo, snakemake_cmd, tmp_path)
+    config = load_config(repo / "config/tiny.yaml")
+    results = tmp_path / "results"
+    mnist_sets = [
+        str(p.relative_to(tmp_path))
+        for p in results.glob("evaluation/*/epoch_*/*/*.json")  # the poster's sampler's sets
+        if config["variants"][p.parts[-4]]["dataset"] == "mnist"
+    ]
+    assert mnist_sets and _planned(base, repo, ["figure1", "figure2", "table1", "evaluate"]) == {}
+
+    def change(path, at):  # new content and a later time (Snakemake also compares checksums of small files)
+        path.write_bytes(b"changed")
+        os.utime(path, (at, at))
+
+    change(results / layout.sample_set("fashion_refinenet", 2, "ema", 1e-5, 2), time.time() + 60)
+    assert _planned(base, repo, ["figure1", "figure2", "table1"]) == {"figure2": 1}
+    change(results / layout.dataset_tensors("mnist"), time.time() + 120)
+    assert _planned(base, repo, ["evaluate"], targets=mnist_sets) == {"evaluate": len(mnist_sets)}
 
 
 def test_sampler_speed_switches_reach_the_sample_jobs(repo, snakemake_cmd, tmp_path):
