@@ -14,7 +14,7 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: setup system-deps test-deps study laptop full dry-run report test test-fast clean-results help unlock-stale gpu-check
+.PHONY: setup system-deps test-deps study laptop full dry-run report test test-fast format clean-results help unlock-stale gpu-check
 
 help:
 	@echo "make study      set up and run the CPU-scale study (CONFIG=$(CONFIG), CORES=$(CORES))"
@@ -22,6 +22,7 @@ help:
 	@echo "make full       set up and run the paper-scale study (config/config.yaml; meant for a GPU)"
 	@echo "make test       set up and run every test"
 	@echo "make dry-run    show the jobs the study would run, and the whole study's cost on paper"
+	@echo "make format     format the Snakefile, rules and Python as the style tests expect"
 	@echo "make gpu-check  on a CUDA machine: GPU tests, tiny profile on cuda, benchmark (run first on a GPU)"
 
 # The virtualenv is (re)built whenever the pinned requirements or the package metadata change.
@@ -85,6 +86,12 @@ test: setup test-deps
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Rewrite the Snakefile, the rules and the Python code the way the style tests check them.
+format: setup
+	$(BIN)/snakefmt .
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # Keeps reports/laptop/, the published (tracked) report.
 clean-results:
