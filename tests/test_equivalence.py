@@ -34,7 +34,10 @@ def _residual(p, name, x, y, dilation):
     h = _conv(p, f"{name}.conv1", F.elu(_norm(p, f"{name}.norm1", x, y)), dilation)
     h = F.elu(_norm(p, f"{name}.norm2", h, y))
     if f"{name}.conv2.conv.weight" in p:  # down-sampling: convolution, then the mean of each 2 x 2 window
-        pool = lambda t: (t[:, :, ::2, ::2] + t[:, :, 1::2, ::2] + t[:, :, ::2, 1::2] + t[:, :, 1::2, 1::2]) / 4
+
+        def pool(t):
+            return (t[:, :, ::2, ::2] + t[:, :, 1::2, ::2] + t[:, :, ::2, 1::2] + t[:, :, 1::2, 1::2]) / 4
+
         return pool(_conv(p, f"{name}.conv2.conv", h)) + pool(_conv(p, f"{name}.shortcut.conv", x))
     shortcut = _conv(p, f"{name}.shortcut", x, dilation) if f"{name}.shortcut.weight" in p else x
     return _conv(p, f"{name}.conv2", h, dilation) + shortcut
