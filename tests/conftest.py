@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import write_tiny_checkpoint
 
-from ncsn.config import load_config
+from ncsn.config import load_config, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,6 +48,12 @@ def schema(repo) -> Path:
 def quick(repo, schema) -> dict:
     """config/quick.yaml, validated (one copy per test module: deep-copy it before changing it)."""
     return load_config(repo / "config/quick.yaml", schema)
+
+
+@pytest.fixture(scope="module")
+def tiny_config(repo) -> dict:
+    """config/tiny.yaml as written (one copy per test module: deep-copy it before changing it)."""
+    return load_yaml(repo / "config/tiny.yaml")
 
 
 @pytest.fixture()

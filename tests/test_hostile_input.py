@@ -261,9 +261,9 @@ def test_bad_training_settings_are_named(tmp_path, capsys, settings, fragment):
     )
 
 
-def test_report_without_its_inputs_names_them_and_keeps_the_previous_page(repo, tmp_path, capsys):
+def test_report_without_its_inputs_names_them_and_keeps_the_previous_page(tiny_config, tmp_path, capsys):
     """Issue 19 case 2, fast half (the slow half in test_end_to_end builds from the declared files only)."""
-    config_json = json.dumps(__import__("yaml").safe_load((repo / "config/tiny.yaml").read_text()))
+    config_json = json.dumps(tiny_config)
     out = tmp_path / "reports" / "tiny" / "index.html"
     out.parent.mkdir(parents=True)
     out.write_text("the previous report")

@@ -3,6 +3,7 @@ commands at the smallest size (the samplers on the toy distributions: test_sampl
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -118,13 +119,11 @@ def test_noise_conditional_mlp_scales_its_output_by_one_over_sigma():
 # --- the commands, at the tiny profile's size ---------------------------------------------------------------
 
 
-def _tiny(repo, section):
-    import yaml
-
-    return json.dumps(yaml.safe_load((repo / "config/tiny.yaml").read_text())["toy"][section])
+def _tiny(tiny_config, section):
+    return json.dumps(tiny_config["toy"][section])
 
 
-def test_score_field_command(repo, tmp_path):
+def test_score_field_command(tiny_config, tmp_path):
     import pandas as pd
 
     from ncsn.cli import main
@@ -135,7 +134,7 @@ def test_score_field_command(repo, tmp_path):
             [
                 "toy-score-field",
                 "--settings",
-                _tiny(repo, "score_field"),
+                _tiny(tiny_config, "score_field"),
                 "--device",
                 "cpu",
                 "--threads",
@@ -148,7 +147,7 @@ def test_score_field_command(repo, tmp_path):
     )
     summary = json.loads((tmp_path / "score_field.json").read_text())
     table = pd.read_csv(tmp_path / "errors.csv")
-    settings = json.loads(_tiny(repo, "score_field"))
+    settings = json.loads(_tiny(tiny_config, "score_field"))
     edges, n_levels = settings["band_edges"], settings["noise"]["n_levels"]
     # one row per level and distance band; every point of the grid lies in one band (the box's corners
     # are 4 sqrt(2) - 2 < 4 from the circle)
@@ -174,7 +173,7 @@ def test_score_field_command(repo, tmp_path):
     assert (tmp_path / "field.png").stat().st_size > 0 and (tmp_path / "errors.png").stat().st_size > 0
 
 
-def test_mixing_command(repo, tmp_path):
+def test_mixing_command(tiny_config, tmp_path):
     import pandas as pd
 
     from ncsn.cli import main
@@ -184,7 +183,7 @@ def test_mixing_command(repo, tmp_path):
             [
                 "toy-mixing",
                 "--settings",
-                _tiny(repo, "mixing"),
+                _tiny(tiny_config, "mixing"),
                 "--device",
                 "cpu",
                 "--threads",
@@ -195,7 +194,7 @@ def test_mixing_command(repo, tmp_path):
         )
         == 0
     )
-    settings = json.loads(_tiny(repo, "mixing"))
+    settings = json.loads(_tiny(tiny_config, "mixing"))
     by_seed = pd.read_csv(tmp_path / "mode_weights.csv")
     assert sorted(zip(by_seed["seed_index"], by_seed["score"], by_seed["sampler"])) == [
         (seed, score, sampler)
@@ -217,7 +216,7 @@ def test_mixing_command(repo, tmp_path):
     pd.testing.assert_series_equal(table["abs_error"], (grouped.mean() - 0.2).abs(), check_names=False)
 
 
-def test_objective_cost_command(repo, tmp_path):
+def test_objective_cost_command(tiny_config, tmp_path):
     import pandas as pd
 
     from ncsn.cli import main
@@ -227,7 +226,7 @@ def test_objective_cost_command(repo, tmp_path):
             [
                 "toy-objective-cost",
                 "--settings",
-                _tiny(repo, "objective_cost"),
+                _tiny(tiny_config, "objective_cost"),
                 "--device",
                 "cpu",
                 "--threads",
@@ -238,7 +237,7 @@ def test_objective_cost_command(repo, tmp_path):
         )
         == 0
     )
-    settings = json.loads(_tiny(repo, "objective_cost"))
+    settings = json.loads(_tiny(tiny_config, "objective_cost"))
     table = pd.read_csv(tmp_path / "cost.csv")
     assert sorted(zip(table["objective"], table["dim"])) == [
         (objective, dim) for objective in ("dsm", "ism", "ssm") for dim in sorted(settings["dims"])
@@ -271,10 +270,10 @@ def test_bad_settings_are_user_errors(command, settings, message, capsys, tmp_pa
     assert message in capsys.readouterr().err
 
 
-def test_band_edges_must_start_at_zero(repo, tmp_path, capsys):
+def test_band_edges_must_start_at_zero(tiny_config, tmp_path, capsys):
     from ncsn.cli import main
 
-    settings = json.loads(_tiny(repo, "score_field"))
+    settings = json.loads(_tiny(tiny_config, "score_field"))
     settings["band_edges"] = [0.5, 1.0, 2.0]
     assert (
         main(["toy-score-field", "--settings", json.dumps(settings), "--device", "cpu", "--out-dir", str(tmp_path)])
@@ -283,15 +282,13 @@ def test_band_edges_must_start_at_zero(repo, tmp_path, capsys):
     assert "band_edges must start at 0" in capsys.readouterr().err
 
 
-def test_samplers_command_at_the_quick_settings(repo):
+def test_samplers_command_at_the_quick_settings(quick):
     """Exact score: CAS recovers the weight with few evaluations, ALD only at its full 1600 (the numbers
     the report quotes for the quick and laptop profiles, from the same settings)."""
-    import yaml
-
     from ncsn.noise import geometric_sigmas
     from ncsn.toy.samplers import weights_table
 
-    toy = yaml.safe_load((repo / "config/quick.yaml").read_text())["toy"]
+    toy = copy.deepcopy(quick["toy"])
     settings = {
         **toy["samplers"],
         **{k: toy["mixing"][k] for k in ("n_samples", "init_bound", "annealed")},
