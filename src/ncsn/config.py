@@ -2,14 +2,13 @@
 
 The schema (``workflow/schemas/config.schema.yaml``) checks types, allowed values and unknown keys;
 the checks below it cover what a JSON schema cannot say (``sigma_min < sigma_max``, finite numbers,
-checkpoints at trained epochs, evaluated variants that exist).  The Snakefile and ``check-config`` call
-the same ``validate_config``, so both accept and refuse the same files.  Every problem is reported at
-once, each naming its key, so a user fixes a config in one pass.
+checkpoints at trained epochs, evaluated variants that exist).  The Snakefile and ``check-config``
+(ncsn.check_config) call the same ``validate_config``, so both accept and refuse the same files.  Every
+problem is reported at once, each naming its key, so a user fixes a config in one pass.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -173,14 +172,3 @@ def validate_config(
 
 def load_config(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
     return validate_config(load_yaml(path), schema_path, source=f"config file {path}")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("configfile", type=Path, help="YAML config to check")
-    parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA, help="JSON schema (YAML)")
-
-
-def run(args: argparse.Namespace) -> int:
-    load_config(args.configfile, args.schema)
-    print(f"{args.configfile}: valid")
-    return 0

@@ -101,6 +101,12 @@ class GaussianMixture:
 
 
 POSTER_MIXTURE = GaussianMixture(weights=(0.2, 0.8), means=((5.0, 5.0), (-5.0, -5.0)), std=1.0)
+TRUE_WEIGHT = POSTER_MIXTURE.weights[0]  # of the (5, 5) mode
+
+
+def mode_weight(samples: torch.Tensor) -> float:
+    """Share of samples on the (5, 5) side of the line x + y = 0 (non-finite samples count as not)."""
+    return (samples.sum(dim=1) > 0).float().mean().item()
 
 
 def _positive_sigma(sigma: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ncsn.cli_options import run_device
-from ncsn.data.toy import POSTER_MIXTURE
+from ncsn.data.toy import POSTER_MIXTURE, TRUE_WEIGHT, mode_weight
 from ncsn.errors import NcsnError
 from ncsn.models.mlp import NoiseConditionalMLP
 from ncsn.noise import geometric_sigmas
@@ -33,17 +33,11 @@ from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt
 from ncsn.toy.fit import fit_dsm
 
 REQUIRED = ("n_samples", "n_seeds", "init_bound", "langevin", "annealed", "train")
-TRUE_WEIGHT = 0.2  # of the (5, 5) mode
 STEP_CONVENTION = "alpha_i = step_lr * sigma_i^2 / sigma_L^2, x + alpha_i/2 s + sqrt(alpha_i) z (NCSN paper)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "mixing")
-
-
-def mode_weight(samples: torch.Tensor) -> float:
-    """Share of samples on the (5, 5) side of the line x + y = 0 (non-finite samples count as not)."""
-    return (samples.sum(dim=1) > 0).float().mean().item()
 
 
 def data_std(mixture) -> float:

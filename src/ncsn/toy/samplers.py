@@ -23,11 +23,10 @@ from tqdm.auto import tqdm
 
 from ncsn import samplers
 from ncsn.cli_options import set_threads
-from ncsn.data.toy import POSTER_MIXTURE
+from ncsn.data.toy import POSTER_MIXTURE, TRUE_WEIGHT, mode_weight
 from ncsn.errors import NcsnError
 from ncsn.noise import geometric_sigmas
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
-from ncsn.toy.mixing import TRUE_WEIGHT, mode_weight
 
 REQUIRED = ("nfe", "methods", "n_samples", "n_seeds", "init_bound", "annealed")
 
