@@ -130,6 +130,20 @@ def class_measures(
     }
 
 
+def describe(args: argparse.Namespace, ref: dict, classifier: dict, metrics: dict, classes: dict, info: dict) -> dict:
+    """The evaluation JSON: the numbers, what they were measured against, and the set's own description."""
+    return {
+        **metrics,
+        "reference": {k: ref[k] for k in ("dataset", "split", "n_reference", "seed", "cache_name")},
+        "classes": classifier.get("classes"),
+        "classifier_test_accuracy": classifier.get("test_accuracy"),
+        **classes,
+        "floor": ref.get("floor"),
+        "sample_info": info,
+        "samples": str(args.samples),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     device = run_device(args)
     samples, info = load_samples(args.samples)
@@ -140,14 +154,8 @@ def run(args: argparse.Namespace) -> int:
     check_inputs(args, ref, samples, classifier)
     extractor = open_extractor(ref, args.weights, args.reference)
     reference = reference_images(args.data, ref["n_reference"], ref["seed"])
-    reference_features = image_features(
-        reference,
-        extractor,
-        batch_size=args.batch_size,
-        device=device,
-        cache_name=ref["cache_name"],
-        cache_root=ref["cache_root"],
-    )
+    cached = {"cache_name": ref["cache_name"], "cache_root": ref["cache_root"]}
+    reference_features = image_features(reference, extractor, batch_size=args.batch_size, device=device, **cached)
     metrics = fid_kid(
         samples,
         reference_features,
@@ -160,17 +168,7 @@ def run(args: argparse.Namespace) -> int:
     )
     model = load_classifier(args.classifier, device)
     classes = class_measures(samples, reference, model, classifier["n_classes"], args.min_share)
-    result = {
-        **metrics,
-        "reference": {k: ref[k] for k in ("dataset", "split", "n_reference", "seed", "cache_name")},
-        "classes": classifier.get("classes"),
-        "classifier_test_accuracy": classifier.get("test_accuracy"),
-        **classes,
-        "floor": ref.get("floor"),
-        "sample_info": info,
-        "samples": str(args.samples),
-    }
-    write_text_atomic(json.dumps(result, indent=2) + "\n", args.out)
+    write_text_atomic(json.dumps(describe(args, ref, classifier, metrics, classes, info), indent=2) + "\n", args.out)
     print(
         f"{args.samples}: FID {metrics['fid']:.3f} KID {metrics['kid_mean']:.4f} ({extractor.kind} features, "
         f"{metrics['n_samples']} samples vs {metrics['n_reference']} reference), "
