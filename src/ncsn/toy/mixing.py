@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ncsn import layout
 from ncsn.cli_options import run_device
 from ncsn.data.toy import POSTER_MIXTURE, TRUE_WEIGHT, mode_weight
 from ncsn.errors import NcsnError
@@ -31,6 +32,8 @@ from ncsn.noise import geometric_sigmas
 from ncsn.sampling import annealed_langevin, langevin
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
 from ncsn.toy.fit import fit_dsm
+
+FILES = layout.TOY_FILES["mixing"]  # what the command writes into --out-dir, by role
 
 REQUIRED = ("n_samples", "n_seeds", "init_bound", "langevin", "annealed", "train")
 STEP_CONVENTION = "alpha_i = step_lr * sigma_i^2 / sigma_L^2, x + alpha_i/2 s + sqrt(alpha_i) z (NCSN paper)"
@@ -236,10 +239,10 @@ def summary(result: Mixing, settings: dict[str, Any], profile: str, seed: int) -
 def write(result: Mixing, figure, summary_json: dict[str, Any], out: Path) -> None:
     """mode_weights.csv, mode_weights_summary.csv, samples.png and mixing.json under `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    result.by_seed.to_csv(out / "mode_weights.csv", index=False)
-    result.table.to_csv(out / "mode_weights_summary.csv", index=False)
-    write_figure(figure, out / "samples.png")
-    write_json(out / "mixing.json", summary_json)
+    result.by_seed.to_csv(out / FILES["table"], index=False)
+    result.table.to_csv(out / FILES["summary_table"], index=False)
+    write_figure(figure, out / FILES["samples"])
+    write_json(out / FILES["summary"], summary_json)
 
 
 def run(args: argparse.Namespace) -> int:

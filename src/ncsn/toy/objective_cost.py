@@ -34,11 +34,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ncsn import layout
 from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.losses import dsm_loss, ism_loss, ssm_loss
 from ncsn.models.mlp import mlp
 from ncsn.toy.common import add_common_arguments, parse_settings, plt, write_figure, write_json
+
+FILES = layout.TOY_FILES["objective_cost"]  # what the command writes into --out-dir, by role
 
 REQUIRED = ("dims", "width", "depth", "batch_size", "steps", "max_seconds", "n_projections")
 OBJECTIVES = ("ism", "ssm", "dsm")
@@ -295,9 +298,9 @@ def summary(table: pd.DataFrame, settings: dict[str, Any], device: str, threads:
 def write(table: pd.DataFrame, figure, summary_json: dict[str, Any], out: Path) -> None:
     """cost.csv, cost.png and cost.json under `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "cost.csv", index=False)
-    write_figure(figure, out / "cost.png")
-    write_json(out / "cost.json", summary_json)
+    table.to_csv(out / FILES["table"], index=False)
+    write_figure(figure, out / FILES["plot"])
+    write_json(out / FILES["summary"], summary_json)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,12 +21,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ncsn import samplers
+from ncsn import layout, samplers
 from ncsn.cli_options import set_threads
 from ncsn.data.toy import POSTER_MIXTURE, TRUE_WEIGHT, mode_weight
 from ncsn.errors import NcsnError
 from ncsn.noise import geometric_sigmas
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
+
+FILES = layout.TOY_FILES["samplers"]  # what the command writes into --out-dir, by role
 
 REQUIRED = ("nfe", "methods", "n_samples", "n_seeds", "init_bound", "annealed")
 
@@ -117,9 +119,9 @@ def summary(table: pd.DataFrame, settings: dict[str, Any], sigmas: torch.Tensor,
 def write(table: pd.DataFrame, figure, summary_json: dict[str, Any], out: Path) -> None:
     """samplers.csv, samplers.png and samplers.json under `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "samplers.csv", index=False)
-    write_figure(figure, out / "samplers.png")
-    write_json(out / "samplers.json", summary_json)
+    table.to_csv(out / FILES["table"], index=False)
+    write_figure(figure, out / FILES["plot"])
+    write_json(out / FILES["summary"], summary_json)
 
 
 def run(args: argparse.Namespace) -> int:

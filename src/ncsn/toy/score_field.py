@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ncsn import layout
 from ncsn.cli_options import run_device
 from ncsn.data.toy import Circle
 from ncsn.errors import NcsnError
@@ -28,6 +29,8 @@ from ncsn.models.mlp import NoiseConditionalMLP
 from ncsn.noise import geometric_sigmas
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
 from ncsn.toy.fit import fit_dsm
+
+FILES = layout.TOY_FILES["score_field"]  # what the command writes into --out-dir, by role
 
 REQUIRED = ("radius", "noise", "train", "extent", "band_edges")
 GRID = 201  # points per axis of the error grid
@@ -260,10 +263,10 @@ def compute(settings: dict[str, Any], seed: int, device: torch.device, profile: 
 def write(result: ScoreField, errors_figure, fields_figure, out: Path) -> None:
     """errors.csv, errors.png, field.png and score_field.json under `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(out / "errors.csv", index=False)
-    write_figure(errors_figure, out / "errors.png")
-    write_figure(fields_figure, out / "field.png")
-    write_json(out / "score_field.json", result.summary)
+    result.table.to_csv(out / FILES["table"], index=False)
+    write_figure(errors_figure, out / FILES["errors"])
+    write_figure(fields_figure, out / FILES["field"])
+    write_json(out / FILES["summary"], result.summary)
 
 
 def report(result: ScoreField) -> str:
