@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn.report.verdicts import deciding
+from ncsn.report.verdicts import deciding, interval_text
 
 PIXELS = 28 * 28
 
@@ -38,6 +38,14 @@ def measured_with(summary: dict) -> str:
     samples = "/".join(map(str, m["n_samples"]))
     reference = "/".join(map(str, m["n_reference"]))
     return f"{extractors} features, {samples} samples vs {reference} reference images"
+
+
+def floor_sentence(summary: dict) -> str:
+    """' Data floor at this sample size: FID ...' when the experiment JSON measured one, else ''."""
+    floor = summary.get("floor") or {}
+    if not floor:
+        return ""
+    return f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
 
 
 def variants_of(config: dict, dataset: str) -> list[str]:

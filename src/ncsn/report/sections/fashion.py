@@ -32,56 +32,52 @@ def _described(name: str, v: dict, classes: list[str] | None = None) -> str:
     return f"{name}: " + "; ".join(parts)
 
 
+def collapse_claim(reference: str, ref: dict, config: dict) -> Claim:
+    ref_states = _states(ref)
+    return Claim(
+        claim=f"The reference network's samples collapse onto one class ({reference})",
+        poster="Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'",
+        measured=f"{_described(reference, ref)}; states: {', '.join(ref_states)}",
+        verdict=gate(config, collapse_verdict(ref_states)),
+        note="Rule: " + RULES["collapse"] + ".",
+    )
+
+
+def capacity_claim(name: str, other: dict, reference: str, ref: dict, config: dict) -> Claim:
+    """Variant `name` against the reference variant, evaluated at the same epochs."""
+    more_diverse = [
+        proportion_lower(po, no, pr, nr)
+        for po, no, pr, nr in zip(other["top_share"], other["n_samples"], ref["top_share"], ref["n_samples"])
+    ]
+    return Claim(
+        claim=f"More capacity and dropout keep the samples diverse for longer ({name} vs {reference})",
+        poster="a slightly bigger model with dropout 'helped maintaining stability for a longer time'",
+        measured=(
+            f"{_described(name, other)}; states: {', '.join(_states(other))}; top-class share lower "
+            f"than {reference}'s beyond the noise at epochs "
+            f"{[e for e, m in zip(other['epochs'], more_diverse) if m] or 'none'}"
+        ),
+        verdict=gate(config, capacity_verdict(_states(ref), _states(other), more_diverse)),
+        note="Rule: " + RULES["capacity"] + ".",
+    )
+
+
 def fashion_claims(summary: dict, config: dict) -> list[Claim]:
     variants = summary["variants"]
-    claims = []
     reference = config["fashion"]["variants"][0]
     if reference not in variants:
-        return claims
+        return []
     ref = variants[reference]
-    ref_states = _states(ref)
-    claims.append(
-        Claim(
-            claim=f"The reference network's samples collapse onto one class ({reference})",
-            poster=(
-                "Song & Ermon's network 'barely learned other classes at the beginning of training before collapsing'"
-            ),
-            measured=f"{_described(reference, ref)}; states: {', '.join(ref_states)}",
-            verdict=gate(config, collapse_verdict(ref_states)),
-            note="Rule: " + RULES["collapse"] + ".",
-        )
-    )
-    for name in config["fashion"]["variants"][1:]:
-        if name not in variants or variants[name]["epochs"] != ref["epochs"]:
-            continue
-        other = variants[name]
-        more_diverse = [
-            proportion_lower(po, no, pr, nr)
-            for po, no, pr, nr in zip(other["top_share"], other["n_samples"], ref["top_share"], ref["n_samples"])
-        ]
-        claims.append(
-            Claim(
-                claim=f"More capacity and dropout keep the samples diverse for longer ({name} vs {reference})",
-                poster="a slightly bigger model with dropout 'helped maintaining stability for a longer time'",
-                measured=(
-                    f"{_described(name, other)}; states: {', '.join(_states(other))}; top-class share lower "
-                    f"than {reference}'s beyond the noise at epochs "
-                    f"{[e for e, m in zip(other['epochs'], more_diverse) if m] or 'none'}"
-                ),
-                verdict=gate(config, capacity_verdict(ref_states, _states(other), more_diverse)),
-                note="Rule: " + RULES["capacity"] + ".",
-            )
-        )
-    return claims
+    return [collapse_claim(reference, ref, config)] + [
+        capacity_claim(name, variants[name], reference, ref, config)
+        for name in config["fashion"]["variants"][1:]
+        if name in variants and variants[name]["epochs"] == ref["epochs"]
+    ]
 
 
-def fashion_section(results: Path, config: dict) -> Section | None:
-    if "fashion" not in config:
-        return None
-    summary = read_json(results / layout.experiment("figure2", "json"))
-    table = read_csv(results / layout.experiment("figure2", "csv"))
+def fashion_table(table: pd.DataFrame) -> pd.DataFrame:
     shares = [c for c in table.columns if c.startswith("share_")]
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "variant": table["variant"],
             "epoch": table["epoch"],
@@ -99,16 +95,26 @@ def fashion_section(results: Path, config: dict) -> Section | None:
             ],
         }
     )
-    text = (
+
+
+def fashion_text(summary: dict) -> str:
+    return (
         f"<p>Samples of each Fashion-MNIST variant at the configured checkpoints, classified by the domain "
         f"classifier (test accuracy {summary['classifier_test_accuracy']:.4f}); {measured_with(summary)}. "
         "The poster judged collapse by eye; here the class histogram decides it: the share of the most "
         "frequent class with its 95% Wilson interval, the entropy (log 10 = 2.30 nats is uniform) and the "
         "number of classes holding at least 5% of the samples.</p>"
     )
+
+
+def fashion_section(results: Path, config: dict) -> Section | None:
+    if "fashion" not in config:
+        return None
+    summary = read_json(results / layout.experiment("figure2", "json"))
+    table = read_csv(results / layout.experiment("figure2", "csv"))
     return Section(
         "Fashion-MNIST: class collapse (Figure 2)",
-        text,
+        fashion_text(summary),
         figures=[
             (
                 results / layout.experiment("figure2", "png"),
@@ -116,6 +122,6 @@ def fashion_section(results: Path, config: dict) -> Section | None:
                 "dotted: the collapse threshold of 50%) per variant and epoch.",
             )
         ],
-        tables=[("Class histogram of the samples", table)],
+        tables=[("Class histogram of the samples", fashion_table(table))],
         claims=fashion_claims(summary, config),
     )

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ncsn import layout
 from ncsn.report.html import Section
-from ncsn.report.sections.common import measured_with, read_csv, read_json
+from ncsn.report.sections.common import floor_sentence, measured_with, read_csv, read_json
 from ncsn.report.verdicts import deciding, interval_text
 
 RULE = (
@@ -28,18 +28,8 @@ def _answer(method: str, result: dict, baseline: dict) -> str:
     )
 
 
-def samplers_section(results: Path, config: dict) -> Section | None:
-    if "samplers" not in config:
-        return None
-    summary = read_json(results / layout.experiment("samplers", "json"))
-    table = read_csv(results / layout.experiment("samplers", "csv"))
+def samplers_text(summary: dict, config: dict) -> str:
     baseline = summary["baseline"]
-    floor = summary.get("floor") or {}
-    floor_text = (
-        f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
-        if floor
-        else ""
-    )
     scale = (
         ""
         if deciding(config)
@@ -47,18 +37,21 @@ def samplers_section(results: Path, config: dict) -> Section | None:
         "and says nothing about the poster's sampler."
     )
     answers = "; ".join(_answer(m, r, baseline) for m, r in summary["methods"].items())
-    text = (
+    return (
         f"<p>The poster's sampler, annealed Langevin dynamics (ALD) over 10 levels, costs {baseline['nfe']} score "
         f"evaluations (NFE) per image; the samplers that followed NCSN claim the same quality for less. One "
         f"checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled by "
-        f"each method at every budget; {measured_with(summary)}.{floor_text} Yardstick: ALD at NFE "
+        f"each method at every budget; {measured_with(summary)}.{floor_sentence(summary)} Yardstick: ALD at NFE "
         f"{baseline['nfe']}, FID {interval_text(baseline['fid'], baseline['fid_sd'])}, "
         f"{baseline['seconds_per_image']:.3g} s per image.{scale}</p>"
         f"<p><b>Which NFE reaches the yardstick?</b> {answers}. Rule: {RULE}. The methods other than ALD "
         "evaluate the U-Net between its trained noise levels (it takes sigma by value) and start from the "
         "uniform init perturbed at sigma_1.</p>"
     )
-    shown = pd.DataFrame(
+
+
+def samplers_table(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "method": table["method"],
             "NFE": table["nfe"].astype(int),
@@ -68,9 +61,16 @@ def samplers_section(results: Path, config: dict) -> Section | None:
             "n_samples": table["n_samples"],
         }
     )
+
+
+def samplers_section(results: Path, config: dict) -> Section | None:
+    if "samplers" not in config:
+        return None
+    summary = read_json(results / layout.experiment("samplers", "json"))
+    table = read_csv(results / layout.experiment("samplers", "csv"))
     return Section(
         "Beyond the poster: faster samplers",
-        text,
+        samplers_text(summary, config),
         figures=[
             (
                 results / layout.experiment("samplers", "png"),
@@ -78,5 +78,5 @@ def samplers_section(results: Path, config: dict) -> Section | None:
                 "band: the yardstick's interval) and wall time per image (right).",
             )
         ],
-        tables=[("FID and KID per sampler and NFE", shown)],
+        tables=[("FID and KID per sampler and NFE", samplers_table(table))],
     )

@@ -94,81 +94,88 @@ def _floor_text(t: pd.DataFrame) -> str:
     )
 
 
+def _with_fid_spread(t: pd.DataFrame) -> pd.DataFrame:
+    """One variant's rows by epoch, with the FID standard deviations (NaN when not measured) and whether
+    EMA's FID is lower than the raw one's beyond the noise."""
+    t = t.sort_values("epoch")
+    sd_raw = t["fid_sd_raw"] if "fid_sd_raw" in t else pd.Series(float("nan"), index=t.index)
+    sd_ema = t["fid_sd_ema"] if "fid_sd_ema" in t else pd.Series(float("nan"), index=t.index)
+    t = t.assign(sd_raw=sd_raw, sd_ema=sd_ema)
+    t["ema_lower"] = [compare(e, se, r, sr) == -1 for e, se, r, sr in zip(t.fid_ema, t.sd_ema, t.fid_raw, t.sd_raw)]
+    return t
+
+
+def ema_fid_claim(name: str, t: pd.DataFrame, config: dict) -> Claim:
+    judged = t[t.epoch.isin(POSTER_FID_EPOCHS)]
+    pairs = "; ".join(
+        f"epoch {int(r.epoch)}: raw {interval_text(r.fid_raw, r.sd_raw)}, EMA {interval_text(r.fid_ema, r.sd_ema)}"
+        for r in t.itertuples()
+    )
+    return Claim(
+        claim=f"EMA lowers the FID at every evaluated epoch ({name})",
+        poster="FID (EMA) < FID (Cust) at epochs 5, 10, 15 (0.61 < 2.97, 0.32 < 11.32, 0.22 < 0.97)",
+        measured=(
+            f"EMA lower beyond the noise at {int(judged.ema_lower.sum())}/{len(judged)} of the poster's "
+            f"epochs {judged.epoch.tolist()} and {int(t.ema_lower.sum())}/{len(t)} evaluated epochs. {pairs}"
+        ),
+        verdict=gate(config, by_count(int(judged.ema_lower.sum()), len(judged))) if len(judged) else "not comparable",
+        note="Rule: "
+        + RULES["ema_fid"]
+        + "."
+        + ("" if len(judged) else " None of the poster's epochs 5, 10, 15 was evaluated."),
+    )
+
+
+def _rises_text(found: list[int], epochs: list) -> str:
+    return ", ".join(f"{epochs[i - 1]}->{epochs[i]}" for i in found) or "none"
+
+
+def spike_claim(name: str, late: pd.DataFrame, config: dict) -> Claim:
+    """The raw-vs-EMA spike claim over the epochs from the poster's first FID epoch on (at least two)."""
+    raw_spikes = significant_rises(late.fid_raw.tolist(), late.sd_raw.tolist())
+    ema_spikes = significant_rises(late.fid_ema.tolist(), late.sd_ema.tolist())
+    epochs = late.epoch.tolist()
+    return Claim(
+        claim=f"The raw weights' FID spikes during training; the EMA weights' does not ({name})",
+        poster="raw FID 2.97 -> 11.32 -> 0.97 at epochs 5, 10, 15 (the epoch-10 spike); EMA 0.61 -> 0.32 -> 0.22",
+        measured=(
+            f"rises beyond the noise over epochs {epochs}: raw {_rises_text(raw_spikes, epochs)}, EMA "
+            f"{_rises_text(ema_spikes, epochs)}; epoch-to-epoch spread beyond the sampling noise: raw "
+            f"{excess_spread(late.fid_raw.tolist(), late.sd_raw.tolist()):.3g}, EMA "
+            f"{excess_spread(late.fid_ema.tolist(), late.sd_ema.tolist()):.3g}"
+        ),
+        verdict=gate(config, stability_verdict(len(raw_spikes), len(ema_spikes))),
+        note=(
+            "Rule: " + RULES["stability"] + ". One training run, evaluated at more epochs than the "
+            "poster's: the claim is about how the raw weights move between snapshots of one run."
+        ),
+    )
+
+
+def final_fid_claim(name: str, t: pd.DataFrame, how: str) -> Claim:
+    last = t.iloc[-1]
+    return Claim(
+        claim=f"With EMA the FID drops to 0.22 ({name})",
+        poster="FID (EMA) 0.2249 at epoch 15",
+        measured=f"FID (EMA) {interval_text(last.fid_ema, last.sd_ema)} at epoch {int(last.epoch)}; {_floor_text(t)}",
+        verdict="not comparable",
+        note=(
+            "The poster states neither its feature extractor nor its number of samples, so its absolute FID "
+            f"cannot be set beside ours ({how}); the data floor is what real images score here."
+        ),
+    )
+
+
 def fid_claims(table: pd.DataFrame, summary: dict, config: dict) -> list[Claim]:
     claims = []
     how = measured_with(summary)
-    for name, t in table.groupby("variant", sort=False):
-        t = t.sort_values("epoch")
-        sd_raw = t["fid_sd_raw"] if "fid_sd_raw" in t else pd.Series(float("nan"), index=t.index)
-        sd_ema = t["fid_sd_ema"] if "fid_sd_ema" in t else pd.Series(float("nan"), index=t.index)
-        t = t.assign(sd_raw=sd_raw, sd_ema=sd_ema)
-        t["ema_lower"] = [compare(e, se, r, sr) == -1 for e, se, r, sr in zip(t.fid_ema, t.sd_ema, t.fid_raw, t.sd_raw)]
-        judged = t[t.epoch.isin(POSTER_FID_EPOCHS)]
-        pairs = "; ".join(
-            f"epoch {int(r.epoch)}: raw {interval_text(r.fid_raw, r.sd_raw)}, EMA {interval_text(r.fid_ema, r.sd_ema)}"
-            for r in t.itertuples()
-        )
-        claims.append(
-            Claim(
-                claim=f"EMA lowers the FID at every evaluated epoch ({name})",
-                poster="FID (EMA) < FID (Cust) at epochs 5, 10, 15 (0.61 < 2.97, 0.32 < 11.32, 0.22 < 0.97)",
-                measured=(
-                    f"EMA lower beyond the noise at {int(judged.ema_lower.sum())}/{len(judged)} of the poster's "
-                    f"epochs {judged.epoch.tolist()} and {int(t.ema_lower.sum())}/{len(t)} evaluated epochs. {pairs}"
-                ),
-                verdict=gate(config, by_count(int(judged.ema_lower.sum()), len(judged)))
-                if len(judged)
-                else "not comparable",
-                note="Rule: "
-                + RULES["ema_fid"]
-                + "."
-                + ("" if len(judged) else " None of the poster's epochs 5, 10, 15 was evaluated."),
-            )
-        )
+    for name, rows in table.groupby("variant", sort=False):
+        t = _with_fid_spread(rows)
+        claims.append(ema_fid_claim(name, t, config))
         late = t[t.epoch >= min(POSTER_FID_EPOCHS)]
         if len(late) > 1:
-            raw_spikes = significant_rises(late.fid_raw.tolist(), late.sd_raw.tolist())
-            ema_spikes = significant_rises(late.fid_ema.tolist(), late.sd_ema.tolist())
-            epochs = late.epoch.tolist()
-
-            def spikes_text(found, epochs=epochs):
-                return ", ".join(f"{epochs[i - 1]}->{epochs[i]}" for i in found) or "none"
-
-            claims.append(
-                Claim(
-                    claim=f"The raw weights' FID spikes during training; the EMA weights' does not ({name})",
-                    poster=(
-                        "raw FID 2.97 -> 11.32 -> 0.97 at epochs 5, 10, 15 (the epoch-10 spike); "
-                        "EMA 0.61 -> 0.32 -> 0.22"
-                    ),
-                    measured=(
-                        f"rises beyond the noise over epochs {epochs}: raw {spikes_text(raw_spikes)}, EMA "
-                        f"{spikes_text(ema_spikes)}; epoch-to-epoch spread beyond the sampling noise: raw "
-                        f"{excess_spread(late.fid_raw.tolist(), late.sd_raw.tolist()):.3g}, EMA "
-                        f"{excess_spread(late.fid_ema.tolist(), late.sd_ema.tolist()):.3g}"
-                    ),
-                    verdict=gate(config, stability_verdict(len(raw_spikes), len(ema_spikes))),
-                    note=(
-                        "Rule: " + RULES["stability"] + ". One training run, evaluated at more epochs than the "
-                        "poster's: the claim is about how the raw weights move between snapshots of one run."
-                    ),
-                )
-            )
-        last = t.iloc[-1]
-        claims.append(
-            Claim(
-                claim=f"With EMA the FID drops to 0.22 ({name})",
-                poster="FID (EMA) 0.2249 at epoch 15",
-                measured=(
-                    f"FID (EMA) {interval_text(last.fid_ema, last.sd_ema)} at epoch {int(last.epoch)}; {_floor_text(t)}"
-                ),
-                verdict="not comparable",
-                note=(
-                    "The poster states neither its feature extractor nor its number of samples, so its absolute FID "
-                    f"cannot be set beside ours ({how}); the data floor is what real images score here."
-                ),
-            )
-        )
+            claims.append(spike_claim(name, late, config))
+        claims.append(final_fid_claim(name, t, how))
     return claims
 
 
@@ -200,51 +207,59 @@ def side_by_side(fid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+LOSS_COLUMNS = [
+    "variant",
+    "epoch",
+    "step",
+    "train_loss_per_dim",
+    "heldout_loss_raw_per_dim",
+    "heldout_loss_ema_per_dim",
+    "seconds",
+]
+
+TRAINING_TEXT = (
+    "<p>The custom U-Net is trained with denoising score matching over the geometric noise schedule; "
+    "every configured epoch keeps the raw weights and their exponential moving average (EMA, the poster's "
+    "'EMA' column; 'Cust' is the raw weights). Losses are the DSM loss on a fixed held-out batch of the "
+    "test split, divided by the number of pixels, with 95% intervals over the batch.</p>"
+)
+
+
+def fid_text(summary: dict) -> str:
+    sampler = summary["sampler"][0]
+    return (
+        f"<p>FID / KID: {measured_with(summary)}; samples by annealed Langevin with epsilon = "
+        f"{sampler['step_lr']:g} (NCSN paper convention) and T = {sampler['n_steps_each']} steps per level. "
+        "Intervals: FID and KID ± 1.96 bootstrap standard deviations over the sample set.</p>"
+    )
+
+
+def fid_figures(results: Path) -> list[tuple[Path, str]]:
+    return [
+        (
+            results / layout.experiment("table1", "samples"),
+            "Samples of the raw (left) and the EMA weights (right) at each evaluated epoch.",
+        ),
+        (
+            results / layout.experiment("table1", "png"),
+            "Top: FID of the raw and the EMA weights with 95% bootstrap intervals; "
+            "the grey band is the data floor (real test images scored the same "
+            "way, same number of images). Bottom: held-out DSM losses of every "
+            "epoch, per pixel.",
+        ),
+    ]
+
+
 def stability_section(results: Path, config: dict) -> Section:
     losses = loss_table(results, config)
-    columns = [
-        "variant",
-        "epoch",
-        "step",
-        "train_loss_per_dim",
-        "heldout_loss_raw_per_dim",
-        "heldout_loss_ema_per_dim",
-        "seconds",
-    ]
-    tables = [("DSM loss per epoch, MNIST variants (per pixel)", losses[[c for c in columns if c in losses]])]
-    figures, claims = [], []
-    text = (
-        "<p>The custom U-Net is trained with denoising score matching over the geometric noise schedule; "
-        "every configured epoch keeps the raw weights and their exponential moving average (EMA, the poster's "
-        "'EMA' column; 'Cust' is the raw weights). Losses are the DSM loss on a fixed held-out batch of the "
-        "test split, divided by the number of pixels, with 95% intervals over the batch.</p>"
-    )
+    tables = [("DSM loss per epoch, MNIST variants (per pixel)", losses[[c for c in LOSS_COLUMNS if c in losses]])]
+    claims = loss_claims(losses, config)
+    text, figures = TRAINING_TEXT, []
     if "evaluation" in config:
         summary = read_json(results / layout.experiment("table1", "json"))
         fid = read_csv(results / layout.experiment("table1", "csv"))
         tables.insert(0, ("Table 1: the poster's numbers beside ours", side_by_side(fid)))
-        figures.append(
-            (
-                results / layout.experiment("table1", "png"),
-                "Top: FID of the raw and the EMA weights with 95% bootstrap intervals; "
-                "the grey band is the data floor (real test images scored the same "
-                "way, same number of images). Bottom: held-out DSM losses of every "
-                "epoch, per pixel.",
-            )
-        )
-        figures.insert(
-            0,
-            (
-                results / layout.experiment("table1", "samples"),
-                "Samples of the raw (left) and the EMA weights (right) at each evaluated epoch.",
-            ),
-        )
-        sampler = summary["sampler"][0]
-        text += (
-            f"<p>FID / KID: {measured_with(summary)}; samples by annealed Langevin with epsilon = "
-            f"{sampler['step_lr']:g} (NCSN paper convention) and T = {sampler['n_steps_each']} steps per level. "
-            "Intervals: FID and KID ± 1.96 bootstrap standard deviations over the sample set.</p>"
-        )
+        figures = fid_figures(results)
+        text += fid_text(summary)
         claims += fid_claims(fid, summary, config)
-    claims = loss_claims(losses, config) + claims
     return Section("MNIST: stability and EMA (Table 1)", text, figures=figures, tables=tables, claims=claims)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ncsn import layout
 from ncsn.report.html import Claim, Section
-from ncsn.report.sections.common import measured_with, read_csv, read_json
+from ncsn.report.sections.common import floor_sentence, measured_with, read_csv, read_json
 from ncsn.report.verdicts import RULES, SNOW_FACTOR, Z, by_count, compare, gate, interval_text, optimum_verdict
 
 POSTER_EPS, POSTER_T = 1e-5, 100
@@ -26,32 +26,40 @@ def _worse(a: dict, b: dict) -> bool:
     return compare(a["fid"], a["fid_sd"], b["fid"], b["fid_sd"]) == 1
 
 
-def optimum_claim(summary: dict, config: dict) -> Claim:
-    cells, best = summary["cells"], summary["best"]
-    best_cell = _cell(cells, best["step_lr"], best["n_steps_each"])
-    poster = _cell(cells, POSTER_EPS, POSTER_T)
-    if poster is None:
-        return Claim(
-            claim="Sampling is best with a small step size and many steps per level",
-            poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
-            measured=f"the sweep has no cell at epsilon = {POSTER_EPS:g}, T = {POSTER_T}",
-            verdict="not comparable",
-            note="Add the poster's cell to sweep.step_lrs / sweep.n_steps_each.",
-        )
-    tied = not _worse(poster, best_cell)
+def _poster_cell_missing() -> Claim:
+    return Claim(
+        claim="Sampling is best with a small step size and many steps per level",
+        poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
+        measured=f"the sweep has no cell at epsilon = {POSTER_EPS:g}, T = {POSTER_T}",
+        verdict="not comparable",
+        note="Add the poster's cell to sweep.step_lrs / sweep.n_steps_each.",
+    )
+
+
+def _listed(group: list[dict]) -> str:
+    return (
+        ", ".join(f"eps {c['step_lr']:g} T {c['n_steps_each']}: {interval_text(c['fid'], c['fid_sd'])}" for c in group)
+        or "none in the grid"
+    )
+
+
+def _larger_and_fewer(cells: dict) -> tuple[list[dict], list[dict]]:
+    """The cells the poster's optimum is checked against: larger steps at its T (at least 10x its epsilon)
+    and fewer steps per level at its epsilon."""
     larger = [c for c in cells.values() if c["n_steps_each"] == POSTER_T and c["step_lr"] >= 10 * POSTER_EPS * 0.999]
     fewer = [c for c in cells.values() if abs(c["step_lr"] - POSTER_EPS) < 1e-12 and c["n_steps_each"] < POSTER_T]
+    return larger, fewer
+
+
+def optimum_claim(summary: dict, config: dict) -> Claim:
+    cells, best = summary["cells"], summary["best"]
+    poster = _cell(cells, POSTER_EPS, POSTER_T)
+    if poster is None:
+        return _poster_cell_missing()
+    tied = not _worse(poster, _cell(cells, best["step_lr"], best["n_steps_each"]))
+    larger, fewer = _larger_and_fewer(cells)
     larger_worse = bool(larger) and all(_worse(c, poster) for c in larger)
     fewer_worse = bool(fewer) and all(_worse(c, poster) for c in fewer)
-
-    def listed(group):
-        return (
-            ", ".join(
-                f"eps {c['step_lr']:g} T {c['n_steps_each']}: {interval_text(c['fid'], c['fid_sd'])}" for c in group
-            )
-            or "none in the grid"
-        )
-
     return Claim(
         claim="Sampling is best with a small step size and many steps per level",
         poster=f"epsilon ~ {POSTER_EPS:g}, T = {POSTER_T}",
@@ -59,9 +67,9 @@ def optimum_claim(summary: dict, config: dict) -> Claim:
             f"lowest FID {interval_text(best['fid'], best['fid_sd'])} at epsilon = {best['step_lr']:g}, "
             f"T = {best['n_steps_each']}; the poster's cell {interval_text(poster['fid'], poster['fid_sd'])} "
             f"({'within the noise of' if tied else 'worse than'} the best). (a) {'yes' if tied else 'no'}; "
-            f"(b) larger steps at T = {POSTER_T}: {listed(larger)} - "
+            f"(b) larger steps at T = {POSTER_T}: {_listed(larger)} - "
             f"{'all worse' if larger_worse else 'not all worse'}; "
-            f"(c) fewer steps at epsilon = {POSTER_EPS:g}: {listed(fewer)} - "
+            f"(c) fewer steps at epsilon = {POSTER_EPS:g}: {_listed(fewer)} - "
             f"{'all worse' if fewer_worse else 'not all worse'}"
         ),
         verdict=gate(config, optimum_verdict(tied, larger_worse, fewer_worse)),
@@ -100,12 +108,8 @@ def snow_claim(summary: dict, config: dict) -> Claim:
     )
 
 
-def sweep_section(results: Path, config: dict) -> Section | None:
-    if "sweep" not in config:
-        return None
-    summary = read_json(results / layout.experiment("figure1", "json"))
-    table = read_csv(results / layout.experiment("figure1", "csv"))
-    shown = pd.DataFrame(
+def sweep_table(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "epsilon": table["step_lr"].map("{:g}".format),
             "T": table["n_steps_each"],
@@ -120,23 +124,23 @@ def sweep_section(results: Path, config: dict) -> Section | None:
             "n_samples": table["n_samples"],
         }
     )
-    floor = summary.get("floor") or {}
-    floor_text = (
-        f" Data floor at this sample size: FID {interval_text(floor['floor_fid'], floor['floor_fid_sd'])}."
-        if floor
-        else ""
-    )
+
+
+def sweep_text(summary: dict, config: dict) -> str:
     design = (
         "every configured epsilon at the sampler's T and every T at its epsilon (a cross, sweep.design)"
         if config["sweep"].get("design") == "cross"
         else "every configured epsilon and T"
     )
-    text = (
+    return (
         f"<p>One checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled "
-        f"over {design}; {measured_with(summary)}.{floor_text} The poster's Figure 1 shows "
+        f"over {design}; {measured_with(summary)}.{floor_sentence(summary)} The poster's Figure 1 shows "
         "its grid as images only.</p>"
     )
-    figures = [
+
+
+def sweep_figures(results: Path) -> list[tuple[Path, str]]:
+    return [
         (
             results / layout.experiment("figure1", "grid"),
             "Samples per cell: rows T (steps per noise level), columns epsilon.",
@@ -146,10 +150,17 @@ def sweep_section(results: Path, config: dict) -> Section | None:
             "FID per cell with the half-width of its 95% bootstrap interval.",
         ),
     ]
+
+
+def sweep_section(results: Path, config: dict) -> Section | None:
+    if "sweep" not in config:
+        return None
+    summary = read_json(results / layout.experiment("figure1", "json"))
+    table = read_csv(results / layout.experiment("figure1", "csv"))
     return Section(
         "Sampler hyperparameters (Figure 1)",
-        text,
-        figures=figures,
-        tables=[("FID, KID and pixel variation per (epsilon, T)", shown)],
+        sweep_text(summary, config),
+        figures=sweep_figures(results),
+        tables=[("FID, KID and pixel variation per (epsilon, T)", sweep_table(table))],
         claims=[optimum_claim(summary, config), snow_claim(summary, config)],
     )
