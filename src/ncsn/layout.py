@@ -66,21 +66,31 @@ def dataset_raw(dataset: str) -> str:
     return f"data/{dataset}"
 
 
+# What a train job writes into its folder (train/<variant>/, its --out-dir).
+TRAINING_METRICS = "metrics.csv"
+TRAINING_LAST_STATE = "state/last.pt"
+
+
+def training_epoch_state(epoch: int | str) -> str:
+    """An epoch's weights as the train job keeps them (state/ is the job's working folder)."""
+    return f"state/epoch_{epoch}.pt"
+
+
 def training_dir(variant: str) -> str:
     return f"train/{variant}"
 
 
 def training_metrics(variant: str) -> str:
-    return f"train/{variant}/metrics.csv"
+    return f"{training_dir(variant)}/{TRAINING_METRICS}"
 
 
 def stored_checkpoint(variant: str, epoch: int | str) -> str:
-    """The train job's own copy of an epoch's weights (state/ is the job's working folder)."""
-    return f"train/{variant}/state/epoch_{epoch}.pt"
+    """The train job's own copy of an epoch's weights, published as `checkpoint` by train_checkpoint."""
+    return f"{training_dir(variant)}/{training_epoch_state(epoch)}"
 
 
 def checkpoint(variant: str, epoch: int | str) -> str:
-    return f"train/{variant}/checkpoints/epoch_{epoch}.pt"
+    return f"{training_dir(variant)}/checkpoints/epoch_{epoch}.pt"
 
 
 def _set_stem(variant: str, epoch: int | str, weights: str, step_lr: float | str, n_steps_each: int | str) -> str:

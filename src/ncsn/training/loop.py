@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ncsn import layout
 from ncsn.data.images import load_split
 from ncsn.errors import DivergenceError
 from ncsn.losses import dsm_loss, dsm_losses
@@ -56,14 +57,14 @@ class RunPaths:
 
     @property
     def last(self) -> Path:
-        return self.out_dir / "state" / "last.pt"
+        return self.out_dir / layout.TRAINING_LAST_STATE
 
     def epoch(self, e: int) -> Path:
-        return self.out_dir / "state" / f"epoch_{e}.pt"
+        return self.out_dir / layout.training_epoch_state(e)
 
     @property
     def metrics(self) -> Path:
-        return self.out_dir / "metrics.csv"
+        return self.out_dir / layout.TRAINING_METRICS
 
 
 def _fingerprint(variant: str, settings: TrainSettings, seed: int) -> dict[str, Any]:
