@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ncsn import cli
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
 
@@ -62,3 +63,11 @@ def uniform_points(n: int = 400, scale: float = 8.0, seed: int = 0) -> torch.Ten
     """n float64 points drawn uniformly from the square [-scale, scale]^2."""
     gen = torch.Generator().manual_seed(seed)
     return (2 * torch.rand(n, 2, generator=gen, dtype=torch.float64) - 1) * scale
+
+
+def train_tiny_classifier(data: Path, out: Path, summary: Path | None = None) -> Path:
+    """The domain classifier of `data` after one epoch at batch 32 on the CPU (seconds), through the CLI."""
+    summary = summary or out.with_suffix(".json")
+    argv = ["train-classifier", "--data", data, "--out", out, "--summary", summary, "--epochs", 1]
+    assert cli.main([str(a) for a in [*argv, "--batch-size", 32, "--device", "cpu"]]) == 0
+    return out

@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from helpers import train_tiny_classifier
 
 from ncsn import cli
 from ncsn.data.images import write_synthetic
@@ -21,21 +22,7 @@ def _run(*argv):
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluation")
     data = write_synthetic(root / "fashion_mnist.pt", n_train=128, n_test=64)
-    _run(
-        "train-classifier",
-        "--data",
-        data,
-        "--out",
-        root / "clf.pt",
-        "--summary",
-        root / "clf.json",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--device",
-        "cpu",
-    )
+    train_tiny_classifier(data, root / "clf.pt")
     _run(
         "fid-reference",
         "--data",

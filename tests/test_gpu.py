@@ -11,7 +11,7 @@ import os
 
 import pytest
 import torch
-from helpers import training_settings
+from helpers import train_tiny_classifier, training_settings
 
 from ncsn.data.images import write_synthetic
 from ncsn.models.registry import build_model
@@ -131,31 +131,11 @@ def test_compile_on_cuda_gives_the_eager_samples_within_tolerance():
 
 
 def test_domain_extractor_features_agree_on_cuda_and_cpu(tmp_path):
-    from ncsn import cli
     from ncsn.metrics.extractors import make_extractor
     from ncsn.metrics.fid import image_features
 
     data = write_synthetic(tmp_path / "mnist.pt", n_train=64, n_test=32)
-    assert (
-        cli.main(
-            [
-                "train-classifier",
-                "--data",
-                str(data),
-                "--out",
-                str(tmp_path / "clf.pt"),
-                "--summary",
-                str(tmp_path / "clf.json"),
-                "--epochs",
-                "1",
-                "--batch-size",
-                "32",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    train_tiny_classifier(data, tmp_path / "clf.pt", tmp_path / "clf.json")
     extractor = make_extractor("domain", tmp_path / "clf.pt")
     images = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     cpu = image_features(images, extractor, device="cpu")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from helpers import write_tiny_checkpoint
+from helpers import train_tiny_classifier, write_tiny_checkpoint
 
 from ncsn import cli
 from ncsn.data.images import write_synthetic
@@ -100,26 +100,7 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path
 def evaluation_inputs(tmp_path):
     data = write_synthetic(tmp_path / "fashion_mnist.pt", n_train=64, n_test=48)
     clf = tmp_path / "clf.pt"
-    assert (
-        cli.main(
-            [
-                "train-classifier",
-                "--data",
-                str(data),
-                "--out",
-                str(clf),
-                "--summary",
-                str(tmp_path / "clf.json"),
-                "--epochs",
-                "1",
-                "--batch-size",
-                "32",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    train_tiny_classifier(data, clf, tmp_path / "clf.json")
     ref = tmp_path / "ref.json"
     assert (
         cli.main(
@@ -186,26 +167,7 @@ def test_the_other_datasets_classifier_is_refused(evaluation_inputs, capsys):
     root, _, _, ref = evaluation_inputs
     other = write_synthetic(root / "mnist.pt", n_train=64, n_test=16)
     other_clf = root / "mnist_clf.pt"
-    assert (
-        cli.main(
-            [
-                "train-classifier",
-                "--data",
-                str(other),
-                "--out",
-                str(other_clf),
-                "--summary",
-                str(root / "m.json"),
-                "--epochs",
-                "1",
-                "--batch-size",
-                "32",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    train_tiny_classifier(other, other_clf, root / "m.json")
     samples = root / "s.pt"
     torch.save({"images": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "info": {}}, samples)
     _fails_cleanly(
