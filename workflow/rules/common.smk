@@ -131,11 +131,13 @@ def evaluation_inputs(samples):
     }
 
 
-def poster_sets(cells):
-    """(evaluation JSONs, sample sets) of the poster's sampler for (variant, epoch, weights, eps, T) cells."""
-    evaluations = [res(layout.evaluation(*cell)) for cell in cells]
-    samples = [res(layout.sample_set(*cell)) for cell in cells]
-    return evaluations, samples
+def poster_inputs(cells):
+    """The evaluation JSONs and the sample sets of the poster's sampler at (variant, epoch, weights, eps, T)
+    cells: the inputs of a table or figure that reports the numbers and shows the images."""
+    return {
+        "evaluations": [res(layout.evaluation(*cell)) for cell in cells],
+        "samples": [res(layout.sample_set(*cell)) for cell in cells],
+    }
 
 
 def table1_cells():
@@ -176,11 +178,14 @@ def training_metrics_args(variants):
 # ---- samplers experiment ------------------------------------------------------------------------------
 
 
-def method_sets():
-    """(evaluation JSONs, sample sets) of every method and budget of the samplers experiment."""
+def method_evaluations():
+    """The evaluation JSONs of every method and budget of the samplers experiment."""
     sa = config["samplers"]
-    cells = [(sa["variant"], sa["epoch"], sa["weights"], m, n) for m in sa["methods"] for n in sa["nfe"]]
-    return [res(layout.method_evaluation(*c)) for c in cells], [res(layout.method_sample_set(*c)) for c in cells]
+    return [
+        res(layout.method_evaluation(sa["variant"], sa["epoch"], sa["weights"], method, nfe))
+        for method in sa["methods"]
+        for nfe in sa["nfe"]
+    ]
 
 
 def method_set_of(wildcards):

@@ -123,8 +123,7 @@ if "evaluation" in config:
     rule table1:
         """Table 1 (EMA stability): FID / KID of raw and EMA weights per epoch beside the training losses."""
         input:
-            evaluations=poster_sets(table1_cells())[0],
-            samples=poster_sets(table1_cells())[1],
+            **poster_inputs(table1_cells()),
             metrics=[res(layout.training_metrics(v)) for v in config["evaluation"]["variants"]],
         output:
             csv=report(res(layout.experiment("table1", "csv")), caption="../report/table1.rst", category="Table 1"),
@@ -154,8 +153,7 @@ if "evaluation" in config and "sweep" in config:
     rule figure1:
         """Figure 1: samples and FID heatmap over epsilon x T (grid or cross, sweep.design) for one checkpoint."""
         input:
-            evaluations=poster_sets(figure1_cells())[0],
-            samples=poster_sets(figure1_cells())[1],
+            **poster_inputs(figure1_cells()),
         output:
             csv=report(res(layout.experiment("figure1", "csv")), caption="../report/figure1.rst", category="Figure 1"),
             heatmap=report(
@@ -182,8 +180,7 @@ if "evaluation" in config and "fashion" in config:
     rule figure2:
         """Figure 2: Fashion-MNIST samples per variant and checkpoint with their class histograms."""
         input:
-            evaluations=poster_sets(figure2_cells())[0],
-            samples=poster_sets(figure2_cells())[1],
+            **poster_inputs(figure2_cells()),
         output:
             csv=report(res(layout.experiment("figure2", "csv")), caption="../report/figure2.rst", category="Figure 2"),
             png=report(res(layout.experiment("figure2", "png")), caption="../report/figure2.rst", category="Figure 2"),

@@ -64,7 +64,7 @@ if "samplers" in config:
     rule samplers:
         """FID against NFE per sampler, and the NFE at which each reaches the poster's sampler (1000 NFE)."""
         input:
-            method_sets()[0],
+            method_evaluations(),
         output:
             csv=res(layout.experiment("samplers", "csv")),
             png=report(
