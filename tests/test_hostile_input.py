@@ -179,6 +179,18 @@ def test_the_other_datasets_classifier_is_refused(evaluation_inputs, capsys):
     )
 
 
+def test_another_dataset_than_the_references_is_refused(evaluation_inputs, capsys):
+    """evaluate --data must be the dataset the reference statistics came from (the workflow declares it)."""
+    root, _, clf, ref = evaluation_inputs
+    other = write_synthetic(root / "mnist.pt", n_train=8, n_test=8)
+    samples = root / "s.pt"
+    torch.save({"images": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "info": {}}, samples)
+    out = root / "s.json"
+    argv = [*_evaluate_argv(samples, ref, clf, out), "--data", other]
+    _fails_cleanly(capsys, argv, f"--data {other}", "fashion_mnist", "results/data/fashion_mnist.pt")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     "settings, fragment",
     [

@@ -59,15 +59,17 @@ def open_extractor(ref: dict[str, Any], weights: Path, reference_path: Path) -> 
     return extractor
 
 
-def check_inputs(args: argparse.Namespace, ref: dict[str, Any], samples: torch.Tensor, classifier: dict) -> None:
+def check_inputs(
+    args: argparse.Namespace, ref: dict[str, Any], samples: torch.Tensor, classifier: dict, data: Path
+) -> None:
     """Refuse inputs that do not belong together, before any feature is computed."""
     if args.kid_subsets < 1 or args.bootstrap < 2:
         raise NcsnError(
             f"--kid-subsets must be >= 1 and --bootstrap >= 2, got {args.kid_subsets} and {args.bootstrap}."
         )
-    if args.data.stem != ref["dataset"]:
+    if data.stem != ref["dataset"]:
         raise NcsnError(
-            f"--data {args.data} is not the dataset of {args.reference} ({ref['dataset']}); pass "
+            f"--data {data} is not the dataset of {args.reference} ({ref['dataset']}); pass "
             f"results/data/{ref['dataset']}.pt."
         )
     trained_on = classifier.get("dataset")
@@ -149,11 +151,10 @@ def run(args: argparse.Namespace) -> int:
     samples, info = load_samples(args.samples)
     ref = load_reference(args.reference)
     classifier = load_classifier_file(args.classifier)
-    args.data = args.data or Path(ref["data"])
-    args.weights = args.weights or Path(ref["weights"])
-    check_inputs(args, ref, samples, classifier)
-    extractor = open_extractor(ref, args.weights, args.reference)
-    reference = reference_images(args.data, ref["n_reference"], ref["seed"])
+    data = args.data or Path(ref["data"])
+    check_inputs(args, ref, samples, classifier, data)
+    extractor = open_extractor(ref, args.weights or Path(ref["weights"]), args.reference)
+    reference = reference_images(data, ref["n_reference"], ref["seed"])
     cached = {"cache_name": ref["cache_name"], "cache_root": ref["cache_root"]}
     reference_features = image_features(reference, extractor, batch_size=args.batch_size, device=device, **cached)
     metrics = fid_kid(
