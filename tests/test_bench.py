@@ -128,3 +128,55 @@ def test_official_network_is_timed_in_turn_with_ours(tmp_path):
         common={"device": "cpu"},
     )
     assert ours["train_vs_official_min"] <= rows[0]["train_vs_official"] <= ours["train_vs_official_max"]
+
+
+def test_bf16_and_compile_competitors_wrap_our_network():
+    from ncsn.perf.bench import competitors, memory_key, wrapped_score_fn
+
+    assert competitors(UNET4, None, compile_ours=True, bf16=True) == [
+        "ours",
+        "ours+compile",
+        "ours+bf16",
+        "ours+compile+bf16",
+    ]
+    assert competitors(UNET4, None, compile_ours=False, bf16=True) == ["ours", "ours+bf16"]
+    assert [memory_key(n) for n in ("ours+compile", "ours+compile+bf16", "ours+bf16")] == [
+        "ours",
+        "ours+bf16",
+        "ours+bf16",
+    ]
+    torch.manual_seed(0)
+    sigmas = geometric_sigmas(1.0, 0.01, 10)
+    model = build_model("unet", sigmas=sigmas, width=4).eval()
+    x, sigma = torch.rand(4, 1, 28, 28), sigmas[[0, 3, 6, 9]]
+    assert wrapped_score_fn("ours", model, torch.device("cpu")) is None  # timed as the module itself
+    with torch.inference_mode():
+        exact = model(x, sigma)
+        bf16 = wrapped_score_fn("ours+bf16", model, torch.device("cpu"))(x, sigma)
+    # evaluated in bf16 (8 bits of mantissa: not the float32 scores), handed back in float32
+    assert bf16.dtype == torch.float32 and not torch.equal(bf16, exact)
+    assert (bf16 - exact).norm() <= 0.05 * exact.norm()
+
+
+def test_bench_csv_keeps_the_sizes_measured_before_an_interruption(tmp_path, monkeypatch):
+    import csv
+
+    from ncsn.perf import bench
+
+    def measured_or_killed(size, names, settings):
+        if size["width"] == 8:
+            raise KeyboardInterrupt  # the timeout of make gpu-check, in the middle of the second size
+        speed = {n: {"train_images_per_s": 10.0, "sample_evals_per_s": 20.0} for n in names}
+        return {"ours": {"params": 1, "gflop_per_image": 0.5, "peak_mib": 3.0}}, speed
+
+    monkeypatch.setattr(bench, "measure_size", measured_or_killed)
+    monkeypatch.setattr(bench, "in_fresh_process", lambda threads, function, **kw: {"conv_peak_gflops": 100.0})
+    settings = dict(device="cpu", threads=1, official=None, compile=False, bf16=False, rounds=1)
+    settings.update(train_batch=2, sample_batch=2)
+    path = tmp_path / "bench.csv"
+    with pytest.raises(KeyboardInterrupt):
+        bench.compute([UNET4, dict(UNET4, width=8)], settings, measured=lambda rows: bench.write_csv(rows, path))
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["width"], r["network"], r["train_images_per_s"]) for r in rows] == [("4", "ours", "10.0")]
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.csv"]  # no temporary file left behind

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ncsn import samplers
 from ncsn.cli_options import add_run_options, run_device
 from ncsn.errors import NcsnError
-from ncsn.models.compiled import compile_score_fn
+from ncsn.models.compiled import bf16_autocast, compile_score_fn
 from ncsn.sample_sets import load_samples, write_sample_set  # noqa: F401  (load_samples: also read from here)
 from ncsn.sampling import annealed_langevin, initial_noise, to_uint8
 from ncsn.training.checkpoint import load_checkpoint, load_model
@@ -35,12 +35,7 @@ def score_function(model: torch.nn.Module, device: torch.device, compile: bool =
         return score_fn
     if device.type != "cuda":
         raise NcsnError(f"--bf16 needs a CUDA device, but sampling runs on {device}; drop --bf16.")
-
-    def bf16_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            return score_fn(x, sigma).to(x.dtype)
-
-    return bf16_score_fn
+    return bf16_autocast(score_fn, "cuda")
 
 
 SEEDINGS = ("set", "batch")

@@ -1,4 +1,5 @@
-"""torch.compile for a score network, behind a switch and with a way back.
+"""Wrappers of a score network as a score function: torch.compile behind a switch and with a way back,
+and bf16 autocast.
 
 The compiled function is a separate callable over the same module: weights, state_dict keys and
 checkpoints stay those of the plain module.  Compilation happens at the first call; when it fails
@@ -41,3 +42,14 @@ def compile_score_fn(model: nn.Module, enabled: bool = True, log=None) -> ScoreF
             return out
 
     return score_fn
+
+
+def bf16_autocast(score_fn: ScoreFn, device_type: str) -> ScoreFn:
+    """`score_fn` evaluated under bf16 autocast on `device_type`; the scores come back in the dtype of x,
+    so whatever consumes them (Langevin updates, the DSM loss) stays in float32."""
+
+    def bf16_score_fn(x: Tensor, sigma: Tensor) -> Tensor:
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return score_fn(x, sigma).to(x.dtype)
+
+    return bf16_score_fn

@@ -15,7 +15,10 @@ With --official PATH (a checkout of ermongroup/ncsn) the official CondRefineNetD
 width is timed beside our reference network (dropout-free sizes), in the same process on the same
 inputs, the competitors taking turns round by round, and ours/official ratios are printed (of the
 medians, with the lowest and highest ratio of a single round in brackets: the machine's noise).  With
---compile our network under torch.compile competes too (compile time excluded, reported).
+--compile our network under torch.compile competes too (compile time excluded, reported); with --bf16
+our network under bf16 autocast (both: also compiled under autocast). Under bf16 the training column
+times a DSM step with the forward pass under autocast, which the study does not do (it trains in
+float32); the sampling column is what `sampler.bf16` gives.
 
 Processes: peak memory is measured in a fresh process per network (on CUDA the peak allocated by
 PyTorch, on the CPU the growth of the peak resident set, Linux), timing in one process per size; with
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import multiprocessing
 import resource
@@ -41,13 +45,14 @@ import torch
 from ncsn.cli_options import add_run_options
 from ncsn.config import load_config
 from ncsn.device import resolve_device
-from ncsn.models.compiled import compile_score_fn
+from ncsn.models.compiled import bf16_autocast, compile_score_fn
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.noise import geometric_sigmas
 from ncsn.perf.allocator import keep_freed_memory
 from ncsn.perf.flops import conv_peak_gflops, forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official, load_official_module
 from ncsn.perf.timing import round_seconds, score_evaluation, synchronize, training_step
+from ncsn.torch_files import write_text_atomic
 
 REPOSITORY = Path(__file__).resolve().parents[3]  # src/ncsn/perf/bench.py -> the checkout
 DEFAULT_CONFIGS = [REPOSITORY / "config" / "quick.yaml", REPOSITORY / "config" / "config.yaml"]
@@ -97,13 +102,32 @@ def parse_size(text: str) -> dict[str, Any]:
     }
 
 
-def competitors(size: dict[str, Any], official: Path | None, compile_ours: bool) -> list[str]:
+def competitors(size: dict[str, Any], official: Path | None, compile_ours: bool, bf16: bool = False) -> list[str]:
+    """ours, official (a dropout-free reference network, with a checkout), and ours's variants:
+    ours+compile, ours+bf16, ours+compile+bf16 as the switches ask."""
     names = ["ours"]
     if official is not None and size["arch"] == "refinenet" and size["dropout"] == 0:
         names.append("official")
     if compile_ours:
         names.append("ours+compile")
+    if bf16:
+        names.append("ours+bf16")
+    if compile_ours and bf16:
+        names.append("ours+compile+bf16")
     return names
+
+
+def wrapped_score_fn(name: str, model: torch.nn.Module, device: torch.device):
+    """The score function of an ours+... competitor over `model`; None (the module itself) for the others."""
+    if "+" not in name:
+        return None
+    score_fn = compile_score_fn(model) if "+compile" in name else model
+    return bf16_autocast(score_fn, device.type) if name.endswith("+bf16") else score_fn
+
+
+def memory_key(name: str) -> str:
+    """The competitor whose peak memory a row reports: a compiled network's is its eager twin's."""
+    return name.replace("+compile", "")
 
 
 def build(name: str, size: dict[str, Any], device: torch.device, official: Path | None):
@@ -126,9 +150,10 @@ def measure_memory(
     rss_before = _rss_mib()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    net, sigmas = build(name, size, dev, official)
-    training_step(net, sigmas, images(train_batch, dev))()
-    score_evaluation(net, sigmas, images(sample_batch, dev))()
+    net, sigmas = build("official" if name == "official" else "ours", size, dev, official)
+    score_fn = wrapped_score_fn(name, net, dev)
+    training_step(net, sigmas, images(train_batch, dev), score_fn)()
+    score_evaluation(net, sigmas, images(sample_batch, dev), score_fn)()
     synchronize(dev)
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mib() - rss_before
     return {
@@ -141,12 +166,12 @@ def measure_memory(
 def _competitor_nets(
     names: list[str], size: dict[str, Any], dev: torch.device, official: Path | None
 ) -> dict[str, tuple[Any, torch.Tensor, Any]]:
-    """name -> (module, sigmas, score_fn): ours+compile shares ours's module under torch.compile."""
+    """name -> (module, sigmas, score_fn): every ours+... competitor wraps ours's module."""
     nets = {}
     for name in names:
-        if name == "ours+compile":
+        if "+" in name:
             model, sigmas = nets["ours"][:2]
-            nets[name] = (model, sigmas, compile_score_fn(model))
+            nets[name] = (model, sigmas, wrapped_score_fn(name, model, dev))
         else:
             nets[name] = (*build(name, size, dev, official), None)
     return nets
@@ -167,11 +192,11 @@ def measure_speed(
     nets = _competitor_nets(names, size, dev, official)
     result: dict[str, dict[str, float]] = {name: {} for name in names}
     x_train, x_sample = images(train_batch, dev), images(sample_batch, dev)  # the same for every competitor
-    if "ours+compile" in nets:  # compile the training and the inference graph before any timing
+    for name in (n for n in names if "+compile" in n):  # compile the training and inference graphs first
         start = time.perf_counter()
-        training_step(*nets["ours+compile"][:2], x_train, nets["ours+compile"][2])()
-        score_evaluation(*nets["ours+compile"][:2], x_sample, nets["ours+compile"][2])()
-        result["ours+compile"]["compile_s"] = time.perf_counter() - start
+        training_step(*nets[name][:2], x_train, nets[name][2])()
+        score_evaluation(*nets[name][:2], x_sample, nets[name][2])()
+        result[name]["compile_s"] = time.perf_counter() - start
     train = round_seconds({n: training_step(m, s, x_train, f) for n, (m, s, f) in nets.items()}, rounds, dev)
     sample = round_seconds({n: score_evaluation(m, s, x_sample, f) for n, (m, s, f) in nets.items()}, rounds, dev)
     for name in names:
@@ -235,7 +260,7 @@ def size_rows(
     """One row per competitor; ours carries the ratios to the official network when it was timed."""
     rows = []
     for name, timed in speed.items():
-        mem = memory[name.replace("+compile", "")]
+        mem = memory[memory_key(name)]
         gflop = mem["gflop_per_image"]
         row = {
             "profile": size["profile"],
@@ -302,12 +327,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """All fields of the rows, replacing `path` in one step (a bench killed mid-size keeps the sizes done)."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(buffer.getvalue(), path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -340,13 +366,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkout of ermongroup/ncsn: time its CondRefineNetDilated beside ours",
     )
     parser.add_argument("--compile", action="store_true", help="also time our network under torch.compile")
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time our network under bf16 autocast (with --compile: also both)"
+    )
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--sample-batch", type=int, default=256)
     parser.add_argument(
         "--rounds", type=int, default=5, help="timed rounds per competitor (after one warm-up); medians"
     )
     add_run_options(parser, seed=False, threads_default=torch.get_num_threads(), threads_help="CPU threads of PyTorch")
-    parser.add_argument("--csv", type=Path, default=None, help="also write the table here (all fields)")
+    parser.add_argument(
+        "--csv", type=Path, default=None, help="also write the table here (all fields), rewritten after every size"
+    )
 
 
 def resolve_sizes(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -391,10 +422,14 @@ def measure_size(
 
 
 def compute(
-    sizes: list[dict[str, Any]], settings: dict[str, Any], log: Callable[[str], None] = lambda msg: None
+    sizes: list[dict[str, Any]],
+    settings: dict[str, Any],
+    log: Callable[[str], None] = lambda msg: None,
+    measured: Callable[[list[dict[str, Any]]], None] = lambda rows: None,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """One row per (size, competitor) and the machine's dense-convolution rate. `settings`: device,
-    threads, official (a checkout or None), compile, rounds, train_batch, sample_batch."""
+    threads, official (a checkout or None), compile, bf16, rounds, train_batch, sample_batch.
+    `measured` is called with the rows so far after every size."""
     device = settings["device"]
     peak = in_fresh_process(settings["threads"], conv_peak_gflops, device=torch.device(device))
     log(f"dense 3x3 conv2d: {peak['conv_peak_gflops']:.1f} GFLOP/s")
@@ -405,9 +440,10 @@ def compute(
     }
     rows = []
     for size in sizes:
-        names = competitors(size, settings["official"], settings["compile"])
+        names = competitors(size, settings["official"], settings["compile"], settings["bf16"])
         memory, speed = measure_size(size, names, settings)
         rows += size_rows(size, speed, memory, peak["conv_peak_gflops"], common)
+        measured(rows)
         log(
             f"measured {size['profile']} {size['arch']} width {size['width']}: "
             + ", ".join(
@@ -430,7 +466,8 @@ def report(rows: list[dict[str, Any]], peak: dict[str, float], settings: dict[st
         format_table(rows),
     ]
     lines += [
-        f"{row['arch']} width {row['width']}: torch.compile took {row['compile_s']:.0f} s before timing"
+        f"{row['arch']} width {row['width']} {row['network']}: torch.compile took {row['compile_s']:.0f} s "
+        "before timing"
         for row in rows
         if "compile_s" in row
     ]
@@ -443,16 +480,21 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "official": args.official,
         "compile": args.compile,
+        "bf16": args.bf16,
         "rounds": args.rounds,
         "train_batch": args.train_batch,
         "sample_batch": args.sample_batch,
     }
     if args.official is not None:
         load_official_module(args.official)  # a wrong path fails here, before any timing
-    rows, peak = compute(resolve_sizes(args), settings, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    rows, peak = compute(
+        resolve_sizes(args),
+        settings,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        measured=(lambda so_far: write_csv(so_far, args.csv)) if args.csv else (lambda so_far: None),
+    )
     print(report(rows, peak, settings))
     if args.csv:
-        write_csv([dict(r, conv_peak_gflops=peak["conv_peak_gflops"]) for r in rows], args.csv)
         print(f"wrote {args.csv}")
     return 0
 
