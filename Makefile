@@ -21,7 +21,7 @@ help:
 	@echo "make laptop     set up and run the study that decides the poster's claims on a 2-core CPU (config/laptop.yaml)"
 	@echo "make full       set up and run the paper-scale study (config/config.yaml; meant for a GPU)"
 	@echo "make test       set up and run every test"
-	@echo "make dry-run    show the jobs the study would run, and the whole study's cost on paper"
+	@echo "make dry-run    show the jobs the study would run, and their cost on paper"
 	@echo "make format     format the Snakefile, rules and Python as the style tests expect"
 	@echo "make gpu-check  on a CUDA machine: GPU tests, tiny profile on cuda, benchmark (run first on a GPU)"
 
@@ -76,10 +76,12 @@ full: study
 gpu-check: setup
 	PY=$(BIN)/python scripts/gpu_check.sh
 
-# The jobs Snakemake would run, then the whole study's cost on paper (FLOPs, GPU-hours per rule).
+# The jobs Snakemake would run, then their cost on paper (FLOPs, GPU-hours per rule): the heavy jobs whose
+# outputs `snakemake --summary` plans to update.
 dry-run: setup
 	$(SNAKEMAKE) -n --configfile $(CONFIG) $(SNAKE_ARGS)
-	$(BIN)/python -m ncsn cost $(CONFIG)
+	plan=$$(mktemp) && $(SNAKEMAKE) --summary --quiet all --configfile $(CONFIG) $(SNAKE_ARGS) > $$plan \
+		&& $(BIN)/python -m ncsn cost $(CONFIG) --plan $$plan; status=$$?; rm -f $$plan; exit $$status
 
 test: setup test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

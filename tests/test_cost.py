@@ -3,12 +3,14 @@ run), its FLOPs are the networks' own, and the SLURM profile asks for at least t
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 
 import pytest
 import yaml
 
+from ncsn import layout
 from ncsn.config import load_config
 from ncsn.perf import cost
 
@@ -56,3 +58,59 @@ def test_slurm_profile_covers_the_estimated_runtimes(repo):
     for rule, minutes in needed.items():
         assert profile[rule]["runtime"] >= minutes, (rule, profile[rule]["runtime"], minutes)
         assert profile[rule]["gpu"] == 1
+
+
+@pytest.fixture(scope="module")
+def full_study_plan(repo, snakemake_cmd, tmp_path_factory):
+    """What `snakemake --summary` prints for config/config.yaml in an empty folder (every file pending)."""
+    proc = subprocess.run(
+        snakemake_cmd
+        + ["--summary", "--quiet", "all", "--snakefile", str(repo / "Snakefile")]
+        + ["--configfile", str(repo / "config/config.yaml"), "--directory", str(tmp_path_factory.mktemp("plan"))],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_every_costed_job_is_named_by_a_file_its_rule_writes(repo, full_study_plan):
+    written_by = {
+        row["output_file"]: row["rule"] for row in csv.DictReader(full_study_plan.splitlines(), delimiter="\t")
+    }
+    config = load_config(repo / "config/config.yaml")
+    for job in cost.jobs(config):
+        assert written_by.get(f"results/{job['output']}") == job["rule"], job
+    assert cost.pending_jobs(config, cost.planned_outputs(full_study_plan)) == cost.jobs(config)
+
+
+def test_the_plan_keeps_only_the_jobs_left_to_run(repo, full_study_plan):
+    """A study with one network trained and one sample set drawn: the estimate drops exactly those jobs."""
+    config = load_config(repo / "config/config.yaml")
+    done_set = next(j for j in cost.jobs(config) if j["rule"] == "sample_shard")["output"].split(".shard")[0]
+    done = {"results/" + layout.training_metrics("mnist_unet")} | {
+        f"results/{done_set}.shard{k}.pt" for k in range(config["sampler"]["shards"])
+    }
+    lines = full_study_plan.splitlines()
+    plan = "\n".join(
+        [lines[0]]
+        + [line.replace("update pending", "no update") if line.split("\t")[0] in done else line for line in lines[1:]]
+    )
+    before = cost.cost_table(config).set_index("rule")["jobs"]
+    after = cost.cost_table(config, cost.pending_jobs(config, cost.planned_outputs(plan))).set_index("rule")["jobs"]
+    assert before["train"] - after["train"] == 1 and before["sample_shard"] - after["sample_shard"] == 4
+    assert (before.drop(["train", "sample_shard", "all"]) == after.drop(["train", "sample_shard", "all"])).all()
+    assert after["all"] == before["all"] - 5
+
+
+def test_cost_refuses_a_plan_that_is_not_a_snakemake_summary(repo, tmp_path):
+    from ncsn.errors import NcsnError
+
+    config = load_config(repo / "config/config.yaml")
+    (tmp_path / "plan.tsv").write_text("Building DAG of jobs...\nJob stats:\n")
+    with pytest.raises(NcsnError, match="snakemake --summary"):
+        cost.selected_jobs(config, str(tmp_path / "plan.tsv"))
+    with pytest.raises(NcsnError, match="no such file"):
+        cost.selected_jobs(config, str(tmp_path / "missing.tsv"))

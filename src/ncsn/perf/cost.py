@@ -8,18 +8,26 @@ counts of a Snakemake dry run. What is counted: convolutions and matrix products
 elementwise work); a training step is 3 forward passes (backward ~ 2x forward); sampling is NFE forward
 passes per image; an evaluation is one extractor pass per sample image (reference features are cached
 per dataset, counted once).
+
+Every job is named by its first output (a path of ncsn.layout), so that `--plan` can keep the jobs that
+a given run would do: those whose output `snakemake --summary` plans to update (`make dry-run`).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import math
+import sys
 from functools import cache
+from pathlib import Path
 
 import pandas as pd
 import torch
 
+from ncsn import layout
 from ncsn.config import load_config
+from ncsn.errors import NcsnError
 from ncsn.evaluation.sweep_design import sweep_cells
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
@@ -56,7 +64,8 @@ def _train_jobs(config: dict) -> list[dict]:
     for name, v in config["variants"].items():
         n_train = v["train_subset"] or TRAIN_IMAGES
         steps = v["epochs"] * math.ceil(n_train / v["batch_size"])
-        rows.append({"rule": "train", "job": name, "flops": 3 * _net_flops(config, name) * v["batch_size"] * steps})
+        flops = 3 * _net_flops(config, name) * v["batch_size"] * steps
+        rows.append({"rule": "train", "job": name, "output": layout.training_metrics(name), "flops": flops})
     return rows
 
 
@@ -89,14 +98,21 @@ def _sample_jobs(config: dict, extractor: float) -> list[dict]:
     shards = config["sampler"].get("shards", 1)
     for variant, epoch, weights, eps, t in sorted(_sample_sets(config), key=str):
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * n_samples
-        label = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}"
+        label, the_set = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}", (variant, epoch, weights, eps, t)
         if shards == 1:
-            rows.append({"rule": "sample", "job": label, "flops": flops})
+            rows.append({"rule": "sample", "job": label, "output": layout.sample_set(*the_set), "flops": flops})
         else:  # the merging `sample` job is light (a local rule)
             rows += [
-                {"rule": "sample_shard", "job": f"{label} shard {k}", "flops": flops / shards} for k in range(shards)
+                {
+                    "rule": "sample_shard",
+                    "job": f"{label} shard {k}",
+                    "output": layout.sample_shard(*the_set, k),
+                    "flops": flops / shards,
+                }
+                for k in range(shards)
             ]
-        rows.append({"rule": "evaluate", "job": label, "flops": extractor * n_samples})
+        output = layout.evaluation(*the_set)
+        rows.append({"rule": "evaluate", "job": label, "output": output, "flops": extractor * n_samples})
     return rows
 
 
@@ -107,10 +123,20 @@ def _method_jobs(config: dict, extractor: float) -> list[dict]:
     rows, sa, n_samples = [], config["samplers"], config["evaluation"]["n_samples"]
     for method in sa["methods"]:
         for nfe in sa["nfe"]:
-            label = f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}"
+            label, the_set = (
+                f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}",
+                (
+                    sa["variant"],
+                    sa["epoch"],
+                    sa["weights"],
+                    method,
+                    nfe,
+                ),
+            )
             flops = _net_flops(config, sa["variant"]) * nfe * n_samples
-            rows.append({"rule": "sample_method", "job": label, "flops": flops})
-            rows.append({"rule": "evaluate_method", "job": label, "flops": extractor * n_samples})
+            samples, evaluation = layout.method_sample_set(*the_set), layout.method_evaluation(*the_set)
+            rows.append({"rule": "sample_method", "job": label, "output": samples, "flops": flops})
+            rows.append({"rule": "evaluate_method", "job": label, "output": evaluation, "flops": extractor * n_samples})
     return rows
 
 
@@ -120,13 +146,18 @@ def _reference_jobs(config: dict, extractor: float) -> list[dict]:
     evaluated = ev["variants"] + config.get("fashion", {}).get("variants", [])
     datasets = sorted({config["variants"][v]["dataset"] for v in evaluated})
     return [
-        {"rule": "fid_reference", "job": dataset, "flops": extractor * (ev["n_reference"] + ev["n_samples"])}
+        {
+            "rule": "fid_reference",
+            "job": dataset,
+            "output": layout.fid_reference(dataset, ev["extractor"]),
+            "flops": extractor * (ev["n_reference"] + ev["n_samples"]),
+        }
         for dataset in datasets
     ]
 
 
 def jobs(config: dict) -> list[dict]:
-    """One row per heavy job: rule, what it is, and its FLOPs."""
+    """One row per heavy job: rule, what it is, its first output (under the results folder) and its FLOPs."""
     rows = _train_jobs(config)
     if "evaluation" not in config:
         return rows
@@ -138,9 +169,23 @@ def gpu_hours(flops: float, peak_tflops: float, utilisation: float = UTILISATION
     return flops / (peak_tflops * 1e12 * utilisation) / 3600
 
 
-def cost_table(config: dict) -> pd.DataFrame:
-    """Per rule: jobs, PFLOP per job (largest) and in all, GPU-hours at each peak; the last row the total."""
-    frame = pd.DataFrame(jobs(config))
+def planned_outputs(summary: str) -> set[str]:
+    """The files that `snakemake --summary` (tab-separated, as it prints it) plans to update."""
+    rows = csv.DictReader(summary.splitlines(), delimiter="\t")
+    if rows.fieldnames is None or not {"output_file", "plan"} <= set(rows.fieldnames):
+        raise ValueError("not the output of `snakemake --summary`: no output_file and plan columns")
+    return {row["output_file"] for row in rows if row["plan"] == "update pending"}
+
+
+def pending_jobs(config: dict, planned: set[str], results: str = "results") -> list[dict]:
+    """The heavy jobs whose first output (as `results/...`) is among the files a run plans to update."""
+    return [job for job in jobs(config) if f"{results}/{job['output']}" in planned]
+
+
+def cost_table(config: dict, selected: list[dict] | None = None) -> pd.DataFrame:
+    """Per rule: jobs, PFLOP per job (largest) and in all, GPU-hours at each peak; the last row the total.
+    Of the whole study, or of the `selected` jobs (e.g. pending_jobs) only."""
+    frame = pd.DataFrame(jobs(config) if selected is None else selected, columns=["rule", "job", "output", "flops"])
     grouped = frame.groupby("rule", sort=False)["flops"].agg(["count", "max", "sum"]).reset_index()
     table = pd.DataFrame(
         {
@@ -176,13 +221,38 @@ def format_table(table: pd.DataFrame) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configfile", help="the study's config, e.g. config/config.yaml")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
+    parser.add_argument(
+        "--plan",
+        default=None,
+        metavar="FILE",
+        help="the output of `snakemake --summary` for this config ('-': standard input): count only the jobs "
+        "that run would do (what `make dry-run` prints)",
+    )
+
+
+def selected_jobs(config: dict, plan: str | None) -> tuple[list[dict] | None, str]:
+    """(the jobs to count, None for all; how to title them)."""
+    if plan is None:
+        return None, "the whole study"
+    if plan != "-" and not Path(plan).is_file():
+        raise NcsnError(f"--plan {plan}: no such file; write it with `snakemake --summary --configfile ... > {plan}`.")
+    summary = sys.stdin.read() if plan == "-" else Path(plan).read_text()
+    try:
+        selected = pending_jobs(config, planned_outputs(summary))
+    except ValueError as err:
+        raise NcsnError(f"--plan {plan}: {err}; pass what `snakemake --summary` prints for this config.") from err
+    return selected, f"the {len(selected)} of {len(jobs(config))} heavy jobs that this run would do"
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.configfile)
-    table = cost_table(config)
+    selected, what = selected_jobs(config, args.plan)
+    if selected == []:
+        print(f"Cost of {args.configfile}: no heavy job left to run (training, sampling and evaluation are done).")
+        return 0
+    table = cost_table(config, selected)
     print(
-        f"Cost of {args.configfile} on paper (FLOPs counted on its networks; GPU-hours at "
+        f"Cost of {args.configfile}, {what}, on paper (FLOPs counted on its networks; GPU-hours at "
         f"{UTILISATION:.0%} of each dense peak; one GPU per job):"
     )
     print(table.to_markdown(index=False, floatfmt=".3g") if args.markdown else format_table(table))
