@@ -54,10 +54,28 @@ def test_training_flops_are_three_forward_passes_per_image_seen(repo):
 
 def test_slurm_profile_covers_the_estimated_runtimes(repo):
     profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())["set-resources"]
-    needed = cost.slurm_runtime_minutes(load_config(repo / "config/config.yaml"))
+    config = load_config(repo / "config/config.yaml")
+    needed, memory = cost.slurm_runtime_minutes(config), cost.slurm_mem_mb(config)
+    assert needed.keys() == memory.keys()
     for rule, minutes in needed.items():
         assert profile[rule]["runtime"] >= minutes, (rule, profile[rule]["runtime"], minutes)
+        assert profile[rule]["mem_mb"] >= memory[rule], (rule, profile[rule]["mem_mb"], memory[rule])
         assert profile[rule]["gpu"] == 1
+
+
+def test_host_memory_counts_the_data_a_job_holds(repo):
+    """Evaluation holds the features (float64) of its samples, of the reference and of one bootstrap
+    resample; a training job the dataset, its float32 copy and four host copies of the weights."""
+    config = load_config(repo / "config/config.yaml")
+    rows = cost.jobs(config)
+    evaluate = next(r for r in rows if r["rule"] == "evaluate")
+    n, dims = config["evaluation"]["n_samples"], cost.FEATURE_DIMS[config["evaluation"]["extractor"]]
+    assert evaluate["host_mb"] == pytest.approx(
+        (n * 784 + 8 * dims * (2 * n + config["evaluation"]["n_reference"])) / 2**20
+    )
+    train = {r["job"]: r["host_mb"] for r in rows if r["rule"] == "train"}
+    assert train["fashion_refinenet_big"] > train["fashion_refinenet"] > train["mnist_unet"]  # the weights grow
+    assert cost.slurm_mem_mb(config)["train"] == 1000 * -(-(cost.PROCESS_HOST_MB + max(train.values())) * 2 // 1000)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from ncsn import layout
 from ncsn.config import load_config
 from ncsn.errors import NcsnError
 from ncsn.evaluation.sweep_design import sweep_cells
-from ncsn.models.registry import build_model
+from ncsn.models.registry import build_model, count_parameters
 from ncsn.noise import geometric_sigmas
 from ncsn.perf.flops import forward_flops_per_image
 
@@ -40,6 +40,14 @@ DOMAIN_FLOPS = 2.5e6  # the small classifier of ncsn.metrics.classifier at 28 x 
 PEAKS = {"A100 TF32": 156.0, "A100 bf16": 312.0, "H100 TF32": 494.7, "H100 bf16": 989.4}
 UTILISATION = 0.25  # assumed share of peak for 28 x 28 conv nets at these batch sizes (small kernels)
 MARGIN = 3.0  # SLURM runtime = estimate on an A100 at TF32 x MARGIN + 15 min (start-up, data, I/O)
+# Host memory (SLURM mem_mb): a job's own data in host RAM (the `host_mb` of its row) on top of a PyTorch
+# process with a CUDA context (interpreter, torch, the CUDA, cuDNN and cuBLAS libraries; an assumption:
+# the CPU-only process is ~0.5 GB, the CUDA libraries and context add 1-2.5 GB), x HOST_MARGIN.
+PROCESS_HOST_MB = 3000
+HOST_MARGIN = 2.0
+IMAGE_BYTES = 28 * 28  # one uint8 image; float32 is 4x
+TEST_IMAGES = 10000
+FEATURE_DIMS = {"inception": 2048, "domain": 128}  # FID / KID features per image, held as float64
 
 
 @cache
@@ -55,6 +63,30 @@ def _net_flops(config: dict, variant: str) -> float:
     return forward_flops(v["arch"], v["width"], v["dropout"], v.get("noise", config["noise"])["n_levels"])
 
 
+@cache
+def parameters(arch: str, width: int) -> int:
+    return count_parameters(build_model(arch, sigmas=geometric_sigmas(1.0, 0.01, 10), width=width))
+
+
+def _train_host_mb(config: dict, variant: str) -> float:
+    """The dataset file, the training images as float32, and the weights, EMA and Adam moments that a
+    checkpoint copies to the host."""
+    v = config["variants"][variant]
+    data = (TRAIN_IMAGES + TEST_IMAGES) * IMAGE_BYTES + 4 * TRAIN_IMAGES * IMAGE_BYTES
+    return (data + 4 * 4 * parameters(v["arch"], v["width"])) / 2**20
+
+
+def _evaluation_host_mb(config: dict, n_images: int) -> float:
+    """The images, their features and the reference's (float64), and one bootstrap resample."""
+    ev = config["evaluation"]
+    dims = FEATURE_DIMS[ev["extractor"]]
+    return (n_images * IMAGE_BYTES + 8 * dims * (2 * ev["n_samples"] + ev["n_reference"])) / 2**20
+
+
+def _sampling_host_mb(n_images: int) -> float:
+    return 5 * n_images * IMAGE_BYTES / 2**20  # the set in float32 and as uint8
+
+
 def _sample_nfe(config: dict, n_steps_each: int) -> int:
     return config["noise"]["n_levels"] * n_steps_each + int(config["sampler"]["denoise"])
 
@@ -65,7 +97,8 @@ def _train_jobs(config: dict) -> list[dict]:
         n_train = v["train_subset"] or TRAIN_IMAGES
         steps = v["epochs"] * math.ceil(n_train / v["batch_size"])
         flops = 3 * _net_flops(config, name) * v["batch_size"] * steps
-        rows.append({"rule": "train", "job": name, "output": layout.training_metrics(name), "flops": flops})
+        output, host_mb = layout.training_metrics(name), _train_host_mb(config, name)
+        rows.append({"rule": "train", "job": name, "output": output, "flops": flops, "host_mb": host_mb})
     return rows
 
 
@@ -100,7 +133,8 @@ def _sample_jobs(config: dict, extractor: float) -> list[dict]:
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * n_samples
         label, the_set = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}", (variant, epoch, weights, eps, t)
         if shards == 1:
-            rows.append({"rule": "sample", "job": label, "output": layout.sample_set(*the_set), "flops": flops})
+            output, host_mb = layout.sample_set(*the_set), _sampling_host_mb(n_samples)
+            rows.append({"rule": "sample", "job": label, "output": output, "flops": flops, "host_mb": host_mb})
         else:  # the merging `sample` job is light (a local rule)
             rows += [
                 {
@@ -108,11 +142,19 @@ def _sample_jobs(config: dict, extractor: float) -> list[dict]:
                     "job": f"{label} shard {k}",
                     "output": layout.sample_shard(*the_set, k),
                     "flops": flops / shards,
+                    "host_mb": _sampling_host_mb(math.ceil(n_samples / shards)),
                 }
                 for k in range(shards)
             ]
-        output = layout.evaluation(*the_set)
-        rows.append({"rule": "evaluate", "job": label, "output": output, "flops": extractor * n_samples})
+        rows.append(
+            {
+                "rule": "evaluate",
+                "job": label,
+                "output": layout.evaluation(*the_set),
+                "flops": extractor * n_samples,
+                "host_mb": _evaluation_host_mb(config, n_samples),
+            }
+        )
     return rows
 
 
@@ -135,8 +177,23 @@ def _method_jobs(config: dict, extractor: float) -> list[dict]:
             )
             flops = _net_flops(config, sa["variant"]) * nfe * n_samples
             samples, evaluation = layout.method_sample_set(*the_set), layout.method_evaluation(*the_set)
-            rows.append({"rule": "sample_method", "job": label, "output": samples, "flops": flops})
-            rows.append({"rule": "evaluate_method", "job": label, "output": evaluation, "flops": extractor * n_samples})
+            host_mb = {"sample": _sampling_host_mb(n_samples), "evaluate": _evaluation_host_mb(config, n_samples)}
+            rows += [
+                {
+                    "rule": "sample_method",
+                    "job": label,
+                    "output": samples,
+                    "flops": flops,
+                    "host_mb": host_mb["sample"],
+                },
+                {
+                    "rule": "evaluate_method",
+                    "job": label,
+                    "output": evaluation,
+                    "flops": extractor * n_samples,
+                    "host_mb": host_mb["evaluate"],
+                },
+            ]
     return rows
 
 
@@ -151,13 +208,15 @@ def _reference_jobs(config: dict, extractor: float) -> list[dict]:
             "job": dataset,
             "output": layout.fid_reference(dataset, ev["extractor"]),
             "flops": extractor * (ev["n_reference"] + ev["n_samples"]),
+            "host_mb": _evaluation_host_mb(config, ev["n_reference"] + ev["n_samples"]),
         }
         for dataset in datasets
     ]
 
 
 def jobs(config: dict) -> list[dict]:
-    """One row per heavy job: rule, what it is, its first output (under the results folder) and its FLOPs."""
+    """One row per heavy job: rule, what it is, its first output (under the results folder), its FLOPs and
+    the MiB of data it holds in host memory."""
     rows = _train_jobs(config)
     if "evaluation" not in config:
         return rows
@@ -185,7 +244,8 @@ def pending_jobs(config: dict, planned: set[str], results: str = "results") -> l
 def cost_table(config: dict, selected: list[dict] | None = None) -> pd.DataFrame:
     """Per rule: jobs, PFLOP per job (largest) and in all, GPU-hours at each peak; the last row the total.
     Of the whole study, or of the `selected` jobs (e.g. pending_jobs) only."""
-    frame = pd.DataFrame(jobs(config) if selected is None else selected, columns=["rule", "job", "output", "flops"])
+    columns = ["rule", "job", "output", "flops", "host_mb"]
+    frame = pd.DataFrame(jobs(config) if selected is None else selected, columns=columns)
     grouped = frame.groupby("rule", sort=False)["flops"].agg(["count", "max", "sum"]).reset_index()
     table = pd.DataFrame(
         {
@@ -212,6 +272,12 @@ def slurm_runtime_minutes(config: dict) -> dict[str, int]:
     frame = pd.DataFrame(jobs(config))
     largest = frame.groupby("rule")["flops"].max()
     return {rule: int(math.ceil(gpu_hours(f, PEAKS["A100 TF32"]) * 60 * MARGIN + 15)) for rule, f in largest.items()}
+
+
+def slurm_mem_mb(config: dict) -> dict[str, int]:
+    """Per rule: (PROCESS_HOST_MB + the largest job's host data) x HOST_MARGIN, rounded up to 1000 MB."""
+    largest = pd.DataFrame(jobs(config)).groupby("rule")["host_mb"].max()
+    return {rule: int(math.ceil((PROCESS_HOST_MB + mb) * HOST_MARGIN / 1000) * 1000) for rule, mb in largest.items()}
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -256,9 +322,13 @@ def run(args: argparse.Namespace) -> int:
         f"{UTILISATION:.0%} of each dense peak; one GPU per job):"
     )
     print(table.to_markdown(index=False, floatfmt=".3g") if args.markdown else format_table(table))
-    runtimes = slurm_runtime_minutes(config)
+    runtimes, memory = slurm_runtime_minutes(config), slurm_mem_mb(config)
     print(
         "SLURM runtime of the largest job per rule (A100 TF32 estimate x "
         f"{MARGIN:g} + 15 min): " + ", ".join(f"{r} {m} min" for r, m in sorted(runtimes.items()))
+    )
+    print(
+        f"SLURM mem_mb of the largest job per rule ((process {PROCESS_HOST_MB} MB + its data) x {HOST_MARGIN:g}): "
+        + ", ".join(f"{r} {m}" for r, m in sorted(memory.items()))
     )
     return 0
