@@ -21,8 +21,8 @@ times a DSM step with the forward pass under autocast, which the study does not 
 float32); the sampling column is what `sampler.bf16` gives.
 
 Processes: peak memory is measured in a fresh process per network (on CUDA the peak allocated by
-PyTorch, on the CPU the growth of the peak resident set, Linux), timing in one process per size; with
-our network alone, memory and then timing share one process.
+PyTorch, on the CPU the peak resident set above the one before building: ncsn.perf.rss), timing in
+one process per size; with our network alone, memory and then timing share one process.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import csv
 import io
 import json
 import multiprocessing
-import resource
 import statistics
 import sys
 import time
@@ -51,6 +50,7 @@ from ncsn.noise import geometric_sigmas
 from ncsn.perf.allocator import keep_freed_memory
 from ncsn.perf.flops import conv_peak_gflops, forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official, load_official_module
+from ncsn.perf.rss import current_rss_mib, peak_rss_mib, reset_peak_rss
 from ncsn.perf.timing import round_seconds, score_evaluation, synchronize, training_step
 from ncsn.torch_files import write_text_atomic
 
@@ -62,10 +62,6 @@ DEFAULT_NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
 def images(batch: int, device: torch.device) -> torch.Tensor:
     """A fixed batch of random 28 x 28 images in [0, 1]."""
     return torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
-
-
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def sizes_of(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,15 +143,16 @@ def measure_memory(
     """Params, forward FLOPs per image and the peak memory of one training step and one evaluation."""
     torch.manual_seed(0)
     dev = torch.device(device)
-    rss_before = _rss_mib()
+    how = reset_peak_rss() if dev.type == "cpu" else ""
+    rss_before = current_rss_mib(how) if dev.type == "cpu" else 0.0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    net, sigmas = build("official" if name == "official" else "ours", size, dev, official)
+    net, sigmas = build(name, size, dev, official)
     score_fn = wrapped_score_fn(name, net, dev)
     training_step(net, sigmas, images(train_batch, dev), score_fn)()
     score_evaluation(net, sigmas, images(sample_batch, dev), score_fn)()
     synchronize(dev)
-    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _rss_mib() - rss_before
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else peak_rss_mib(how) - rss_before
     return {
         "params": count_parameters(net),
         "gflop_per_image": forward_flops_per_image(net, sigmas) / 1e9,

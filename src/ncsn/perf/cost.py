@@ -51,29 +51,39 @@ FEATURE_DIMS = {"inception": 2048, "domain": 128}  # FID / KID features per imag
 
 
 @cache
-def forward_flops(arch: str, width: int, dropout: float, n_levels: int) -> float:
+def _network(arch: str, width: int, dropout: float, n_levels: int) -> tuple[torch.nn.Module, torch.Tensor]:
     sigmas = geometric_sigmas(1.0, 0.01, n_levels)
     torch.manual_seed(0)
-    model = build_model(arch, sigmas=sigmas, width=width, dropout=dropout).eval()
-    return forward_flops_per_image(model, sigmas)
-
-
-def _net_flops(config: dict, variant: str) -> float:
-    v = config["variants"][variant]
-    return forward_flops(v["arch"], v["width"], v["dropout"], v.get("noise", config["noise"])["n_levels"])
+    return build_model(arch, sigmas=sigmas, width=width, dropout=dropout).eval(), sigmas
 
 
 @cache
-def parameters(arch: str, width: int) -> int:
-    return count_parameters(build_model(arch, sigmas=geometric_sigmas(1.0, 0.01, 10), width=width))
+def forward_flops(arch: str, width: int, dropout: float, n_levels: int) -> float:
+    return forward_flops_per_image(*_network(arch, width, dropout, n_levels))
+
+
+def _size(config: dict, variant: str) -> tuple[str, int, float, int]:
+    v = config["variants"][variant]
+    return v["arch"], v["width"], v["dropout"], v.get("noise", config["noise"])["n_levels"]
+
+
+def _net_flops(config: dict, variant: str) -> float:
+    return forward_flops(*_size(config, variant))
+
+
+JOB_FIELDS = ("rule", "job", "output", "flops", "host_mb")
+
+
+def _job(rule: str, job: str, output: str, flops: float, host_mb: float) -> dict:
+    """A row of the job list: rule, what it is, its first output (a layout path), FLOPs, host data in MiB."""
+    return dict(zip(JOB_FIELDS, (rule, job, output, flops, host_mb), strict=True))
 
 
 def _train_host_mb(config: dict, variant: str) -> float:
     """The dataset file, the training images as float32, and the weights, EMA and Adam moments that a
     checkpoint copies to the host."""
-    v = config["variants"][variant]
     data = (TRAIN_IMAGES + TEST_IMAGES) * IMAGE_BYTES + 4 * TRAIN_IMAGES * IMAGE_BYTES
-    return (data + 4 * 4 * parameters(v["arch"], v["width"])) / 2**20
+    return (data + 4 * 4 * count_parameters(_network(*_size(config, variant))[0])) / 2**20
 
 
 def _evaluation_host_mb(config: dict, n_images: int) -> float:
@@ -97,8 +107,7 @@ def _train_jobs(config: dict) -> list[dict]:
         n_train = v["train_subset"] or TRAIN_IMAGES
         steps = v["epochs"] * math.ceil(n_train / v["batch_size"])
         flops = 3 * _net_flops(config, name) * v["batch_size"] * steps
-        output, host_mb = layout.training_metrics(name), _train_host_mb(config, name)
-        rows.append({"rule": "train", "job": name, "output": output, "flops": flops, "host_mb": host_mb})
+        rows.append(_job("train", name, layout.training_metrics(name), flops, _train_host_mb(config, name)))
     return rows
 
 
@@ -133,28 +142,15 @@ def _sample_jobs(config: dict, extractor: float) -> list[dict]:
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * n_samples
         label, the_set = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}", (variant, epoch, weights, eps, t)
         if shards == 1:
-            output, host_mb = layout.sample_set(*the_set), _sampling_host_mb(n_samples)
-            rows.append({"rule": "sample", "job": label, "output": output, "flops": flops, "host_mb": host_mb})
+            rows.append(_job("sample", label, layout.sample_set(*the_set), flops, _sampling_host_mb(n_samples)))
         else:  # the merging `sample` job is light (a local rule)
+            shard_mb = _sampling_host_mb(math.ceil(n_samples / shards))
             rows += [
-                {
-                    "rule": "sample_shard",
-                    "job": f"{label} shard {k}",
-                    "output": layout.sample_shard(*the_set, k),
-                    "flops": flops / shards,
-                    "host_mb": _sampling_host_mb(math.ceil(n_samples / shards)),
-                }
+                _job("sample_shard", f"{label} shard {k}", layout.sample_shard(*the_set, k), flops / shards, shard_mb)
                 for k in range(shards)
             ]
-        rows.append(
-            {
-                "rule": "evaluate",
-                "job": label,
-                "output": layout.evaluation(*the_set),
-                "flops": extractor * n_samples,
-                "host_mb": _evaluation_host_mb(config, n_samples),
-            }
-        )
+        evaluation = layout.evaluation(*the_set)
+        rows.append(_job("evaluate", label, evaluation, extractor * n_samples, _evaluation_host_mb(config, n_samples)))
     return rows
 
 
@@ -165,34 +161,18 @@ def _method_jobs(config: dict, extractor: float) -> list[dict]:
     rows, sa, n_samples = [], config["samplers"], config["evaluation"]["n_samples"]
     for method in sa["methods"]:
         for nfe in sa["nfe"]:
-            label, the_set = (
-                f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}",
-                (
-                    sa["variant"],
-                    sa["epoch"],
-                    sa["weights"],
-                    method,
-                    nfe,
-                ),
-            )
+            label = f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}"
+            the_set = (sa["variant"], sa["epoch"], sa["weights"], method, nfe)
             flops = _net_flops(config, sa["variant"]) * nfe * n_samples
-            samples, evaluation = layout.method_sample_set(*the_set), layout.method_evaluation(*the_set)
-            host_mb = {"sample": _sampling_host_mb(n_samples), "evaluate": _evaluation_host_mb(config, n_samples)}
             rows += [
-                {
-                    "rule": "sample_method",
-                    "job": label,
-                    "output": samples,
-                    "flops": flops,
-                    "host_mb": host_mb["sample"],
-                },
-                {
-                    "rule": "evaluate_method",
-                    "job": label,
-                    "output": evaluation,
-                    "flops": extractor * n_samples,
-                    "host_mb": host_mb["evaluate"],
-                },
+                _job("sample_method", label, layout.method_sample_set(*the_set), flops, _sampling_host_mb(n_samples)),
+                _job(
+                    "evaluate_method",
+                    label,
+                    layout.method_evaluation(*the_set),
+                    extractor * n_samples,
+                    _evaluation_host_mb(config, n_samples),
+                ),
             ]
     return rows
 
@@ -202,14 +182,15 @@ def _reference_jobs(config: dict, extractor: float) -> list[dict]:
     ev = config["evaluation"]
     evaluated = ev["variants"] + config.get("fashion", {}).get("variants", [])
     datasets = sorted({config["variants"][v]["dataset"] for v in evaluated})
+    n_images = ev["n_reference"] + ev["n_samples"]
     return [
-        {
-            "rule": "fid_reference",
-            "job": dataset,
-            "output": layout.fid_reference(dataset, ev["extractor"]),
-            "flops": extractor * (ev["n_reference"] + ev["n_samples"]),
-            "host_mb": _evaluation_host_mb(config, ev["n_reference"] + ev["n_samples"]),
-        }
+        _job(
+            "fid_reference",
+            dataset,
+            layout.fid_reference(dataset, ev["extractor"]),
+            extractor * n_images,
+            _evaluation_host_mb(config, n_images),
+        )
         for dataset in datasets
     ]
 
@@ -244,8 +225,7 @@ def pending_jobs(config: dict, planned: set[str], results: str = "results") -> l
 def cost_table(config: dict, selected: list[dict] | None = None) -> pd.DataFrame:
     """Per rule: jobs, PFLOP per job (largest) and in all, GPU-hours at each peak; the last row the total.
     Of the whole study, or of the `selected` jobs (e.g. pending_jobs) only."""
-    columns = ["rule", "job", "output", "flops", "host_mb"]
-    frame = pd.DataFrame(jobs(config) if selected is None else selected, columns=columns)
+    frame = pd.DataFrame(jobs(config) if selected is None else selected, columns=list(JOB_FIELDS))
     grouped = frame.groupby("rule", sort=False)["flops"].agg(["count", "max", "sum"]).reset_index()
     table = pd.DataFrame(
         {

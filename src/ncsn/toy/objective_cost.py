@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from ncsn.device import resolve_device
 from ncsn.errors import NcsnError
 from ncsn.losses import dsm_loss, ism_loss, ssm_loss
 from ncsn.models.mlp import mlp
+from ncsn.perf.rss import current_rss_mib, peak_rss_mib, reset_peak_rss
 from ncsn.toy.common import add_common_arguments, parse_settings, plt, write_figure, write_json
 
 FILES = layout.TOY_FILES["objective_cost"]  # what the command writes into --out-dir, by role
@@ -52,39 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(
         parser, "objective_cost", threads_default=1, threads_help="CPU threads of PyTorch in each measurement"
     )
-
-
-def _proc_status_mib(field: str) -> float | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> str:
-    """Start a fresh resident-set peak; returns how the peak will be read."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        if _proc_status_mib("VmHWM") is not None:
-            return "peak RSS above the baseline (VmHWM after clear_refs)"
-    except OSError:
-        pass
-    return "growth of peak RSS (ru_maxrss)"
-
-
-def _peak_rss_mib(how: str) -> float:
-    if how.startswith("peak RSS above"):
-        return _proc_status_mib("VmHWM")
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _current_rss_mib(how: str) -> float:
-    return _proc_status_mib("VmRSS") if how.startswith("peak RSS above") else _peak_rss_mib(how)
 
 
 def training_step(
@@ -130,8 +97,8 @@ def _memory_baseline(
 ) -> tuple[str, float]:
     """Start the peak-memory measurement: how the peak will be read and the baseline to subtract."""
     training_step(objective, 2, 2, noise, dev, shape)[0]()  # page in PyTorch's code before the baseline
-    how = _reset_peak_rss() if dev.type == "cpu" else "cuda max_memory_allocated"
-    rss_before = _current_rss_mib(how) if dev.type == "cpu" else 0.0
+    how = reset_peak_rss() if dev.type == "cpu" else "cuda max_memory_allocated"
+    rss_before = current_rss_mib(how) if dev.type == "cpu" else 0.0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     return how, rss_before
@@ -158,7 +125,7 @@ def measure(
     step, net = training_step(objective, dim, batch_size, noise, dev, shape)
     warmup = step()
     times = _timed_steps(step, steps, max_seconds)
-    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mib(how) - rss_before
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else peak_rss_mib(how) - rss_before
     return {
         "objective": objective,
         "dim": dim,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
+
+from ncsn.torch_files import write_text_atomic
 
 COLUMNS = [
     "epoch",
@@ -25,7 +26,4 @@ def write_metrics(rows: list[dict[str, float]], path: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: row.get(k, "") for k in COLUMNS} for row in rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buffer.getvalue())
-    os.replace(tmp, path)
+    write_text_atomic(buffer.getvalue(), path)
