@@ -117,7 +117,7 @@ def test_code_is_formatted_and_lint_free(repo, command):
 
 def _fake_study(repo, snakemake_cmd, workdir) -> list[str]:
     """Every output of the tiny profile as an empty file, with Snakemake's records up to date, so that a dry
-    run shows what a changed file alone makes it rerun (nothing is computed)."""
+    run shows what a changed file or config value alone makes it rerun (nothing is computed)."""
     base = snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml")]
     base += ["--directory", str(workdir)]
     summary = subprocess.run(base + ["--summary"], cwd=repo, capture_output=True, text=True, timeout=300)
@@ -129,7 +129,10 @@ def _fake_study(repo, snakemake_cmd, workdir) -> list[str]:
             path.touch()
         else:
             path.mkdir(parents=True, exist_ok=True)  # a directory() output
-    touched = subprocess.run(base + ["--touch", "--cores", "1"], cwd=repo, capture_output=True, text=True, timeout=300)
+    # --forceall: every job's record (params, code, inputs), not only those of the jobs that look outdated
+    touched = subprocess.run(
+        base + ["--touch", "--forceall", "--cores", "1"], cwd=repo, capture_output=True, text=True, timeout=300
+    )
     assert touched.returncode == 0, touched.stderr
     return base
 
@@ -171,6 +174,38 @@ def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, tmp_pa
     assert _planned(base, repo, ["figure1", "figure2", "table1"]) == {"figure2": 1}
     change(results / layout.dataset_tensors("mnist"), time.time() + 120)
     assert _planned(base, repo, ["evaluate"], targets=mnist_sets) == {"evaluate": len(mnist_sets)}
+
+
+def _plan_under(base, repo, tmp_path, change) -> dict[str, int]:
+    """rule -> jobs that a dry run of the whole study plans under config/tiny.yaml edited by `change`."""
+    config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
+    change(config)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    base = [str(edited) if arg == str(repo / "config/tiny.yaml") else arg for arg in base]
+    proc = subprocess.run(base + ["-n", "--quiet", "rules"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M)}
+    planned.pop("total", None)
+    return planned
+
+
+def test_a_config_edit_reruns_only_the_jobs_whose_output_it_changes(repo, snakemake_cmd, tmp_path):
+    """Each rule receives only the config values its command uses: a KID setting reruns the evaluations and
+    what reads them, never a sample set or a training run; a new step size draws the new sets."""
+    base = _fake_study(repo, snakemake_cmd, tmp_path)
+    images = {"train", "train_checkpoint", "sample", "sample_shard", "sample_method", "classifier", "data"}
+
+    kid = _plan_under(base, repo, tmp_path, lambda c: c["evaluation"].update(kid_subsets=7))
+    assert kid.get("evaluate") and kid.get("fid_reference") and kid.get("table1") and kid.get("report"), kid
+    assert not images & set(kid), kid
+
+    def new_step_size(config):
+        config["sampler"]["step_lr"] = 2.0e-5
+
+    step = _plan_under(base, repo, tmp_path, new_step_size)
+    assert step.get("sample") and step.get("evaluate") and step.get("table1"), step
+    assert not {"train", "train_checkpoint", "classifier", "fid_reference", "data"} & set(step), step
 
 
 def test_sampler_speed_switches_reach_the_sample_jobs(repo, snakemake_cmd, tmp_path):

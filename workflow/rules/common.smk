@@ -105,6 +105,13 @@ def poster_set_of(wildcards):
 # ---- evaluation ---------------------------------------------------------------------------------------
 
 
+def evaluation_values(*keys):
+    """The keys of the evaluation section that a rule's command reads, and no others: Snakemake reruns a job
+    when its params change, so a rule that received the whole section would rerun for any edit of it."""
+    ev = config["evaluation"]
+    return {key: ev[key] for key in keys}
+
+
 def classifier_subset_flag():
     subset = config["evaluation"]["classifier_train_subset"]
     return f"--train-subset {subset}" if subset else ""

@@ -36,7 +36,7 @@ if "evaluation" in config:
         resources:
             gpu=1,
         params:
-            ev=config["evaluation"],
+            ev=evaluation_values("classifier_epochs"),
             subset=classifier_subset_flag(),
             seed=config["seed"],
             device=config["device"],
@@ -77,7 +77,7 @@ if "evaluation" in config:
         resources:
             gpu=1,
         params:
-            ev=config["evaluation"],
+            ev=evaluation_values("n_reference", "n_samples", "kid_subsets", "fid_batch_size"),
             bootstrap=config["evaluation"].get("bootstrap", 200),
             cache_root=lambda w, output: os.path.dirname(output[0]),
             seed=config["seed"],
@@ -109,7 +109,7 @@ if "evaluation" in config:
         resources:
             gpu=1,
         params:
-            ev=config["evaluation"],
+            ev=evaluation_values("fid_batch_size", "kid_subsets"),
             bootstrap=config["evaluation"].get("bootstrap", 200),
             seed=config["seed"],
             device=config["device"],

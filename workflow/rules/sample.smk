@@ -40,7 +40,7 @@ if "evaluation" in config:
             resources:
                 gpu=1,
             params:
-                ev=config["evaluation"],
+                ev=evaluation_values("n_samples", "sample_batch_size", "init"),
                 denoise=denoise_flag(),
                 flags=sampler_flags(),
                 seed=config["seed"],
@@ -78,7 +78,7 @@ if "evaluation" in config:
             resources:
                 gpu=1,
             params:
-                ev=config["evaluation"],
+                ev=evaluation_values("n_samples", "sample_batch_size", "init"),
                 denoise=denoise_flag(),
                 flags=sampler_flags(),
                 shards=SHARDS,

@@ -33,7 +33,7 @@ if "samplers" in config:
         resources:
             gpu=1,
         params:
-            ev=config["evaluation"],
+            ev=evaluation_values("n_samples", "sample_batch_size", "init"),
             settings=lambda w: json.dumps(config["samplers"]["methods"][w.method], sort_keys=True),
             flags=sampler_flags(seeding=False),
             seed=config["seed"],
