@@ -5,6 +5,9 @@
 # Everything else here is a building block of those two, or the full-scale / cluster variants.
 
 PYTHON  ?= python3.11
+# The one Python minor version the project supports: pyproject.toml's requires-python (>=3.11,<3.12) and
+# environment.yml's python=3.11.
+SUPPORTED_PYTHON := 3.11
 VENV    ?= .venv
 CORES   ?= 2
 CONFIG  ?= config/quick.yaml
@@ -14,7 +17,7 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: setup system-deps test-deps study laptop full dry-run report test test-fast format clean-results help unlock-stale gpu-check
+.PHONY: python-version setup system-deps test-deps study laptop full dry-run report test test-fast format clean-results help unlock-stale gpu-check
 
 help:
 	@echo "make study      set up and run the CPU-scale study (CONFIG=$(CONFIG), CORES=$(CORES))"
@@ -25,9 +28,26 @@ help:
 	@echo "make format     format the Snakefile, rules and Python as the style tests expect"
 	@echo "make gpu-check  on a CUDA machine: GPU tests, tiny profile on cuda, benchmark (run first on a GPU)"
 
-# The virtualenv is (re)built whenever the pinned requirements or the package metadata change.
-$(STAMP): requirements.txt pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11"; exit 1; }
+# Before anything is built: the virtualenv's Python, or (no virtualenv yet) $(PYTHON), must be
+# $(SUPPORTED_PYTHON). Any other version would install every requirement and then fail at `pip install -e .`.
+PY_VERSION_OF = $$($(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+python-version:
+	@if [ -x $(BIN)/python ]; then \
+	    v=$(call PY_VERSION_OF,$(BIN)/python); [ "$$v" = $(SUPPORTED_PYTHON) ] || { \
+	    echo "error: $(VENV) was built with Python $${v:-of unknown version} ($(BIN)/python); this project supports" \
+	         "Python $(SUPPORTED_PYTHON) only: delete it (rm -rf $(VENV)) and run make again with a Python" \
+	         "$(SUPPORTED_PYTHON) (PYTHON=/path/to/python$(SUPPORTED_PYTHON))"; exit 1; }; \
+	else \
+	    command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python $(SUPPORTED_PYTHON)" \
+	        "or pass PYTHON=/path/to/python$(SUPPORTED_PYTHON)"; exit 1; }; \
+	    v=$(call PY_VERSION_OF,$(PYTHON)); [ "$$v" = $(SUPPORTED_PYTHON) ] || { \
+	    echo "error: $(PYTHON) is Python $${v:-of unknown version}; this project supports Python $(SUPPORTED_PYTHON)" \
+	         "only: pass PYTHON=/path/to/python$(SUPPORTED_PYTHON) (e.g. make study PYTHON=/usr/bin/python$(SUPPORTED_PYTHON))"; \
+	    exit 1; }; fi
+
+# The virtualenv is (re)built whenever the pinned requirements or the package metadata change; the version
+# check runs first, every time, without making the virtualenv out of date (order-only prerequisite).
+$(STAMP): requirements.txt pyproject.toml | python-version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -56,12 +76,15 @@ test-deps:
 	else echo "note: not root or no apt-get: browser and SLURM tests will be skipped"; fi
 
 # A run killed with its whole process tree leaves Snakemake's lock behind; remove it when no Snakemake of
-# this checkout is running (a running one keeps its lock). Incomplete outputs of killed jobs are redone
-# (--rerun-incomplete); training resumes from its last checkpoint.
+# this checkout is running (a running one keeps its lock, and Snakemake then refuses to start). The script
+# finds a Snakemake by its working directory and command line, however it was started. Incomplete outputs
+# of killed jobs are redone (--rerun-incomplete); training resumes from its last checkpoint.
 unlock-stale:
-	@if [ -n "$$(ls -A .snakemake/locks 2>/dev/null)" ] && ! pgrep -f "$(abspath $(BIN))/[s]nakemake " >/dev/null; then \
-	    echo "removing the lock of an interrupted run (no Snakemake of this checkout is running)"; \
-	    $(SNAKEMAKE) --unlock --configfile $(CONFIG) --quiet all >/dev/null; fi
+	@if [ -n "$$(ls -A .snakemake/locks 2>/dev/null)" ]; then \
+	    $(BIN)/python scripts/snakemake_running.py "$(CURDIR)"; status=$$?; \
+	    if [ $$status = 1 ]; then \
+	        echo "removing the lock of an interrupted run (no Snakemake of this checkout is running)"; \
+	        $(SNAKEMAKE) --unlock --configfile $(CONFIG) --quiet all >/dev/null; fi; fi
 
 study: setup unlock-stale
 	$(SNAKEMAKE) --configfile $(CONFIG) --cores $(CORES) --rerun-incomplete $(SNAKE_ARGS)
