@@ -1,19 +1,16 @@
-# Helpers of the rules: where files live (ncsn.layout, shared with the report), the values a rule
-# passes to its command, and the input functions. Rule files hold rules only; each stage appends its
-# final outputs to ALL_TARGETS.
+# Helpers of the rules: where files live (ncsn.layout, shared with the report), what the config implies
+# (ncsn.plan: the sets, evaluations and final outputs, shared with the cost model and the report), the
+# values a rule passes to its command, and the input functions. Rule files hold rules only.
 import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from ncsn import layout
-from ncsn.evaluation.sweep_design import sweep_cells
-from ncsn.report.inputs import report_inputs
+from ncsn import layout, plan
 from ncsn.training.settings import merged_settings
 
 RESULTS = "results"
-ALL_TARGETS = []
 # The project's environment, for every job: with `--sdm conda` Snakemake builds it from environment.yml;
 # by default jobs run in the environment of the Snakemake process itself.
 CONDA_ENV = "../../environment.yml"
@@ -27,6 +24,10 @@ os.environ.update(
         p for p in [str(Path(workflow.main_snakefile).parent / "src"), os.environ.get("PYTHONPATH", "")] if p
     ),
 )
+
+
+# What a complete run leaves: the final outputs of every stage and the report's page (rule all).
+ALL_TARGETS = [f"{RESULTS}/{path}" for path in plan.final_outputs(config)] + [plan.report_page(config)]
 
 
 def res(path):
@@ -147,37 +148,6 @@ def poster_inputs(cells):
     }
 
 
-def table1_cells():
-    ev, sampler = config["evaluation"], config["sampler"]
-    return [
-        (v, e, w, sampler["step_lr"], sampler["n_steps_each"])
-        for v in ev["variants"]
-        for e in ev["epochs"]
-        for w in ("raw", "ema")
-    ]
-
-
-def figure1_cells():
-    sweep = config["sweep"]
-    return [
-        (sweep["variant"], sweep["epoch"], sweep["weights"], eps, t) for eps, t in sweep_cells(sweep, config["sampler"])
-    ]
-
-
-def figure2_cells():
-    fashion, sampler = config["fashion"], config["sampler"]
-    return [
-        (v, e, fashion["weights"], sampler["step_lr"], sampler["n_steps_each"])
-        for v in fashion["variants"]
-        for e in fashion["epochs"]
-    ]
-
-
-def classifier_datasets():
-    names = config["evaluation"]["variants"] + config.get("fashion", {}).get("variants", [])
-    return sorted({dataset_of(v) for v in names})
-
-
 def training_metrics_args(variants):
     return " ".join(f"{v}={res(layout.training_metrics(v))}" for v in variants)
 
@@ -187,12 +157,7 @@ def training_metrics_args(variants):
 
 def method_evaluations():
     """The evaluation JSONs of every method and budget of the samplers experiment."""
-    sa = config["samplers"]
-    return [
-        res(layout.method_evaluation(sa["variant"], sa["epoch"], sa["weights"], method, nfe))
-        for method in sa["methods"]
-        for nfe in sa["nfe"]
-    ]
+    return [res(layout.method_evaluation(*the_set)) for the_set in plan.method_sets(config)]
 
 
 def method_set_of(wildcards):

@@ -19,6 +19,3 @@ rule data:
     shell:
         "python -m ncsn data {wildcards.dataset} --out {output.tensors:q} --root={params.root:q} "
         "--sources {params.sources} > {log} 2>&1"
-
-
-ALL_TARGETS += [res(layout.dataset_tensors(d)) for d in config["data"]["datasets"]]

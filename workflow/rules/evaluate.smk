@@ -123,7 +123,7 @@ if "evaluation" in config:
     rule table1:
         """Table 1 (EMA stability): FID / KID of raw and EMA weights per epoch beside the training losses."""
         input:
-            **poster_inputs(table1_cells()),
+            **poster_inputs(plan.table1_sets(config)),
             metrics=[res(layout.training_metrics(v)) for v in config["evaluation"]["variants"]],
         output:
             csv=report(res(layout.experiment("table1", "csv")), caption="../report/table1.rst", category="Table 1"),
@@ -144,16 +144,13 @@ if "evaluation" in config:
             "--metrics {params.metrics} --profile {params.profile} --csv {output.csv:q} --png {output.png:q} "
             "--samples-png {output.samples:q} --json {output.json:q} > {log} 2>&1"
 
-    ALL_TARGETS += [res(path) for path in layout.experiment_files("table1")]
-    ALL_TARGETS += [res(layout.classifier_summary(d)) for d in classifier_datasets()]
-
 
 if "evaluation" in config and "sweep" in config:
 
     rule figure1:
         """Figure 1: samples and FID heatmap over epsilon x T (grid or cross, sweep.design) for one checkpoint."""
         input:
-            **poster_inputs(figure1_cells()),
+            **poster_inputs(plan.figure1_sets(config)),
         output:
             csv=report(res(layout.experiment("figure1", "csv")), caption="../report/figure1.rst", category="Figure 1"),
             heatmap=report(
@@ -172,15 +169,13 @@ if "evaluation" in config and "sweep" in config:
             "--profile {params.profile} --csv {output.csv:q} --heatmap {output.heatmap:q} "
             "--grid {output.grid:q} --json {output.json:q} > {log} 2>&1"
 
-    ALL_TARGETS += [res(path) for path in layout.experiment_files("figure1")]
-
 
 if "evaluation" in config and "fashion" in config:
 
     rule figure2:
         """Figure 2: Fashion-MNIST samples per variant and checkpoint with their class histograms."""
         input:
-            **poster_inputs(figure2_cells()),
+            **poster_inputs(plan.figure2_sets(config)),
         output:
             csv=report(res(layout.experiment("figure2", "csv")), caption="../report/figure2.rst", category="Figure 2"),
             png=report(res(layout.experiment("figure2", "png")), caption="../report/figure2.rst", category="Figure 2"),
@@ -195,5 +190,3 @@ if "evaluation" in config and "fashion" in config:
             "python -m ncsn figure2 --evaluations {input.evaluations} --samples {input.samples} "
             "--profile {params.profile} --csv {output.csv:q} --png {output.png:q} --json {output.json:q} "
             "> {log} 2>&1"
-
-    ALL_TARGETS += [res(path) for path in layout.experiment_files("figure2")]

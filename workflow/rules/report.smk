@@ -6,10 +6,10 @@ rule report:
     """Assemble the study's tables and figures, each poster number beside ours, into reports/."""
     input:
         # the final outputs of every stage, and every file the report opens (the same list build_report checks)
-        final=list(ALL_TARGETS),
-        read=[str(p) for p in report_inputs(config, RESULTS)],
+        final=[res(path) for path in plan.final_outputs(config)],
+        read=[res(path) for path in plan.report_inputs(config)],
     output:
-        html=f"reports/{config['profile']}/index.html",
+        html=plan.report_page(config),
         claims=f"reports/{config['profile']}/claims.json",
     log:
         log_of("report"),
@@ -22,6 +22,3 @@ rule report:
     shell:
         "python -m ncsn report --results {params.results} --config-json {params.config:q} --out {output.html} "
         "> {log} 2>&1"
-
-
-ALL_TARGETS.append(f"reports/{config['profile']}/index.html")

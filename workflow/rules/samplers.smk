@@ -85,5 +85,3 @@ if "samplers" in config:
             "python -m ncsn samplers --evaluations {input} --baseline-nfe {params.baseline_nfe} "
             "--profile {params.profile} --csv {output.csv:q} --png {output.png:q} --json {output.json:q} "
             "> {log} 2>&1"
-
-    ALL_TARGETS += [res(path) for path in layout.experiment_files("samplers")]

@@ -35,5 +35,3 @@ if "throughput" in config:
             "python -m ncsn bench --config-json {params.sizes:q} {params.official} --device {params.device} "
             "--threads {threads} --rounds {params.run[rounds]} --train-batch {params.run[train_batch]} "
             "--sample-batch {params.run[sample_batch]} --csv {output.table:q} > {log} 2>&1"
-
-    ALL_TARGETS.append(res(layout.THROUGHPUT))

@@ -134,7 +134,3 @@ if "toy" in config:
             "python -m ncsn toy-objective-cost --settings {params.settings:q} --seed {params.seed} "
             "--device {params.device} --threads {threads} --profile {params.profile} "
             "--out-dir {params.out_dir:q} > {log} 2>&1"
-
-    ALL_TARGETS += [
-        res(layout.toy(name, "summary")) for name in ("score_field", "mixing", "objective_cost", "samplers")
-    ]

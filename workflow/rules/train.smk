@@ -58,11 +58,3 @@ rule train_checkpoint:
         stored=trained_epoch,
     shell:
         "(ln -f {params.stored:q} {output:q} || cp {params.stored:q} {output:q}) > {log} 2>&1 && touch {output:q}"
-
-
-ALL_TARGETS += [
-    res(layout.checkpoint(variant, e))
-    for variant, entry in config["variants"].items()
-    for e in sorted(entry["checkpoint_epochs"])
-]
-ALL_TARGETS += [res(layout.training_metrics(v)) for v in config["variants"]]

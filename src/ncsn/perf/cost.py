@@ -25,10 +25,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ncsn import layout
+from ncsn import layout, plan
 from ncsn.config import load_config
 from ncsn.errors import NcsnError
-from ncsn.evaluation.sweep_design import sweep_cells
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.noise import geometric_sigmas
 from ncsn.perf.flops import forward_flops_per_image
@@ -111,34 +110,11 @@ def _train_jobs(config: dict) -> list[dict]:
     return rows
 
 
-def _sample_sets(config: dict) -> set[tuple]:
-    """(variant, epoch, weights, step_lr, n_steps_each) of every sample set of the evaluation, the sweep
-    and the Fashion-MNIST study."""
-    ev, sampler = config["evaluation"], config["sampler"]
-    sets = {
-        (v, e, w, sampler["step_lr"], sampler["n_steps_each"])
-        for v in ev["variants"]
-        for e in ev["epochs"]
-        for w in ("raw", "ema")
-    }
-    if "sweep" in config:
-        sw = config["sweep"]
-        sets |= {(sw["variant"], sw["epoch"], sw["weights"], eps, t) for eps, t in sweep_cells(sw, sampler)}
-    if "fashion" in config:
-        fa = config["fashion"]
-        sets |= {
-            (v, e, fa["weights"], sampler["step_lr"], sampler["n_steps_each"])
-            for v in fa["variants"]
-            for e in fa["epochs"]
-        }
-    return sets
-
-
 def _sample_jobs(config: dict, extractor: float) -> list[dict]:
     """sample (or its shards) and evaluate, per sample set."""
     rows, n_samples = [], config["evaluation"]["n_samples"]
     shards = config["sampler"].get("shards", 1)
-    for variant, epoch, weights, eps, t in sorted(_sample_sets(config), key=str):
+    for variant, epoch, weights, eps, t in sorted(plan.sample_sets(config), key=lambda s: str(tuple(s))):
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * n_samples
         label, the_set = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}", (variant, epoch, weights, eps, t)
         if shards == 1:
@@ -156,42 +132,36 @@ def _sample_jobs(config: dict, extractor: float) -> list[dict]:
 
 def _method_jobs(config: dict, extractor: float) -> list[dict]:
     """sample_method and evaluate_method of the samplers study."""
-    if "samplers" not in config:
-        return []
-    rows, sa, n_samples = [], config["samplers"], config["evaluation"]["n_samples"]
-    for method in sa["methods"]:
-        for nfe in sa["nfe"]:
-            label = f"{sa['variant']} epoch {sa['epoch']} {method} NFE {nfe}"
-            the_set = (sa["variant"], sa["epoch"], sa["weights"], method, nfe)
-            flops = _net_flops(config, sa["variant"]) * nfe * n_samples
-            rows += [
-                _job("sample_method", label, layout.method_sample_set(*the_set), flops, _sampling_host_mb(n_samples)),
-                _job(
-                    "evaluate_method",
-                    label,
-                    layout.method_evaluation(*the_set),
-                    extractor * n_samples,
-                    _evaluation_host_mb(config, n_samples),
-                ),
-            ]
+    rows, n_samples = [], config["evaluation"]["n_samples"]
+    for the_set in plan.method_sets(config):
+        label = f"{the_set.variant} epoch {the_set.epoch} {the_set.method} NFE {the_set.nfe}"
+        flops = _net_flops(config, the_set.variant) * the_set.nfe * n_samples
+        rows += [
+            _job("sample_method", label, layout.method_sample_set(*the_set), flops, _sampling_host_mb(n_samples)),
+            _job(
+                "evaluate_method",
+                label,
+                layout.method_evaluation(*the_set),
+                extractor * n_samples,
+                _evaluation_host_mb(config, n_samples),
+            ),
+        ]
     return rows
 
 
 def _reference_jobs(config: dict, extractor: float) -> list[dict]:
     """fid_reference, once per dataset evaluated."""
     ev = config["evaluation"]
-    evaluated = ev["variants"] + config.get("fashion", {}).get("variants", [])
-    datasets = sorted({config["variants"][v]["dataset"] for v in evaluated})
     n_images = ev["n_reference"] + ev["n_samples"]
     return [
         _job(
             "fid_reference",
             dataset,
-            layout.fid_reference(dataset, ev["extractor"]),
+            layout.fid_reference(dataset, extractor_name),
             extractor * n_images,
             _evaluation_host_mb(config, n_images),
         )
-        for dataset in datasets
+        for dataset, extractor_name in plan.fid_references(config)
     ]
 
 

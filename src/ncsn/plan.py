@@ -1,0 +1,197 @@
+"""The study plan: everything a validated config implies, computed in one place.
+
+Which networks are trained and which of their checkpoints are kept, which sample sets are drawn (with
+their sampler settings), which evaluations, experiments and toy studies run, and which files the report
+reads. The workflow's rules (workflow/rules/common.smk), the cost model (ncsn.perf.cost), the report's
+input check (ncsn.report.inputs) and the config's cross-key checks (ncsn.config) read it from here;
+none of them derives its own list. Pure functions of the config: nothing here touches a file.
+
+Paths are relative to the results folder, as ncsn.layout writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from ncsn import layout
+from ncsn.evaluation.sweep_design import sweep_cells
+
+Config = Mapping[str, Any]
+
+# experiment -> the config section that makes the study run it (Table 1 and its sample sets need
+# `evaluation`; the others need `evaluation` as well, for the sample size and the metrics).
+EXPERIMENT_SECTIONS = {"table1": "evaluation", "figure1": "sweep", "figure2": "fashion", "samplers": "samplers"}
+TOYS = ("score_field", "mixing", "objective_cost", "samplers")
+WEIGHTS = ("raw", "ema")
+
+
+class SampleSet(NamedTuple):
+    """A set drawn by the poster's sampler (annealed Langevin) from one checkpoint's weights."""
+
+    variant: str
+    epoch: int
+    weights: str
+    step_lr: float
+    n_steps_each: int
+
+
+class MethodSet(NamedTuple):
+    """A set drawn by one method of the samplers experiment at a budget of `nfe` score evaluations."""
+
+    variant: str
+    epoch: int
+    weights: str
+    method: str
+    nfe: int
+
+
+class Request(NamedTuple):
+    """A checkpoint that a section of the config asks for (checked against what is trained)."""
+
+    variant: str
+    epoch: int
+    section: str
+
+
+def _unique(items):
+    seen = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+# ---- training ---------------------------------------------------------------------------------------
+
+
+def variants(config: Config) -> list[str]:
+    """Every trained network, in config order."""
+    return list(config["variants"])
+
+
+def checkpoints(config: Config) -> list[tuple[str, int]]:
+    """(variant, epoch) of every published checkpoint."""
+    return [(name, e) for name, v in config["variants"].items() for e in sorted(v["checkpoint_epochs"])]
+
+
+# ---- sample sets --------------------------------------------------------------------------------------
+
+
+def _poster_sampler(config: Config) -> tuple[float, int]:
+    return config["sampler"]["step_lr"], config["sampler"]["n_steps_each"]
+
+
+def table1_sets(config: Config) -> list[SampleSet]:
+    """Raw and EMA weights of every evaluated variant at every evaluated epoch, at the poster's sampler."""
+    if "evaluation" not in config:
+        return []
+    ev, (eps, t) = config["evaluation"], _poster_sampler(config)
+    return [SampleSet(v, e, w, eps, t) for v in ev["variants"] for e in ev["epochs"] for w in WEIGHTS]
+
+
+def figure1_sets(config: Config) -> list[SampleSet]:
+    """One checkpoint's weights over the (epsilon, T) cells of the sweep."""
+    if "evaluation" not in config or "sweep" not in config:
+        return []
+    sw = config["sweep"]
+    cells = sweep_cells(sw, config["sampler"])
+    return [SampleSet(sw["variant"], sw["epoch"], sw["weights"], eps, t) for eps, t in cells]
+
+
+def figure2_sets(config: Config) -> list[SampleSet]:
+    """The Fashion-MNIST variants at their epochs, at the poster's sampler."""
+    if "evaluation" not in config or "fashion" not in config:
+        return []
+    fa, (eps, t) = config["fashion"], _poster_sampler(config)
+    return [SampleSet(v, e, fa["weights"], eps, t) for v in fa["variants"] for e in fa["epochs"]]
+
+
+def sample_sets(config: Config) -> list[SampleSet]:
+    """Every set of the poster's sampler, each once (an experiment may reuse another's set)."""
+    return _unique(table1_sets(config) + figure1_sets(config) + figure2_sets(config))
+
+
+def method_sets(config: Config) -> list[MethodSet]:
+    """Every method and budget of the samplers experiment."""
+    if "evaluation" not in config or "samplers" not in config:
+        return []
+    sa = config["samplers"]
+    return [MethodSet(sa["variant"], sa["epoch"], sa["weights"], m, nfe) for m in sa["methods"] for nfe in sa["nfe"]]
+
+
+# ---- evaluation ---------------------------------------------------------------------------------------
+
+
+def evaluated_variants(config: Config) -> list[str]:
+    """Variants whose samples are scored against their dataset (Table 1's and the Fashion study's)."""
+    if "evaluation" not in config:
+        return []
+    return _unique(config["evaluation"]["variants"] + config.get("fashion", {}).get("variants", []))
+
+
+def classifier_datasets(config: Config) -> list[str]:
+    """Datasets whose domain classifier the study trains."""
+    return sorted({config["variants"][v]["dataset"] for v in evaluated_variants(config)})
+
+
+def fid_references(config: Config) -> list[tuple[str, str]]:
+    """(dataset, extractor) of every reference statistics file."""
+    if "evaluation" not in config:
+        return []
+    return [(d, config["evaluation"]["extractor"]) for d in classifier_datasets(config)]
+
+
+def experiments(config: Config) -> list[str]:
+    """The experiments (tables and figures) this config runs."""
+    if "evaluation" not in config:
+        return []
+    return [name for name, section in EXPERIMENT_SECTIONS.items() if section in config]
+
+
+def toys(config: Config) -> list[str]:
+    """The toy studies this config runs (all of them, with a `toy` section)."""
+    return list(TOYS) if "toy" in config else []
+
+
+def requested_checkpoints(config: Config) -> list[Request]:
+    """Every (variant, epoch) that a section samples from, with the section that asks for it."""
+    wanted = [Request(s.variant, s.epoch, "evaluation") for s in table1_sets(config)]
+    wanted += [Request(s.variant, s.epoch, "sweep") for s in figure1_sets(config)]
+    wanted += [Request(s.variant, s.epoch, "fashion") for s in figure2_sets(config)]
+    wanted += [Request(s.variant, s.epoch, "samplers") for s in method_sets(config)]
+    return _unique(wanted)
+
+
+# ---- files ----------------------------------------------------------------------------------------------
+
+
+def report_inputs(config: Config) -> list[str]:
+    """Every file of the results folder that the report opens."""
+    files = [layout.dataset_summary(d) for d in config["data"]["datasets"]]
+    files += [layout.classifier_summary(d) for d in classifier_datasets(config)]
+    files += [layout.training_metrics(name) for name in variants(config)]
+    files += [layout.toy(name, role) for name in toys(config) for role in layout.TOY_FILES[name]]
+    files += [path for name in experiments(config) for path in layout.experiment_files(name)]
+    if "throughput" in config:
+        files.append(layout.THROUGHPUT)
+    return files
+
+
+def final_outputs(config: Config) -> list[str]:
+    """The files a complete run leaves in the results folder (the report's page apart): data, trained
+    networks and their checkpoints, classifiers, experiments, toy studies and the throughput table."""
+    files = [layout.dataset_tensors(d) for d in config["data"]["datasets"]]
+    files += [layout.checkpoint(v, e) for v, e in checkpoints(config)]
+    files += [layout.training_metrics(v) for v in variants(config)]
+    files += [layout.classifier_summary(d) for d in classifier_datasets(config)]
+    files += [path for name in experiments(config) for path in layout.experiment_files(name)]
+    files += [layout.toy(name, "summary") for name in toys(config)]
+    if "throughput" in config:
+        files.append(layout.THROUGHPUT)
+    return _unique(files + report_inputs(config))
+
+
+def report_page(config: Config) -> str:
+    """The report's page, relative to the checkout (each profile has its own folder under reports/)."""
+    return f"reports/{config['profile']}/index.html"
