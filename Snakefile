@@ -8,7 +8,7 @@ import sys
 
 from snakemake.utils import min_version
 
-from ncsn.config import validate_config
+from ncsn.config import check_config_files, validate_config
 from ncsn.errors import ConfigError
 
 min_version("9.0")
@@ -19,6 +19,8 @@ report: "workflow/report/workflow.rst"
 
 
 try:
+    # Snakemake's YAML loader keeps the last of two equal keys and expands aliases: read the files again.
+    check_config_files(workflow.configfiles)
     config = validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
 except ConfigError as err:
     # A config mistake is the user's to fix: print the message alone, not a traceback.

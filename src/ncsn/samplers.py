@@ -1,7 +1,9 @@
 """The methods of the samplers experiment ("beyond the poster"): each turns a budget of score
 evaluations (NFE) into one call of a sampler of ncsn.sampling over the network's own noise range.
 
-To add a sampler: write it in ncsn.sampling, add one entry to METHODS here and one key under
+To add a sampler: write it in ncsn.sampling, add one entry to METHODS here and one to SETTINGS in
+ncsn.sampler_settings (the type and range of each of its keyword settings, which ncsn.config checks in
+every config; a module without torch, so that checking a config stays fast) and one key under
 `samplers.methods` in the config.
 
 | method        | what runs at a budget of NFE                                                          |
@@ -28,6 +30,8 @@ from tqdm.auto import tqdm
 from ncsn import sampling
 from ncsn.errors import NcsnError
 from ncsn.noise import geometric_sigmas
+from ncsn.sampler_settings import ODE_SOLVERS, TRAINED_LEVELS_ONLY
+from ncsn.sampler_settings import SETTINGS as SETTINGS  # the settings of each method of METHODS
 
 Method = Callable[..., sampling.Sampled]
 
@@ -79,7 +83,7 @@ def _pc(score_fn, init, sigmas, nfe, generator, corrector_steps=1, snr=0.16):
 
 
 def _ode(score_fn, init, sigmas, nfe, generator, method="midpoint"):
-    per_step = {"euler": 1, "midpoint": 2, "heun2": 2, "heun3": 3, "rk4": 4}.get(method)
+    per_step = ODE_SOLVERS.get(method)
     if per_step is None:
         raise NcsnError(f"samplers.methods.ode.method is {method!r}; use euler, midpoint, heun2, heun3 or rk4.")
     steps = (nfe - 1) // per_step
@@ -91,7 +95,6 @@ def _ode(score_fn, init, sigmas, nfe, generator, method="midpoint"):
 
 
 METHODS: dict[str, Method] = {"ald": _ald(False), "ald_denoise": _ald(True), "cas": _cas, "pc": _pc, "ode": _ode}
-TRAINED_LEVELS_ONLY = {"ald", "ald_denoise"}
 
 
 def check_method(method: str, arch: str) -> None:
