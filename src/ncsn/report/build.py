@@ -25,7 +25,7 @@ from pathlib import Path
 from ncsn.errors import NcsnError
 from ncsn.report import sections
 from ncsn.report.html import Section, page_html
-from ncsn.report.inputs import missing_inputs_message, report_inputs
+from ncsn.report.inputs import check_checkpoints_match_config, missing_inputs_message, report_inputs
 from ncsn.report.sections.common import scale_note
 
 MARKER = ".ncsn-report"
@@ -62,6 +62,7 @@ def build_report(results: Path, config: dict, out: Path) -> Path:
     missing = [p for p in report_inputs(config, results) if not p.is_file()]
     if missing:
         raise NcsnError(missing_inputs_message(missing, Path(results)))
+    check_checkpoints_match_config(config, Path(results))
     out_dir = report_folder(Path(out))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clear_leftovers(out_dir)

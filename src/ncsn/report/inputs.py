@@ -5,39 +5,26 @@ builds the report from a folder holding these files only).
 
 Not listed, on purpose: Snakemake's benchmark files (results/benchmarks/), which the provenance section
 reads when they exist; a benchmark is part of the job that writes it, not a file another rule can ask for.
+
+The trained checkpoints are not read by any section, but every number of the report comes from them:
+``check_checkpoints_match_config`` refuses a report whose checkpoints were trained with other settings
+than the config's (Snakemake only notices a changed setting while .snakemake/ remembers the old one).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ncsn import layout
-
-# The config section that makes the study run each experiment.
-EXPERIMENT_SECTIONS = {"table1": "evaluation", "figure1": "sweep", "figure2": "fashion", "samplers": "samplers"}
-
-
-def classifier_datasets(config: dict) -> list[str]:
-    """Datasets whose domain classifier the study trains (those of evaluated and Fashion variants)."""
-    if "evaluation" not in config:
-        return []
-    names = config["evaluation"]["variants"] + config.get("fashion", {}).get("variants", [])
-    return sorted({config["variants"][v]["dataset"] for v in names})
+from ncsn import layout, plan
+from ncsn.errors import NcsnError
+from ncsn.training.checkpoint import load_checkpoint
+from ncsn.training.settings import merged_settings, parse_settings
+from ncsn.training.settings_match import checkpoint_differences, short
 
 
 def report_inputs(config: dict, results: str | Path = "results") -> list[Path]:
-    r = Path(results)
-    files = [layout.dataset_summary(d) for d in config["data"]["datasets"]]
-    files += [layout.classifier_summary(d) for d in classifier_datasets(config)]
-    files += [layout.training_metrics(name) for name in config["variants"]]
-    if "toy" in config:
-        toys = ["score_field", "mixing", "objective_cost"] + (["samplers"] if "samplers" in config["toy"] else [])
-        files += [layout.toy(name, role) for name in toys for role in layout.TOY_FILES[name]]
-    experiments = [name for name, section in EXPERIMENT_SECTIONS.items() if section in config]
-    files += [path for name in experiments for path in layout.experiment_files(name)]
-    if "throughput" in config:
-        files.append(layout.THROUGHPUT)
-    return [r / path for path in files]
+    """The files of `results` that the report opens (ncsn.plan lists them for the rule and for this check)."""
+    return [Path(results) / path for path in plan.report_inputs(config)]
 
 
 def producer(path: Path, results: Path) -> str:
@@ -51,3 +38,68 @@ def missing_inputs_message(missing: list[Path], results: Path) -> str:
         f"previous report is untouched. Run the workflow (make study / make laptop), which reruns the rules "
         f"named, then the report."
     )
+
+
+def trained_checkpoint(config: dict, variant: str, results: Path) -> Path | None:
+    """The one file that stands for `variant`'s training run (every checkpoint of a variant comes from the
+    run that wrote its metrics): its last configured epoch as the samplers read it (checkpoints/), else as
+    the train job keeps it (state/), else the train job's latest state; None when there is none."""
+    epoch = max(config["variants"][variant]["checkpoint_epochs"])
+    candidates = [
+        layout.checkpoint(variant, epoch),
+        layout.stored_checkpoint(variant, epoch),
+        f"{layout.training_dir(variant)}/{layout.TRAINING_LAST_STATE}",
+    ]
+    return next((results / path for path in candidates if (results / path).is_file()), None)
+
+
+def config_key(config: dict, variant: str, setting: str) -> str:
+    """Where the config sets a training setting of `variant` (a key of settings_match.recorded_settings)."""
+    name = setting.split(".")[0]
+    entry = config["variants"][variant]
+    if name in ("noise", "sigmas"):
+        return f"variants.{variant}.noise" if "noise" in entry else "noise"
+    if name == "seed":
+        return "seed"
+    if name in entry or name not in config.get("training", {}):
+        return f"variants.{variant}.{setting}"
+    return f"training.{setting}"
+
+
+def checkpoint_mismatches(config: dict, results: str | Path) -> dict[str, tuple[Path, dict]]:
+    """The variants whose trained checkpoint differs from the config's settings: variant -> (checkpoint,
+    {setting: (checkpoint's value, config's value)})."""
+    mismatches = {}
+    for variant in config["variants"]:
+        path = trained_checkpoint(config, variant, Path(results))
+        if path is None:
+            continue  # nothing trained yet, or a folder of the report's inputs only
+        settings = parse_settings(merged_settings(config, variant))
+        found = checkpoint_differences(load_checkpoint(path), settings, config["seed"])
+        if found:
+            mismatches[variant] = (path, found)
+    return mismatches
+
+
+def stale_checkpoints_message(config: dict, results: str | Path, mismatches: dict[str, tuple[Path, dict]]) -> str:
+    differing = "; ".join(
+        f"{path} was trained with {key} = {short(old)}, the config asks {short(new)} ({config_key(config, v, key)})"
+        for v, (path, found) in mismatches.items()
+        for key, (old, new) in found.items()
+    )
+    forcerun = " ".join(f"--forcerun {Path(results) / layout.training_metrics(v)}" for v in mismatches)
+    return (
+        f"the report would describe networks that the config did not ask for: {differing}. Snakemake reruns "
+        f"training when a setting changes only while .snakemake/ remembers the old value (a new clone or a "
+        f"deleted .snakemake/ forgets it). Nothing was written and the previous report is untouched. Either "
+        f"restore the config's values, or retrain: add `{forcerun}` to your snakemake command (with make: "
+        f"SNAKE_ARGS='{forcerun}'; the old training state is kept under state.stale/ beside the new one)."
+    )
+
+
+def check_checkpoints_match_config(config: dict, results: str | Path) -> None:
+    """Raise NcsnError when a variant's checkpoint was trained with other settings than `config`'s. Reads
+    one checkpoint per trained variant, on the CPU."""
+    mismatches = checkpoint_mismatches(config, results)
+    if mismatches:
+        raise NcsnError(stale_checkpoints_message(config, results, mismatches))

@@ -4,6 +4,7 @@ Output layout under `out_dir` (results/train/{variant}):
   metrics.csv            one row per epoch
   state/epoch_{e}.pt     one checkpoint per configured epoch
   state/last.pt          the latest state, written every `save_every_steps` steps and after each epoch
+  state.stale*/          the state folder of an earlier run with other settings, set aside (never read again)
 The workflow publishes state/epoch_{e}.pt as checkpoints/epoch_{e}.pt (rule train_checkpoint):
 Snakemake deletes the outputs of a failed job, and the checkpoints already written must survive
 for the resumed job.
@@ -32,6 +33,7 @@ from ncsn.data.images import load_split
 from ncsn.errors import DivergenceError
 from ncsn.losses import dsm_loss, dsm_losses
 from ncsn.models.registry import build_model, count_parameters
+from ncsn.training import settings_match
 from ncsn.training.checkpoint import capture_rng, link_atomic, load_checkpoint, restore_rng, save_atomic
 from ncsn.training.ema import make_ema
 from ncsn.training.metrics import write_metrics
@@ -68,8 +70,19 @@ class RunPaths:
 
 
 def _fingerprint(variant: str, settings: TrainSettings, seed: int) -> dict[str, Any]:
-    """What must match for a checkpoint to be resumed (otherwise the run starts afresh)."""
+    """What must match for a checkpoint to be resumed (otherwise its state folder is set aside and the run
+    starts afresh)."""
     return {"variant": variant, "settings": settings.as_dict(), "seed": seed, "format": FORMAT_VERSION}
+
+
+def set_aside(folder: Path) -> Path:
+    """Rename `folder` to the first free name of folder.stale, folder.stale2, ...; returns the new name."""
+    target, n = folder.with_name(f"{folder.name}.stale"), 1
+    while target.exists():
+        n += 1
+        target = folder.with_name(f"{folder.name}.stale{n}")
+    folder.rename(target)
+    return target
 
 
 def _fixed_subset(n: int, size: int | None, seed: int) -> Tensor:
@@ -185,25 +198,38 @@ class _Run:
         return f"{kept}; lower 'variants.{self.variant}.lr' (now {self.settings.lr}) or check the data, and rerun."
 
     def resume(self) -> None:
-        """Continue from state/last.pt when it belongs to this run; otherwise remove stale state files."""
+        """Continue from state/last.pt when it belongs to this run. Otherwise (other settings, seed or code
+        version) the state folder is set aside, kept whole, and the run starts afresh: the train rule reruns
+        this way when Snakemake sees a variant's settings change."""
         last = self.paths.last
         checkpoint = load_checkpoint(last) if last.exists() else None  # on the CPU, like RNG states
-        if checkpoint is not None and checkpoint.get("fingerprint") == self.fingerprint:
-            self.model.load_state_dict(checkpoint["model"])
-            self.ema.module.load_state_dict(checkpoint["ema"])
-            self.ema.n_averaged.fill_(checkpoint["ema_n_averaged"])
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-            self.progress = Progress(**checkpoint["progress"])
-            restore_rng(checkpoint["rng"], self.generators)
-            p = self.progress
-            self.log(
-                f"resuming {self.variant} from {last}: epoch {p.epoch} done, batch {p.batch} of the next, step {p.step}"
-            )
-        elif last.parent.exists():
-            if checkpoint is not None:
-                self.log(f"{last} belongs to other settings or seed; starting afresh")
-            for stale in last.parent.glob("*.pt"):
-                stale.unlink()
+        changed = self.changed_settings(checkpoint) if checkpoint is not None else ""
+        if checkpoint is not None and not changed:
+            self.restore(checkpoint)
+        elif last.parent.is_dir() and any(last.parent.glob("*.pt")):
+            reason = f"{last} belongs to another run ({changed})" if checkpoint else f"{last.parent} has no {last.name}"
+            aside = set_aside(last.parent)
+            self.log(f"{reason}; its state folder is set aside as {aside} (kept, not deleted); starting afresh")
+
+    def changed_settings(self, checkpoint: dict[str, Any]) -> str:
+        """What differs between the run that wrote `checkpoint` and this one; '' when it is this run."""
+        recorded = checkpoint.get("fingerprint")
+        if not isinstance(recorded, dict):
+            return "it records no settings: an older version of the code wrote it"
+        return settings_match.describe(settings_match.differences(recorded, self.fingerprint), "the state", "this run")
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.ema.module.load_state_dict(checkpoint["ema"])
+        self.ema.n_averaged.fill_(checkpoint["ema_n_averaged"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.progress = Progress(**checkpoint["progress"])
+        restore_rng(checkpoint["rng"], self.generators)
+        p = self.progress
+        self.log(
+            f"resuming {self.variant} from {self.paths.last}: epoch {p.epoch} done, batch {p.batch} of the next, "
+            f"step {p.step}"
+        )
 
     def describe(self) -> str:
         s = self.settings
