@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from ncsn import plan
 from ncsn.errors import ConfigError
 from ncsn.sampler_settings import SETTINGS as SAMPLER_SETTINGS
 from ncsn.sampler_settings import TRAINED_LEVELS_ONLY
@@ -270,13 +271,7 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
     if "evaluation" not in config:
         return problems
     variants = config.get("variants", {})
-    wanted = [(v, e, "evaluation") for v in config["evaluation"]["variants"] for e in config["evaluation"]["epochs"]]
-    if "sweep" in config:
-        wanted.append((config["sweep"]["variant"], config["sweep"]["epoch"], "sweep"))
-    if "fashion" in config:
-        wanted += [(v, e, "fashion") for v in config["fashion"]["variants"] for e in config["fashion"]["epochs"]]
     if "samplers" in config:
-        wanted.append((config["samplers"]["variant"], config["samplers"]["epoch"], "samplers"))
         arch = variants.get(config["samplers"]["variant"], {}).get("arch")
         between = sorted(set(config["samplers"]["methods"]) - TRAINED_LEVELS_ONLY)
         if arch not in (None, "unet") and between:
@@ -296,7 +291,7 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
             f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
             f"{TEST_SPLIT_SIZE} test images"
         )
-    for variant, epoch, section in wanted:
+    for variant, epoch, section in plan.requested_checkpoints(config):
         if variant not in variants:
             problems.append(f"'{section}' names variant {variant!r}, which is not in 'variants'")
         elif epoch not in variants[variant]["checkpoint_epochs"]:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn import layout
+from ncsn import layout, plan
 from ncsn.report.html import Section
-from ncsn.report.inputs import classifier_datasets
 from ncsn.report.sections.common import read_json
 
 
@@ -25,7 +24,7 @@ def data_section(results: Path, config: dict) -> Section:
                 "train label counts": " ".join(map(str, summary["train"]["label_counts"])),
             }
         )
-    for dataset in classifier_datasets(config):
+    for dataset in plan.classifier_datasets(config):
         acc = read_json(results / layout.classifier_summary(dataset)).get("test_accuracy")
         for row in rows:
             if row["dataset"] == dataset:
