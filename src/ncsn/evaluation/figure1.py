@@ -19,6 +19,7 @@ from ncsn.evaluation.common import (
     write_json,
 )
 from ncsn.sample_sets import load_samples
+from ncsn.stats import Z_95
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def heatmap(evals: pd.DataFrame, path: Path) -> None:
             if pd.isna(v):  # a cell the sweep's design leaves out (sweep.design: cross)
                 labels.loc[t, e] = ""
             else:
-                labels.loc[t, e] = f"{v:.3g}\n±{1.96 * d:.2g}" if pd.notna(d) else f"{v:.3g}"
+                labels.loc[t, e] = f"{v:.3g}\n±{Z_95 * d:.2g}" if pd.notna(d) else f"{v:.3g}"
     fig, ax = pyplot.subplots(figsize=(1.5 * heat.shape[1] + 2.5, 0.9 * heat.shape[0] + 1.5))
     sns.heatmap(heat, annot=labels, fmt="", cmap="viridis_r", ax=ax, cbar_kws={"label": "FID"})
     ax.set_xticklabels([f"{e:g}" for e in heat.columns])

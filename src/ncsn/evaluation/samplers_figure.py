@@ -5,15 +5,14 @@ poster's sampler (annealed Langevin, 1000 evaluations) within its interval?"""
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from ncsn.errors import NcsnError
 from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, save_figure, write_json
-
-Z = 1.96
+from ncsn.report.verdicts import not_worse
+from ncsn.stats import Z_95
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,18 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", required=True, type=Path)
 
 
-def within(fid: float, sd: float, reference: float, reference_sd: float) -> bool:
-    """Not worse than the reference beyond the noise: the difference is under 1.96 standard errors of
-    the difference (the rule of every comparison in the report)."""
-    return fid - reference <= Z * math.sqrt(sd**2 + reference_sd**2)
-
-
 def first_within(rows: pd.DataFrame, reference: pd.Series) -> dict[str, dict]:
     """Per method: the smallest NFE whose FID is within the reference's noise (None if none is)."""
     out = {}
     for method, group in rows.groupby("method", sort=False):
         group = group.sort_values("nfe")
-        hit = [r for r in group.itertuples() if within(r.fid, r.fid_sd, reference["fid"], reference["fid_sd"])]
+        hit = [r for r in group.itertuples() if not_worse(r.fid, r.fid_sd, reference["fid"], reference["fid_sd"])]
         first = hit[0] if hit else None
         out[method] = {
             "first_nfe_within": int(first.nfe) if first else None,
@@ -58,9 +51,9 @@ def figure(rows: pd.DataFrame, reference: pd.Series, path: Path) -> None:
     fig, (ax_fid, ax_time) = pyplot.subplots(1, 2, figsize=(11, 4.2))
     for method, group in rows.groupby("method", sort=False):
         group = group.sort_values("nfe")
-        ax_fid.errorbar(group["nfe"], group["fid"], yerr=Z * group["fid_sd"], marker="o", capsize=3, label=method)
+        ax_fid.errorbar(group["nfe"], group["fid"], yerr=Z_95 * group["fid_sd"], marker="o", capsize=3, label=method)
         ax_time.plot(group["nfe"], group["seconds_per_image"], marker="o", label=method)
-    low, high = reference["fid"] - Z * reference["fid_sd"], reference["fid"] + Z * reference["fid_sd"]
+    low, high = reference["fid"] - Z_95 * reference["fid_sd"], reference["fid"] + Z_95 * reference["fid_sd"]
     ax_fid.axhspan(low, high, color="tab:blue", alpha=0.12, label=f"ALD {int(reference['nfe'])} NFE, 95% interval")
     if "floor_fid" in rows and pd.notna(rows["floor_fid"].iloc[0]):
         ax_fid.axhline(rows["floor_fid"].iloc[0], color="grey", ls="--", lw=1, label="data floor")

@@ -18,6 +18,7 @@ from ncsn.evaluation.common import (
     write_json,
 )
 from ncsn.sample_sets import load_samples
+from ncsn.stats import Z_95
 
 PIXELS = 28 * 28
 # Poster Table 1 (custom U-Net; FID with an unstated extractor and sample count).
@@ -72,7 +73,7 @@ def summarize(table: pd.DataFrame) -> dict:
 
 
 def _errorbar(ax, x, y, sd, style, label):
-    yerr = None if sd is None else (1.96 * sd).to_numpy()
+    yerr = None if sd is None else (Z_95 * sd).to_numpy()
     ax.errorbar(x, y, yerr=yerr, fmt=style, capsize=3, label=label)
 
 
@@ -90,7 +91,7 @@ def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) ->
         _errorbar(top, t["epoch"], t["fid_ema"], t.get("fid_sd_ema"), "s-", "EMA weights")
         if "floor_fid" in t and t["floor_fid"].notna().all():
             f, sd = float(t["floor_fid"].iloc[0]), float(t["floor_fid_sd"].iloc[0])
-            top.axhspan(max(f - 1.96 * sd, f / 10), f + 1.96 * sd, color="0.85", label="data floor (real images)")
+            top.axhspan(max(f - Z_95 * sd, f / 10), f + Z_95 * sd, color="0.85", label="data floor (real images)")
             top.axhline(f, color="0.5", lw=0.8)
         top.set_yscale("log")
         top.set_title(variant)

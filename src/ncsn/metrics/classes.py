@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy.stats import binomtest
 
 
 def class_histogram(predictions: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -24,14 +25,12 @@ def classes_covered(histogram: torch.Tensor, min_share: float = 0.05) -> int:
     return int((histogram >= min_share - 1e-12).sum())
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial share (sound near 0 and 1, unlike the normal one)."""
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial share (sound near 0 and 1, unlike the normal one), by scipy."""
     if n <= 0:
         return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def coverage_summary(predictions: torch.Tensor, n_classes: int, min_share: float = 0.05) -> dict:

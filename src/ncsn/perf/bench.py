@@ -494,9 +494,3 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         print(f"wrote {args.csv}")
     return 0
-
-
-if __name__ == "__main__":
-    from ncsn.cli import main
-
-    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-Z = 1.959964
+from ncsn.stats import Z_95 as Z
+
 DECIDING_PROFILES = ("laptop", "full")
 # Snow: samples whose neighbouring-pixel variation exceeds the test images' by this factor.
 SNOW_FACTOR = 1.5
@@ -117,6 +118,12 @@ def excess_spread(values: Sequence[float], sds: Sequence[float]) -> float:
     variance = sum((v - mean) ** 2 for v in values) / (n - 1)
     noise = sum(s**2 for s in sds) / n
     return math.sqrt(max(0.0, variance - noise))
+
+
+def not_worse(value: float, sd: float, reference: float, reference_sd: float, z: float = Z) -> bool:
+    """Not worse (higher) than the reference beyond the noise: value - reference is at most z standard
+    errors of the difference (the samplers experiment's "reaches the poster's sampler")."""
+    return value - reference <= z * math.sqrt(sd**2 + reference_sd**2)
 
 
 def share_state(low: float, high: float, threshold: float = COLLAPSE_SHARE) -> str:

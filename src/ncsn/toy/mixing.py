@@ -256,9 +256,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(result.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
-
-
-if __name__ == "__main__":
-    from ncsn.cli import main
-
-    sys.exit(main(["toy-mixing", *sys.argv[1:]]))

@@ -284,9 +284,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_table(table))
     return 0
-
-
-if __name__ == "__main__":
-    from ncsn.cli import main
-
-    sys.exit(main(["toy-objective-cost", *sys.argv[1:]]))

@@ -26,6 +26,7 @@ from ncsn.cli_options import set_threads
 from ncsn.data.toy import POSTER_MIXTURE, TRUE_WEIGHT, mode_weight
 from ncsn.errors import NcsnError
 from ncsn.noise import geometric_sigmas
+from ncsn.stats import Z_95
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
 
 FILES = layout.TOY_FILES["samplers"]  # what the command writes into --out-dir, by role
@@ -71,7 +72,7 @@ def plot(table: pd.DataFrame):
         ax.errorbar(
             group["nfe"],
             group["mean"],
-            yerr=1.96 * group["std"] / group["count"] ** 0.5,
+            yerr=Z_95 * group["std"] / group["count"] ** 0.5,
             marker="o",
             capsize=3,
             label=method,

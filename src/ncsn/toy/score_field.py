@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,9 +289,3 @@ def run(args: argparse.Namespace) -> int:
     write(result, errors_figure, fields_figure, args.out_dir)
     print(report(result))
     return 0
-
-
-if __name__ == "__main__":
-    from ncsn.cli import main
-
-    sys.exit(main(["toy-score-field", *sys.argv[1:]]))

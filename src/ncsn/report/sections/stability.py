@@ -20,6 +20,7 @@ from ncsn.report.verdicts import (
     significant_rises,
     stability_verdict,
 )
+from ncsn.stats import Z_95
 
 # The poster's Table 1 (custom U-Net on MNIST): epoch -> (FID raw, FID EMA, loss raw, loss EMA).
 POSTER_TABLE1 = {
@@ -59,7 +60,7 @@ def loss_claims(table: pd.DataFrame, config: dict) -> list[Claim]:
             f"epoch {int(r.epoch)}: EMA {r.heldout_loss_ema_per_dim:.4f} vs raw {r.heldout_loss_raw_per_dim:.4f}"
             + (
                 f" (difference {(r.heldout_loss_raw - r.heldout_loss_ema) / PIXELS:+.4f} ± "
-                f"{1.96 * r.heldout_loss_diff_se / PIXELS:.4f})"
+                f"{Z_95 * r.heldout_loss_diff_se / PIXELS:.4f})"
                 if has_se
                 else ""
             )
