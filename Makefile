@@ -86,7 +86,10 @@ unlock-stale:
 	        echo "removing the lock of an interrupted run (no Snakemake of this checkout is running)"; \
 	        $(SNAKEMAKE) --unlock --configfile $(CONFIG) --quiet all >/dev/null; fi; fi
 
+# check-config first: Snakemake reads --configfile before our Snakefile runs, and a file it cannot decode
+# (not UTF-8) would give its traceback instead of our one-paragraph message.
 study: setup unlock-stale
+	$(BIN)/python -m ncsn check-config $(CONFIG) >/dev/null
 	$(SNAKEMAKE) --configfile $(CONFIG) --cores $(CORES) --rerun-incomplete $(SNAKE_ARGS)
 
 laptop: CONFIG = config/laptop.yaml
