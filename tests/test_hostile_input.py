@@ -45,7 +45,7 @@ def _foreign(path):
 
 def _mismatched(path):
     write_tiny_checkpoint(path)
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = torch.load(path, weights_only=True)
     ckpt["model_kwargs"]["width"] = 8  # the stored weights are of width 4
     torch.save(ckpt, path)
 

@@ -99,7 +99,7 @@ def test_domain_extractor_round_trips_through_the_registry(weights, tmp_path):
         expected = model.features(classifier.to_input(x))
         expected_logits = model.eval()(classifier.to_input(x))
     assert torch.allclose(features, expected) and torch.allclose(logits, expected_logits)
-    # other weights -> another name, so torch-fidelity's cache can never mix their features
+    # other weights -> another name, so the feature cache can never mix their features
     torch.manual_seed(1)
     other = tmp_path / "other.pt"
     classifier.save_classifier(classifier.SmallCNN(10), other, {})

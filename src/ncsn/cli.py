@@ -2,7 +2,8 @@
 
 Each command lives in its own module, which provides ``add_arguments(parser)`` and ``run(args)``.
 Modules are imported only when their command runs, so ``--help`` stays fast. User errors (NcsnError,
-unwritable or full output folders) print one paragraph and exit 1; NCSN_DEBUG=1 shows their traceback.
+unwritable or full output folders) print one paragraph and exit 1; Ctrl-C prints one line and exits 130.
+NCSN_DEBUG=1 shows their traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import errno
 import importlib
 import os
+import signal
 import sys
 
 from ncsn.errors import NcsnError
@@ -26,6 +28,8 @@ USER_OS_ERRORS = {
     errno.ENOTDIR,
     errno.EEXIST,
 }
+
+INTERRUPTED = 128 + signal.SIGINT  # the exit status of a shell command stopped by Ctrl-C (130)
 
 # command name -> (module, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -75,6 +79,26 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    try:
+        return _run(name, rest)
+    except KeyboardInterrupt:
+        if os.environ.get("NCSN_DEBUG"):
+            raise
+        _close_progress_bars()
+        print(f"interrupted: `python -m ncsn {name}` stopped before it finished; rerun it.", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _close_progress_bars() -> None:
+    """End the open tqdm bars (each on its line), so that a message printed next starts a line of its own."""
+    std = sys.modules.get("tqdm.std")  # no bar was made if tqdm was never imported
+    if std is not None:
+        for bar in list(std.tqdm._instances):
+            bar.close()
+
+
+def _run(name: str, rest: list[str]) -> int:
+    """Parse the command's options and run it; user errors become one paragraph and exit status 1."""
     keep_freed_memory()  # before the command allocates anything big
     module_name, description = COMMANDS[name]
     module = importlib.import_module(module_name)

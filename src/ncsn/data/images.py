@@ -50,7 +50,6 @@ def load_dataset(path: str | Path) -> dict[str, Any]:
         f"run the data rule first (`snakemake {path}`)",
         required=(*SPLITS, "classes"),
         error=DataError,
-        weights_only=True,
     )
     for split in SPLITS:
         _check_split(data, split, path)

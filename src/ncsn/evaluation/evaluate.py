@@ -4,8 +4,8 @@ which extractor and how many samples every number used.
 Every file it reads can be named on its command line, and the workflow names (and declares) each: the
 sample set, the reference description, the dataset, the extractor weights and the classifier; run by
 hand, the dataset and weights default to those the reference description names. The one file never
-named is the reference features that `fid-reference` cached (torch-fidelity's cache, named in the
-reference description and written by the same job).
+named is the reference features that `fid-reference` cached (ncsn.metrics.fid's feature cache, found
+from the reference description, written by the same job and recomputed here when it is missing).
 """
 
 from __future__ import annotations

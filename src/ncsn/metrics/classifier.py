@@ -114,12 +114,15 @@ def save_classifier(model: SmallCNN, path: Path, meta: dict[str, Any]) -> None:
 
 def load_classifier_file(path: str | Path) -> dict[str, Any]:
     """The classifier's weights and what it was trained on (dataset, classes, test accuracy)."""
-    return load_dict(
-        path,
-        "classifier weights",
-        "run `python -m ncsn train-classifier` (rule `classifier`) for its dataset",
-        required=("state_dict", "n_classes"),
-    )
+    remedy = "run `python -m ncsn train-classifier` (rule `classifier`) for its dataset"
+    checkpoint = load_dict(path, "classifier weights", remedy, required=("state_dict", "n_classes"))
+    n_classes = checkpoint["n_classes"]
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+        raise NcsnError(
+            f"classifier weights {path}: 'n_classes' must be an integer >= 1, got {n_classes!r}; it was not "
+            f"written by this project (or was edited). Delete it and {remedy}."
+        )
+    return checkpoint
 
 
 def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> SmallCNN:

@@ -2,33 +2,40 @@
 
 Inputs are uint8 image tensors [N, C, H, W] (or [N, H, W]); they are handed to torch-fidelity as
 Datasets of bare uint8 tensors with the channel count the extractor needs (gray -> RGB by repeating
-the channel for Inception, which resizes to 299x299 itself). Reference statistics are cached by
-torch-fidelity under `cache_root`, keyed by the reference's name and the extractor's name, which
-contains a hash of its weights.
+the channel for Inception, which resizes to 299x299 itself). Features come from torch-fidelity's own
+(uncached) extraction; FID and KID from its functions on those features.
+
+Reference features are cached by this module, not by torch-fidelity (whose cache unpickles whatever
+file it finds there): one torch file of the float32 features [N, D] under `cache_root`, named
+`<reference name>-<extractor name>-features-<layer>.pt` (torch-fidelity's own name for the same file,
+so earlier caches stay valid), written atomically and read with weights_only=True. The extractor's name
+holds a hash of its weights, so other weights never reuse stale features.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
-from torch_fidelity import calculate_metrics
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
-from torch_fidelity.utils import (
-    create_feature_extractor,
-    extract_featuresdict_from_input_id,
-    extract_featuresdict_from_input_id_cached,
-)
+from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id
 from tqdm.auto import tqdm
 
-from ncsn.metrics.extractors import Extractor
+from ncsn.errors import NcsnError
+from ncsn.metrics.extractors import OFFICIAL_INCEPTION_FILE, Extractor
+from ncsn.torch_files import load_dict, load_file, save_atomic
 
 DEFAULT_KID_SUBSET_SIZE = 1000
+CACHE_REMEDY = (
+    "rerun: a missing file is recomputed from the reference images by the next evaluate or fid-reference job "
+    "(`snakemake --forcerun fid_reference` recomputes it at once)"
+)
 
 
 class ImageTensorDataset(Dataset):
@@ -57,33 +64,107 @@ def kid_subset_size(n1: int, n2: int) -> int:
     return min(DEFAULT_KID_SUBSET_SIZE, n1, n2)
 
 
-def _fidelity_inputs(
-    samples: torch.Tensor,
-    reference: torch.Tensor,
+# ---------------------------------------------------------------------------------------------------
+# Features: torch-fidelity's extraction, the reference's kept in this project's cache.
+
+
+def _check_weights(extractor: Extractor) -> None:
+    """torch-fidelity reads Inception weights with the full unpickler (weights_only=False); read them
+    here first with weights_only=True, so a crafted weights file is refused before it can run code.
+    (The domain extractor reads its classifier through ncsn.torch_files itself.)"""
+    if extractor.kind == "inception":
+        load_dict(
+            extractor.weights_path,
+            "Inception weights",
+            f"run `python -m ncsn convert-inception --out {extractor.weights_path}` (rule inception_weights), "
+            f"or place torch-fidelity's own {OFFICIAL_INCEPTION_FILE} in the torch hub cache",
+        )
+
+
+class _Extraction:
+    """One torch-fidelity feature extractor (built when first used) and the keywords of its uncached
+    feature extraction."""
+
+    def __init__(self, extractor: Extractor, batch_size: int, device: torch.device | str):
+        self.extractor = extractor
+        self.kwargs = dict(
+            batch_size=batch_size,
+            cuda=torch.device(device).type == "cuda",
+            # in-memory tensors need no loader worker processes (save_cpu_ram only sets num_workers=0 here)
+            save_cpu_ram=True,
+            verbose=False,
+            feature_extractor_weights_path=extractor.weights_path,
+            samples_shuffle=False,
+        )
+
+    @functools.cached_property
+    def model(self) -> torch.nn.Module:
+        _check_weights(self.extractor)
+        # torch-fidelity prints to stdout; keep a command's stdout for its own summary.
+        with contextlib.redirect_stdout(sys.stderr):
+            return create_feature_extractor(self.extractor.name, [self.extractor.feature_layer], **self.kwargs)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The float32 features [N, D] of uint8 images, as torch-fidelity computes them."""
+        data = ImageTensorDataset(images, self.extractor.channels)
+        with contextlib.redirect_stdout(sys.stderr):
+            featuresdict = extract_featuresdict_from_input_id(1, self.model, input1=data, **self.kwargs)
+        return featuresdict[self.extractor.feature_layer]
+
+
+def cached_features_path(cache_root: str | Path, cache_name: str, extractor: Extractor) -> Path:
+    """Where the features of the images named `cache_name` are kept for `extractor`."""
+    return Path(cache_root) / f"{cache_name}-{extractor.name}-features-{extractor.feature_layer}.pt"
+
+
+def load_cached_features(path: Path, n_images: int) -> torch.Tensor:
+    """The features [n_images, D] kept at `path`, checked: a torn or foreign file is a message."""
+    features = load_file(path, "cached reference features", CACHE_REMEDY)
+    if isinstance(features, torch.Tensor) and features.ndim == 2 and features.is_floating_point():
+        if len(features) != n_images:
+            problem = f"features of {len(features)} images, but the reference has {n_images}"
+        elif not bool(torch.isfinite(features).all()):
+            problem = "non-finite features"
+        else:
+            return features
+    elif isinstance(features, torch.Tensor):
+        problem = f"a {features.dtype} tensor of shape {tuple(features.shape)}, not float features [N, D]"
+    else:
+        problem = f"a {type(features).__name__}, not float features [N, D]"
+    raise NcsnError(
+        f"cached reference features {path} hold {problem}; the file was not written for this reference "
+        f"(or was edited). Delete it and {CACHE_REMEDY}."
+    )
+
+
+def _reference_features(
+    extraction: _Extraction, images: torch.Tensor, cache_name: str | None, cache_root: str | Path | None
+) -> torch.Tensor:
+    """The float32 features of `images`, read from the cache when it holds them, else computed (and
+    kept there when a cache is named)."""
+    if cache_name is None or cache_root is None:
+        return extraction.features(images)
+    path = cached_features_path(cache_root, cache_name, extraction.extractor)
+    if path.exists():
+        return load_cached_features(path, len(images))
+    features = extraction.features(images)
+    save_atomic(features, path)
+    return features
+
+
+def image_features(
+    images: torch.Tensor,
     extractor: Extractor,
     *,
-    reference_cache_name: str | None,
-    cache_root: str | Path | None,
-    batch_size: int,
-    device: torch.device | str,
-    verbose: bool,
-) -> dict[str, Any]:
-    """The inputs, extractor, cache and loader keywords of calculate_metrics."""
-    use_cache = reference_cache_name is not None and cache_root is not None
-    return dict(
-        input1=ImageTensorDataset(samples, extractor.channels),
-        input2=ImageTensorDataset(reference, extractor.channels),
-        batch_size=batch_size,
-        cuda=torch.device(device).type == "cuda",
-        # in-memory tensors need no loader worker processes (save_cpu_ram only sets num_workers=0 here)
-        save_cpu_ram=True,
-        verbose=verbose,
-        samples_shuffle=False,
-        cache=use_cache,
-        cache_root=str(cache_root) if use_cache else None,
-        input2_cache_name=reference_cache_name if use_cache else None,
-        **extractor.fidelity_kwargs(),
-    )
+    batch_size: int = 200,
+    device: torch.device | str = "cpu",
+    cache_name: str | None = None,
+    cache_root: str | Path | None = None,
+) -> torch.Tensor:
+    """The extractor's FID/KID features [N, D] (float64) of uint8 images, through torch-fidelity's own
+    feature extraction (read from or kept in the cache, when `cache_name` and `cache_root` are given)."""
+    extraction = _Extraction(extractor, batch_size, device)
+    return _reference_features(extraction, images, cache_name, cache_root).double()
 
 
 def fid_kid(
@@ -99,7 +180,8 @@ def fid_kid(
     device: torch.device | str = "cpu",
     verbose: bool = False,
 ) -> dict[str, Any]:
-    """FID and KID (mean, std) of `samples` against `reference`, with the extractor and sizes used.
+    """FID and KID (mean, std) of `samples` against `reference`, with the extractor and sizes used:
+    the numbers of torch-fidelity's calculate_metrics(fid=True, kid=True) on the same inputs.
 
     With `reference_cache_name` and `cache_root`, the reference features are read from (or written to)
     the cache instead of being recomputed.
@@ -108,25 +190,25 @@ def fid_kid(
     if n1 < 2 or n2 < 2:
         raise ValueError(f"FID needs at least 2 images per set, got {n1} and {n2}")
     subset = kid_subset_size(n1, n2)
-    inputs = _fidelity_inputs(
-        samples,
-        reference,
-        extractor,
-        reference_cache_name=reference_cache_name,
-        cache_root=cache_root,
-        batch_size=batch_size,
-        device=device,
-        verbose=verbose,
-    )
-    # torch-fidelity prints to stdout; keep a command's stdout for its own summary.
+    extraction = _Extraction(extractor, batch_size, device)
+    sample_features = extraction.features(samples)
+    reference_features = _reference_features(extraction, reference, reference_cache_name, cache_root)
     with contextlib.redirect_stdout(sys.stderr):
-        metrics = calculate_metrics(
-            fid=True, kid=True, kid_subset_size=subset, kid_subsets=kid_subsets, rng_seed=seed, **inputs
+        fid = fid_statistics_to_metric(
+            fid_features_to_statistics(sample_features), fid_features_to_statistics(reference_features), verbose
+        )
+        kid = kid_features_to_metric(
+            sample_features,
+            reference_features,
+            kid_subsets=kid_subsets,
+            kid_subset_size=subset,
+            rng_seed=seed,
+            verbose=verbose,
         )
     return {
-        "fid": float(metrics["frechet_inception_distance"]),
-        "kid_mean": float(metrics["kernel_inception_distance_mean"]),
-        "kid_std": float(metrics["kernel_inception_distance_std"]),
+        "fid": float(fid["frechet_inception_distance"]),
+        "kid_mean": float(kid["kernel_inception_distance_mean"]),
+        "kid_std": float(kid["kernel_inception_distance_std"]),
         "kid_subset_size": subset,
         "kid_subsets": kid_subsets,
         "n_samples": n1,
@@ -141,36 +223,6 @@ def fid_kid(
 
 DEFAULT_BOOTSTRAP = 200
 Z_95 = 1.959964  # two-sided 95% normal quantile
-
-
-def image_features(
-    images: torch.Tensor,
-    extractor: Extractor,
-    *,
-    batch_size: int = 200,
-    device: torch.device | str = "cpu",
-    cache_name: str | None = None,
-    cache_root: str | Path | None = None,
-) -> torch.Tensor:
-    """The extractor's FID/KID features [N, D] of uint8 images, through torch-fidelity's own feature
-    extraction (and its cache, when `cache_name` and `cache_root` are given)."""
-    use_cache = cache_name is not None and cache_root is not None
-    kwargs = dict(
-        input1=ImageTensorDataset(images, extractor.channels),
-        batch_size=batch_size,
-        cuda=torch.device(device).type == "cuda",
-        save_cpu_ram=True,
-        verbose=False,
-        feature_extractor_weights_path=extractor.weights_path,
-        samples_shuffle=False,
-    )
-    if use_cache:
-        kwargs.update(cache=True, cache_root=str(cache_root), input1_cache_name=cache_name)
-    with contextlib.redirect_stdout(sys.stderr):
-        fe = create_feature_extractor(extractor.name, [extractor.feature_layer], **kwargs)
-        extract = extract_featuresdict_from_input_id_cached if use_cache else extract_featuresdict_from_input_id
-        features = extract(1, fe, **kwargs)[extractor.feature_layer]
-    return features.double()
 
 
 def fid_from_features(features: torch.Tensor, reference_stats: dict) -> float:

@@ -14,6 +14,7 @@ from ncsn.cli_options import add_run_options, run_device
 from ncsn.metrics.extractors import Extractor, find_inception_weights, make_extractor
 from ncsn.metrics.fid import DEFAULT_BOOTSTRAP
 from ncsn.metrics.reference import REFERENCE_SPLIT, cache_name, data_floor, precompute, reference_images
+from ncsn.torch_files import write_text_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +57,7 @@ def compute(
     seed: int,
     device: torch.device,
 ) -> dict[str, Any]:
-    """Compute (or find in torch-fidelity's cache under `cache_root`) the reference features of `n`
+    """Compute (or find in the feature cache under `cache_root`) the reference features of `n`
     test images, and with `floor_n` the data floor; returns the description that evaluate reads."""
     weights = find_inception_weights(weights) if extractor_kind == "inception" else weights
     extractor = make_extractor(extractor_kind, weights)
@@ -108,8 +109,7 @@ def describe(
 
 
 def write(info: dict[str, Any], out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(info, indent=2) + "\n")
+    write_text_atomic(json.dumps(info, indent=2) + "\n", out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """The reference images of the FID / KID numbers and their features, computed once per dataset and
-extractor (by `python -m ncsn fid-reference`, ncsn.metrics.fid_reference) and kept in torch-fidelity's
-cache (results/fid_cache/). The cache file names hold the
-reference's name (dataset, split, size, seed) and the extractor's name (which holds a hash of its
-weights), so a retrained classifier or other Inception weights never reuse stale statistics.
+extractor (by `python -m ncsn fid-reference`, ncsn.metrics.fid_reference) and kept in the project's
+feature cache (results/fid_cache/, ncsn.metrics.fid: plain tensors, read with weights_only=True). The
+cache file names hold the reference's name (dataset, split, size, seed) and the extractor's name (which
+holds a hash of its weights), so a retrained classifier or other Inception weights never reuse stale
+features.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def cache_name(dataset: str, n: int, seed: int) -> str:
 def precompute(
     images: torch.Tensor, extractor: Extractor, name: str, cache_root: Path, *, batch_size: int, device: torch.device
 ) -> torch.Tensor:
-    """Features of the reference images, computed once and kept in torch-fidelity's cache."""
+    """Features of the reference images, computed once and kept in the feature cache under `cache_root`."""
     return image_features(
         images, extractor, batch_size=batch_size, device=device, cache_name=name, cache_root=cache_root
     )

@@ -19,16 +19,49 @@ from ncsn.models.registry import build_model
 from ncsn.torch_files import link_atomic, load_dict, save_atomic  # noqa: F401  (used by training.loop)
 
 CHECKPOINT_KEYS = ("arch", "model_kwargs", "model", "ema")
+REMEDY = "run the train rule for its variant (python -m ncsn train)"
+
+
+def _kind(value: Any) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _sigmas_problem(sigmas: Any) -> str | None:
+    """Why `sigmas` is not a list of noise levels (None when it is one)."""
+    if not isinstance(sigmas, (list, tuple, torch.Tensor)):
+        return _kind(sigmas)
+    try:
+        levels = torch.as_tensor(sigmas, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return "not a list of numbers"
+    if levels.ndim != 1 or len(levels) == 0:
+        return f"of shape {tuple(levels.shape)}"
+    if not bool(torch.isfinite(levels).all() and (levels > 0).all()):
+        return "not all finite numbers > 0"
+    return None
+
+
+def check_model_kwargs(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """The network description must be a dict whose 'sigmas' are the noise levels (every reader needs them)."""
+    kwargs = checkpoint["model_kwargs"]
+    if not isinstance(kwargs, dict):
+        problem = f"'model_kwargs' is {_kind(kwargs)}, not a dict of the network's keywords"
+    elif "sigmas" not in kwargs:
+        problem = "'model_kwargs' has no 'sigmas' (the noise levels the network was trained on)"
+    else:
+        reason = _sigmas_problem(kwargs["sigmas"])
+        problem = None if reason is None else f"'model_kwargs.sigmas' is {reason}, not a list of noise levels"
+    if problem:
+        raise NcsnError(
+            f"checkpoint {path}: {problem}; it was not written by this project's train command (or was "
+            f"edited). Delete it and {REMEDY}."
+        )
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    return load_dict(
-        path,
-        "checkpoint",
-        "run the train rule for its variant (python -m ncsn train)",
-        required=CHECKPOINT_KEYS,
-        device=device,
-    )
+    checkpoint = load_dict(path, "checkpoint", REMEDY, required=CHECKPOINT_KEYS, device=device)
+    check_model_kwargs(checkpoint, path)
+    return checkpoint
 
 
 def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
