@@ -15,10 +15,10 @@ import jsonschema
 import pytest
 import yaml
 
-from ncsn import samplers
 from ncsn.cli import main
 from ncsn.config import load_yaml, validate_config
 from ncsn.errors import ConfigError
+from ncsn.sampling.methods import METHODS, register
 
 # 7 levels of 9 aliases: 9^7 = 4.8 million strings from a few hundred bytes ("billion laughs").
 ALIAS_BOMB = (
@@ -152,14 +152,20 @@ def test_sampler_settings_are_checked_against_the_method(quick, schema, section,
 
 
 def test_declared_settings_are_the_keywords_of_each_method():
-    """ncsn.samplers.SETTINGS declares every method of METHODS, exactly the keywords its function takes,
-    and admits each keyword's default."""
-    assert samplers.SETTINGS.keys() == samplers.METHODS.keys()
-    for method, function in samplers.METHODS.items():
-        keywords = list(inspect.signature(function).parameters.values())[5:]  # after score_fn ... generator
-        assert [k.name for k in keywords] == list(samplers.SETTINGS[method]), method
+    """Every registered method declares exactly the keywords its function takes, each admitting its default;
+    registering a function whose keywords differ from its declaration is refused."""
+    for method in METHODS.values():
+        keywords = list(inspect.signature(method.run).parameters.values())[5:]  # after score_fn ... generator
+        assert [k.name for k in keywords] == list(method.settings), method.name
         for keyword in keywords:
-            jsonschema.validate(keyword.default, samplers.SETTINGS[method][keyword.name])
+            jsonschema.validate(keyword.default, method.settings[keyword.name])
+
+    def undeclared(score_fn, init, sigmas, nfe, generator, step_lr=1e-5, extra=2):
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="declares settings \\['step_lr'\\] but its function takes"):
+        register("undeclared", settings={"step_lr": {"type": "number"}})(undeclared)
+    assert "undeclared" not in METHODS
 
 
 def test_the_number_of_variants_is_bounded(quick, schema):

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from ncsn import cli
-from ncsn.generate import load_samples
 from ncsn.sampling import annealed_langevin, to_uint8
+from ncsn.sampling.sets import load_samples
 from ncsn.training.checkpoint import load_model
 
 

@@ -17,11 +17,11 @@ from helpers import train_tiny_classifier, training_settings
 
 from ncsn.data.images import load_dataset, write_synthetic
 from ncsn.errors import NcsnError
-from ncsn.generate import draw_samples
 from ncsn.metrics.extractors import make_extractor
 from ncsn.metrics.fid import fid_kid_intervals, image_features
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
+from ncsn.sampling.driver import draw_samples
 from ncsn.training import loop
 from ncsn.training.checkpoint import load_checkpoint, load_model
 from ncsn.training.settings import parse_settings

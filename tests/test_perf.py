@@ -127,7 +127,7 @@ def test_report_shows_the_benchmark_csv_with_its_ratios(tmp_path):
 
 REPEATED_STEPS = """
 import ctypes, ctypes.util, resource
-from ncsn.perf.allocator import keep_freed_memory
+from ncsn.allocator import keep_freed_memory
 tuned = keep_freed_memory()
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]

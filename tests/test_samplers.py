@@ -1,4 +1,4 @@
-"""The methods of the samplers experiment (ncsn.samplers) through `python -m ncsn sample --method M
+"""The methods of the samplers experiment (ncsn.sampling.methods) through `python -m ncsn sample --method M
 --nfe N`: each runs at its budget and records the NFE it made, and a level-indexed network is refused by
 the samplers that evaluate it between its levels. The samplers themselves (ncsn.sampling) are tested on
 exact scores in test_sampling.py."""
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ncsn import cli
-from ncsn.generate import load_samples
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
+from ncsn.sampling.sets import load_samples
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
 

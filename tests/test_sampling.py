@@ -1,4 +1,4 @@
-"""The samplers of ncsn.sampling on exact scores, and the sampling side of ncsn.generate.
+"""The samplers of ncsn.sampling on exact scores, and the sampling side of ncsn.sampling.driver.
 
 Annealed Langevin recovers the poster's mode weight where plain Langevin does not, and its fast loop is
 the textbook one; Tweedie's formula gives the posterior mean. The samplers beyond the poster (consistent
@@ -214,7 +214,7 @@ def test_compile_switch_and_fallback_to_eager(monkeypatch):
 
 
 def test_bf16_sampling_needs_cuda():
-    from ncsn.generate import score_function
+    from ncsn.sampling.driver import score_function
 
     with pytest.raises(NcsnError, match="--bf16 needs a CUDA device"):
         score_function(nn.Identity(), torch.device("cpu"), bf16=True)

@@ -4,7 +4,7 @@ import pytest
 
 from ncsn.config import validate_config
 from ncsn.errors import ConfigError
-from ncsn.evaluation.sweep_design import sweep_cells
+from ncsn.sweep_design import sweep_cells
 
 SAMPLER = {"step_lr": 1e-5, "n_steps_each": 100}
 

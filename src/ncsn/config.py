@@ -3,12 +3,13 @@
 Config files are read by ``load_yaml``, which refuses what plain YAML would accept silently or at any
 cost: a key given twice in one mapping (YAML keeps the last value), aliases (``*name``, with which a
 1 KB file can expand into billions of values), documents too large or too deep to be a config, and bytes
-that are not UTF-8. The schema (``workflow/schemas/config.schema.yaml``, completed with the settings of
-each sampler method declared in ``ncsn.sampler_settings.SETTINGS``) checks types, allowed values and unknown keys;
-the checks below it cover what a JSON schema cannot say (``sigma_min < sigma_max``, finite numbers,
-checkpoints at trained epochs, evaluated variants that exist).  The Snakefile and ``check-config``
-(ncsn.check_config) call the same ``load_yaml`` and ``validate_config``, so both accept and refuse the same
-files.  Every schema problem is reported at once, each naming its key, so a user fixes a config in one pass.
+that are not UTF-8. The schema (``workflow/schemas/config.schema.yaml``, completed with the settings
+that each sampler method declares where it is registered, ``ncsn.sampling.methods``) checks types,
+allowed values and unknown keys; the checks below it cover what a JSON schema cannot say
+(``sigma_min < sigma_max``, finite numbers, checkpoints at trained epochs, evaluated variants that exist).
+The Snakefile and ``check-config`` (ncsn.check_config) call the same ``load_yaml`` and ``validate_config``,
+so both accept and refuse the same files. Every schema problem is reported at once, each naming its key,
+so a user fixes a config in one pass.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ import yaml
 
 from ncsn import plan
 from ncsn.errors import ConfigError
-from ncsn.sampler_settings import SETTINGS as SAMPLER_SETTINGS
-from ncsn.sampler_settings import TRAINED_LEVELS_ONLY
+from ncsn.sampling.methods import METHODS, trained_levels_only
 
 # The package is installed editable from the repository (make setup): the schema sits beside src/.
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -162,16 +162,17 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
         load_yaml(path)
 
 
-def _methods_schema(settings: Mapping[str, Mapping[str, dict]]) -> dict[str, Any]:
-    """The schema of `samplers.methods`: each method's mapping is closed to the settings it declares."""
+def _methods_schema() -> dict[str, Any]:
+    """The schema of `samplers.methods`: each registered method's mapping is closed to the settings it
+    declares."""
     return {
-        "description": "Sampler method -> its keyword settings ({} for the defaults); ncsn.sampler_settings.",
+        "description": "Sampler method -> its keyword settings ({} for the defaults); ncsn.sampling.methods.",
         "type": "object",
         "minProperties": 1,
         "additionalProperties": False,
         "properties": {
-            method: {"type": "object", "additionalProperties": False, "x-method": method, "properties": dict(own)}
-            for method, own in settings.items()
+            name: {"type": "object", "additionalProperties": False, "x-method": name, "properties": dict(m.settings)}
+            for name, m in METHODS.items()
         },
     }
 
@@ -181,7 +182,7 @@ def completed_schema(schema: dict[str, Any]) -> dict[str, Any]:
     declared settings, so that adding a sampler needs no edit of the schema file."""
     defs = schema.get("$defs", {})
     if "sampler_methods" in defs:
-        defs["sampler_methods"] = _methods_schema(SAMPLER_SETTINGS)
+        defs["sampler_methods"] = _methods_schema()
     return schema
 
 
@@ -273,7 +274,7 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
     variants = config.get("variants", {})
     if "samplers" in config:
         arch = variants.get(config["samplers"]["variant"], {}).get("arch")
-        between = sorted(set(config["samplers"]["methods"]) - TRAINED_LEVELS_ONLY)
+        between = sorted(set(config["samplers"]["methods"]) - trained_levels_only())
         if arch not in (None, "unet") and between:
             problems.append(
                 f"'samplers.methods' {between} evaluate the network between its trained levels, but "

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ncsn import layout
-from ncsn.evaluation.sweep_design import sweep_cells
+from ncsn.sweep_design import sweep_cells
 
 Config = Mapping[str, Any]
 

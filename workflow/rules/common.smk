@@ -99,6 +99,27 @@ def denoise_flag():
     return "--denoise" if config["sampler"]["denoise"] else ""
 
 
+def sample_params():
+    """The params of a job of the poster's sampler, whole set or shard (the `shard` flag apart)."""
+    return dict(
+        ev=evaluation_values("n_samples", "sample_batch_size", "init"),
+        denoise=denoise_flag(),
+        flags=sampler_flags(),
+        seed=config["seed"],
+        device=config["device"],
+    )
+
+
+# The command of a job of the poster's sampler: a whole set (params.shard empty) or one shard of it.
+SAMPLE_COMMAND = (
+    "python -m ncsn sample --checkpoint {input:q} --weights {wildcards.weights} "
+    "--step-lr {wildcards.eps} --n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
+    "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} "
+    "{params.flags} {params.shard} --seed {params.seed} --device {params.device} --threads {threads} "
+    "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"
+)
+
+
 def poster_set_of(wildcards):
     return layout.sample_set(wildcards.variant, wildcards.epoch, wildcards.weights, wildcards.eps, wildcards.T)
 

@@ -1,4 +1,4 @@
-# Annealed Langevin samples from training checkpoints (ncsn.generate). Only with `evaluation` in the config.
+# Annealed Langevin samples from training checkpoints (ncsn.sampling). Only with `evaluation` in the config.
 SHARDS = config["sampler"].get("shards", 1)
 SET_WILDCARDS = {
     "variant": one_of(config["variants"]),
@@ -40,17 +40,10 @@ if "evaluation" in config:
             resources:
                 gpu=1,
             params:
-                ev=evaluation_values("n_samples", "sample_batch_size", "init"),
-                denoise=denoise_flag(),
-                flags=sampler_flags(),
-                seed=config["seed"],
-                device=config["device"],
+                **sample_params(),
+                shard="",
             shell:
-                "python -m ncsn sample --checkpoint {input:q} --weights {wildcards.weights} "
-                "--step-lr {wildcards.eps} --n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
-                "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} "
-                "{params.flags} --seed {params.seed} --device {params.device} --threads {threads} "
-                "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"
+                SAMPLE_COMMAND
 
     else:
 
@@ -78,19 +71,10 @@ if "evaluation" in config:
             resources:
                 gpu=1,
             params:
-                ev=evaluation_values("n_samples", "sample_batch_size", "init"),
-                denoise=denoise_flag(),
-                flags=sampler_flags(),
-                shards=SHARDS,
-                seed=config["seed"],
-                device=config["device"],
+                **sample_params(),
+                shard=lambda w: f"--shard {w.k}/{SHARDS}",
             shell:
-                "python -m ncsn sample --checkpoint {input:q} --weights {wildcards.weights} "
-                "--step-lr {wildcards.eps} --n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
-                "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} "
-                "{params.flags} --shard {wildcards.k}/{params.shards} --seed {params.seed} "
-                "--device {params.device} --threads {threads} "
-                "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"
+                SAMPLE_COMMAND
 
         rule sample:
             """A sample set from its sampler.shards shards (bitwise the images of one unsharded job)."""

@@ -1,5 +1,5 @@
 # Beyond the poster: quality against the number of score evaluations for several samplers on one
-# checkpoint (ncsn.samplers, ncsn.evaluation.samplers_figure). Only with `samplers` in the config.
+# checkpoint (ncsn.sampling.methods, ncsn.evaluation.samplers_figure). Only with `samplers` in the config.
 METHOD_SET = ("{variant}", "{epoch}", "{weights}", "{method}", "{nfe}")
 METHOD_SET_NAME = "{variant}_epoch_{epoch}_{weights}_{method}_nfe{nfe}"
 

@@ -24,7 +24,7 @@ from ncsn.metrics.classifier import load_classifier, load_classifier_file, predi
 from ncsn.metrics.extractors import Extractor, find_inception_weights, make_extractor
 from ncsn.metrics.fid import fid_kid_intervals, image_features
 from ncsn.metrics.reference import load_reference, reference_images
-from ncsn.sample_sets import load_samples
+from ncsn.sampling.sets import load_samples
 from ncsn.torch_files import write_text_atomic
 
 

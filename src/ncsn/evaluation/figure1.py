@@ -18,7 +18,7 @@ from ncsn.evaluation.common import (
     save_figure,
     write_json,
 )
-from ncsn.sample_sets import load_samples
+from ncsn.sampling.sets import load_samples
 from ncsn.stats import Z_95
 
 

@@ -20,7 +20,7 @@ from ncsn.evaluation.common import (
     write_json,
 )
 from ncsn.metrics.classes import wilson_interval
-from ncsn.sample_sets import load_samples
+from ncsn.sampling.sets import load_samples
 
 POSTER = (
     "collapse onto one class (custom U-Net: 'shirt'); reference net collapses after briefly learning other "

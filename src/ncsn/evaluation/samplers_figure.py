@@ -11,8 +11,8 @@ import pandas as pd
 
 from ncsn.errors import NcsnError
 from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, save_figure, write_json
-from ncsn.report.verdicts import not_worse
 from ncsn.stats import Z_95
+from ncsn.verdicts import not_worse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ from ncsn.evaluation.common import (
     save_figure,
     write_json,
 )
-from ncsn.sample_sets import load_samples
+from ncsn.sampling.sets import load_samples
 from ncsn.stats import Z_95
 
 PIXELS = 28 * 28

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ncsn.errors import NcsnError
 from ncsn.metrics.extractors import OFFICIAL_INCEPTION_FILE, Extractor
+from ncsn.stats import Z_95
 from ncsn.torch_files import load_dict, load_file, save_atomic
 
 DEFAULT_KID_SUBSET_SIZE = 1000
@@ -222,7 +223,6 @@ def fid_kid(
 # Intervals: the same torch-fidelity metrics on features, with a bootstrap over the sample set.
 
 DEFAULT_BOOTSTRAP = 200
-Z_95 = 1.959964  # two-sided 95% normal quantile
 
 
 def fid_from_features(features: torch.Tensor, reference_stats: dict) -> float:

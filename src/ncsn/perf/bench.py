@@ -41,13 +41,13 @@ from typing import Any
 
 import torch
 
+from ncsn.allocator import keep_freed_memory
 from ncsn.cli_options import add_run_options
 from ncsn.config import load_config
 from ncsn.device import resolve_device
 from ncsn.models.compiled import bf16_autocast, compile_score_fn
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.noise import geometric_sigmas
-from ncsn.perf.allocator import keep_freed_memory
 from ncsn.perf.flops import conv_peak_gflops, forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official, load_official_module
 from ncsn.perf.rss import current_rss_mib, peak_rss_mib, reset_peak_rss

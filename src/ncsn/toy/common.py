@@ -14,6 +14,7 @@ import torch
 
 from ncsn.cli_options import THREADS_HELP, add_run_options
 from ncsn.errors import NcsnError
+from ncsn.json_settings import json_object
 
 
 def add_common_arguments(
@@ -28,15 +29,7 @@ def add_common_arguments(
 
 def parse_settings(text: str, required: Iterable[str], command: str) -> dict[str, Any]:
     """The JSON of a command's --settings (a `toy.<study>` config section), with its keys checked."""
-    try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise NcsnError(
-            f"--settings of `{command}` is not valid JSON ({err}); pass the config section "
-            f"as JSON, e.g. the toy rules do it for you."
-        ) from None
-    if not isinstance(settings, dict):
-        raise NcsnError(f"--settings of `{command}` must be a JSON object, got {type(settings).__name__}")
+    settings = json_object(text, f"--settings of `{command}`", "the config section, as the toy rules pass it")
     missing = sorted(set(required) - set(settings))
     if missing:
         raise NcsnError(f"--settings of `{command}` lacks {', '.join(missing)} (config/README.md, section `toy`)")

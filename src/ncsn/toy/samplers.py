@@ -1,7 +1,7 @@
 """`python -m ncsn toy-samplers`: the samplers experiment on the poster's two-mode mixture with the
 exact score: error of the recovered weight of the (5, 5) mode against the number of score evaluations.
 
-Cheap and exact, it checks the MNIST experiment's methods (ncsn.samplers, the same code): with a perfect
+Cheap and exact, it checks the MNIST experiment's methods (ncsn.sampling.methods, the same code): with a perfect
 score, what each sampler needs is a property of the sampler alone. ALD runs over the toy's annealed
 levels (toy.mixing.annealed) with T = NFE // L steps; the others over the same sigma range. Every seed
 starts all methods from one uniform draw over [-init_bound, init_bound]^2 (the variance-exploding
@@ -21,11 +21,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ncsn import layout, samplers
+from ncsn import layout
 from ncsn.cli_options import set_threads
 from ncsn.data.toy import POSTER_MIXTURE, TRUE_WEIGHT, mode_weight
 from ncsn.errors import NcsnError
 from ncsn.noise import geometric_sigmas
+from ncsn.sampling.methods import METHODS
 from ncsn.stats import Z_95
 from ncsn.toy.common import add_common_arguments, generator, parse_settings, plt, write_figure, write_json
 
@@ -44,10 +45,10 @@ def weights_table(settings: dict, seed: int, sigmas: torch.Tensor) -> pd.DataFra
     bound = settings["init_bound"]
     jobs = [(i, m, n) for i in range(settings["n_seeds"]) for m in settings["methods"] for n in settings["nfe"]]
     for index, method, nfe in tqdm(jobs, desc="toy samplers", file=sys.stderr, mininterval=5.0):
-        if method not in samplers.METHODS:
-            raise NcsnError(f"toy.samplers.methods names {method!r}; choose from {', '.join(samplers.METHODS)}.")
+        if method not in METHODS:
+            raise NcsnError(f"toy.samplers.methods names {method!r}; choose from {', '.join(METHODS)}.")
         start = (2 * torch.rand(settings["n_samples"], 2, generator=generator(seed, index, 0)) - 1) * bound
-        out = samplers.METHODS[method](
+        out = METHODS[method].run(
             POSTER_MIXTURE.score, start, sigmas, nfe, generator(seed, index, 1), **settings["methods"][method]
         )
         rows.append(

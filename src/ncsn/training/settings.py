@@ -4,15 +4,14 @@ the noise schedule (what the train rule passes as --settings JSON)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ncsn.config import variant_problems  # noqa: F401  (checked with the rest of the config there)
 from ncsn.errors import ConfigError
+from ncsn.json_settings import json_object
 from ncsn.noise import geometric_sigmas
 
 
@@ -41,19 +40,6 @@ class TrainSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _json_object(raw: str | dict[str, Any]) -> dict[str, Any]:
-    try:
-        data = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    except json.JSONDecodeError as err:
-        raise ConfigError(
-            f"--settings is not valid JSON ({err}); pass one JSON object, as the train rule "
-            f"does (see `snakemake -n -p` for an example)."
-        ) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--settings must be a JSON object of training settings, got {type(data).__name__}.")
-    return data
 
 
 def _check_keys(data: dict[str, Any]) -> None:
@@ -92,7 +78,9 @@ def _check_values(data: dict[str, Any]) -> None:
 
 def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
     """From the JSON text (or dict) of --settings; unknown or missing keys are ConfigErrors."""
-    data = _json_object(raw)
+    data = json_object(
+        raw, "--settings", "the training settings of one variant, as the train rule passes them", ConfigError
+    )
     _check_keys(data)
     data["checkpoint_epochs"] = tuple(sorted(set(int(e) for e in data["checkpoint_epochs"])))
     _check_values(data)

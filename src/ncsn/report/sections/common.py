@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn.report.verdicts import deciding, interval_text
+from ncsn.verdicts import deciding, interval_text
 
 PIXELS = 28 * 28
 

@@ -9,7 +9,7 @@ import pandas as pd
 from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import measured_with, read_csv, read_json
-from ncsn.report.verdicts import RULES, capacity_verdict, collapse_verdict, gate, proportion_lower, share_state
+from ncsn.verdicts import RULES, capacity_verdict, collapse_verdict, gate, proportion_lower, share_state
 
 
 def _states(v: dict) -> list[str]:

@@ -9,7 +9,7 @@ import pandas as pd
 from ncsn import layout
 from ncsn.report.html import Section
 from ncsn.report.sections.common import floor_sentence, measured_with, read_csv, read_json
-from ncsn.report.verdicts import deciding, interval_text
+from ncsn.verdicts import deciding, interval_text
 
 RULE = (
     "a sampler reaches the yardstick at the smallest NFE whose FID is not above the yardstick's by more "

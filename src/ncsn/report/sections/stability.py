@@ -9,7 +9,8 @@ import pandas as pd
 from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import PIXELS, measured_with, read_csv, read_json, variants_of
-from ncsn.report.verdicts import (
+from ncsn.stats import Z_95
+from ncsn.verdicts import (
     RULES,
     by_count,
     compare,
@@ -20,7 +21,6 @@ from ncsn.report.verdicts import (
     significant_rises,
     stability_verdict,
 )
-from ncsn.stats import Z_95
 
 # The poster's Table 1 (custom U-Net on MNIST): epoch -> (FID raw, FID EMA, loss raw, loss EMA).
 POSTER_TABLE1 = {

@@ -9,7 +9,7 @@ import pandas as pd
 from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import floor_sentence, measured_with, read_csv, read_json
-from ncsn.report.verdicts import RULES, SNOW_FACTOR, Z, by_count, compare, gate, interval_text, optimum_verdict
+from ncsn.verdicts import RULES, SNOW_FACTOR, Z, by_count, compare, gate, interval_text, optimum_verdict
 
 POSTER_EPS, POSTER_T = 1e-5, 100
 

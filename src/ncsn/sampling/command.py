@@ -1,8 +1,9 @@
-"""`python -m ncsn sample`: annealed Langevin samples from a training checkpoint (raw or EMA weights).
+"""`python -m ncsn sample`: samples from a training checkpoint (raw or EMA weights), by the poster's
+annealed Langevin sampler (--step-lr, --n-steps-each) or a registered method at a budget (--method, --nfe).
 
 Writes a .pt with the uint8 images [N, 1, H, W] and the settings that produced them, and a PNG grid.
-The chains start from uniform noise on [0, 1] (as in Song & Ermon) or a standard Gaussian; every draw
-comes from one generator seeded with --seed, so a fixed seed gives the same images.
+The chains start from uniform noise on [0, 1] (as in Song & Ermon) or a standard Gaussian; the draws
+come from generators seeded with --seed (ncsn.sampling.driver), so a fixed seed gives the same images.
 """
 
 from __future__ import annotations
@@ -10,129 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from ncsn import samplers
 from ncsn.cli_options import add_run_options, run_device
 from ncsn.errors import NcsnError
-from ncsn.models.compiled import bf16_autocast, compile_score_fn
-from ncsn.sample_sets import load_samples, write_sample_set  # noqa: F401  (load_samples: also read from here)
-from ncsn.sampling import annealed_langevin, initial_noise, to_uint8
+from ncsn.json_settings import json_object
+from ncsn.sampling.driver import SEEDINGS, draw_method, draw_samples, score_function, shard_batches
+from ncsn.sampling.methods import METHODS, check_method, check_settings
+from ncsn.sampling.sets import write_sample_set
 from ncsn.training.checkpoint import load_checkpoint, load_model
-
-
-def score_function(model: torch.nn.Module, device: torch.device, compile: bool = False, bf16: bool = False):
-    """The model as score_fn, optionally under torch.compile and (CUDA only) bf16 autocast; the
-    scores come back in the dtype of x, so the Langevin updates stay in float32."""
-    score_fn = compile_score_fn(model, enabled=compile)
-    if not bf16:
-        return score_fn
-    if device.type != "cuda":
-        raise NcsnError(f"--bf16 needs a CUDA device, but sampling runs on {device}; drop --bf16.")
-    return bf16_autocast(score_fn, "cuda")
-
-
-SEEDINGS = ("set", "batch")
-
-
-def batch_seed(seed: int, index: int) -> int:
-    """The seed of batch `index` under seeding "batch" (a fixed mix of the set's seed and the index)."""
-    return (seed * 1_000_003 + index + 1) % 2**63
-
-
-def shard_batches(n_samples: int, batch_size: int, shard: int, n_shards: int) -> range:
-    """Batch indices of shard `shard` of `n_shards`: contiguous runs, so that the shards' images in shard
-    order are the unsharded set's."""
-    n_batches = math.ceil(n_samples / batch_size)
-    if not 0 <= shard < n_shards <= n_batches:
-        raise NcsnError(
-            f"shard {shard} of {n_shards} does not exist for {n_batches} batch(es) of {batch_size}; "
-            f"use at most {n_batches} shards (sampler.shards)."
-        )
-    edges = [round(i * n_batches / n_shards) for i in range(n_shards + 1)]
-    return range(edges[shard], edges[shard + 1])
-
-
-def _check_seeding(seeding: str, batches: range | None) -> None:
-    if seeding not in SEEDINGS:
-        raise NcsnError(f"unknown seeding {seeding!r}; use one of {', '.join(SEEDINGS)}.")
-    if batches is not None and seeding != "batch":
-        raise NcsnError("a shard of a set can only be drawn with seeding 'batch' (sampler.seeding).")
-
-
-def _counted(score_fn, bar):
-    """score_fn that advances the progress bar by one per evaluation."""
-
-    def counted_score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        bar.update(1)
-        return score_fn(x, sigma)
-
-    return counted_score_fn
-
-
-def draw_samples(
-    model: torch.nn.Module,
-    sigmas: torch.Tensor,
-    *,
-    n_samples: int,
-    batch_size: int,
-    step_lr: float,
-    n_steps_each: int,
-    seed: int,
-    init: str = "uniform",
-    denoise: bool = False,
-    image_shape: tuple[int, int, int] = (1, 28, 28),
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-    compile: bool = False,
-    bf16: bool = False,
-    seeding: str = "set",
-    batches: range | None = None,
-) -> torch.Tensor:
-    """uint8 images [n_samples, *image_shape] by annealed Langevin dynamics over `sigmas`.
-
-    seeding "set": one generator seeded with `seed` drives every batch in turn (the study's default).
-    seeding "batch": batch i has its own generator, seeded with batch_seed(seed, i), so any subset of
-    `batches` (a shard) can be drawn alone and gives the very images the whole set has there."""
-    _check_seeding(seeding, batches)
-    device = torch.device(device)
-    score_fn = score_function(model, device, compile=compile, bf16=bf16)
-    # One generator on the sampling device drives the inits and the Langevin noise: a seed gives the
-    # same images on the same kind of device.
-    generator = torch.Generator(device=device).manual_seed(seed)
-    sigmas = sigmas.to(device)
-    indices = range(math.ceil(n_samples / batch_size)) if batches is None else batches
-    images = []
-    # Progress in score evaluations (one batch of chains can take minutes on a CPU).
-    per_batch = len(sigmas) * n_steps_each + int(denoise)
-    bar = tqdm(
-        total=len(indices) * per_batch,
-        desc="Langevin steps",
-        unit="step",
-        file=sys.stderr,
-        disable=not progress,
-        mininterval=10.0,
-    )
-    counted_score_fn = _counted(score_fn, bar)
-    with torch.inference_mode():
-        for index in indices:
-            start = index * batch_size
-            n = min(batch_size, n_samples - start)
-            if seeding == "batch":
-                generator = torch.Generator(device=device).manual_seed(batch_seed(seed, index))
-            x = initial_noise((n, *image_shape), init, generator, device)
-            x = annealed_langevin(
-                counted_score_fn, x, sigmas, step_lr, n_steps_each, generator=generator, denoise=denoise
-            )
-            images.append(to_uint8(x.cpu()))
-    bar.close()
-    return torch.cat(images)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-steps-each", type=int, help="T, Langevin steps per noise level; the poster's sampler")
     parser.add_argument(
         "--method",
-        help="instead of --step-lr / --n-steps-each: a method of the samplers "
-        "experiment (ncsn.samplers: ald, ald_denoise, cas, pc, ode) ...",
+        help=f"instead of --step-lr / --n-steps-each: a method of the samplers "
+        f"experiment ({', '.join(METHODS)}; ncsn.sampling.methods) ...",
     )
     parser.add_argument("--nfe", type=int, help="... at this budget of score evaluations per image")
     parser.add_argument("--method-settings", default="{}", help="JSON keywords of the method (samplers.methods)")
@@ -284,10 +175,8 @@ def parse_shard(text: str | None, n_samples: int, batch_size: int) -> tuple[int 
 
 
 def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        return json.loads(args.method_settings)
-    except json.JSONDecodeError as err:
-        raise NcsnError(f"--method-settings is not valid JSON ({err}).") from None
+    settings = json_object(args.method_settings, "--method-settings", f"the keywords of method {args.method!r}")
+    return check_settings(args.method, settings)
 
 
 def sample_method(
@@ -299,23 +188,23 @@ def sample_method(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """The images and info of `sample --method M --nfe N` from `model` (no file read or written)."""
     sigmas = torch.tensor(meta["model_kwargs"]["sigmas"], dtype=torch.float32)
+    shard, n_shards, batches = parse_shard(args.shard, args.n_samples, args.batch_size)
     start = time.perf_counter()
-    try:
-        images, used = samplers.draw(
-            args.method,
-            score_function(model, device, compile=args.compile, bf16=args.bf16),
-            sigmas,
-            nfe=args.nfe,
-            n_samples=args.n_samples,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            image_shape=_image_shape(meta),
-            device=device,
-            settings=settings,
-            init=args.init,
-        )
-    except TypeError as err:  # a keyword the method does not take
-        raise NcsnError(f"--method-settings {settings} do not fit method {args.method!r} ({err}).") from None
+    images, used = draw_method(
+        args.method,
+        score_function(model, device, compile=args.compile, bf16=args.bf16),
+        sigmas,
+        nfe=args.nfe,
+        n_samples=args.n_samples,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        image_shape=_image_shape(meta),
+        device=device,
+        settings=settings,
+        init=args.init,
+        seeding=args.seeding,
+        batches=batches,
+    )
     seconds = time.perf_counter() - start
     info: dict[str, Any] = {
         **_source(args, meta),
@@ -331,6 +220,10 @@ def sample_method(
         "seconds": round(seconds, 2),
         "seconds_per_image": seconds / args.n_samples,
     }
+    if args.seeding != "set":
+        info["seeding"] = args.seeding
+    if batches is not None:
+        info.update(shard=shard, n_shards=n_shards, batches=[batches.start, batches.stop])
     return images, info
 
 
@@ -338,7 +231,7 @@ def run_method(args: argparse.Namespace) -> int:
     """`sample --method M --nfe N`: one set of the samplers experiment."""
     settings = _method_settings(args)
     device, meta = _open(args)
-    samplers.check_method(args.method, meta["arch"])
+    check_method(args.method, meta["arch"])
     model = load_model(args.checkpoint, args.weights, device)
     images, info = sample_method(args, settings, model, meta, device)
     write_sample_set(images, info, args.out, args.grid, args.grid_size)

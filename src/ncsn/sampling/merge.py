@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from ncsn.errors import NcsnError
-from ncsn.sample_sets import merge_shards, write_sample_set
+from ncsn.sampling.sets import merge_shards, write_sample_set
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -51,7 +51,7 @@ def merge_shards(paths: list[Path]) -> tuple[torch.Tensor, dict[str, Any]]:
             f"{len(paths)} shard file(s) do not hold shards 0..{n_shards} of one set: "
             f"{[(str(p), i.get('shard'), i.get('n_shards')) for p, i in zip(paths, infos)]}."
         )
-    differing = {"shard", "batches", "seconds"}
+    differing = {"shard", "batches", "seconds", "seconds_per_image"}
     first = {k: v for k, v in infos[0].items() if k not in differing}
     for path, info in zip(paths, infos):
         if {k: v for k, v in info.items() if k not in differing} != first:
@@ -59,5 +59,8 @@ def merge_shards(paths: list[Path]) -> tuple[torch.Tensor, dict[str, Any]]:
     order = sorted(range(len(parts)), key=lambda i: infos[i]["shard"])
     images = torch.cat([parts[i][0] for i in order])
     info = {k: v for k, v in first.items() if k not in ("n_shards",)}
-    info.update(seconds=round(sum(i["seconds"] for i in infos), 1), merged_from_shards=n_shards)
+    seconds = sum(i["seconds"] for i in infos)
+    info.update(seconds=round(seconds, 1), merged_from_shards=n_shards)
+    if "seconds_per_image" in infos[0]:  # a method's set: its time per image, over every shard
+        info["seconds_per_image"] = seconds / len(images)
     return images, info
