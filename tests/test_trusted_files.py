@@ -327,13 +327,21 @@ def test_a_checkpoint_without_its_noise_levels_is_named(tmp_path, capsys, case):
 # Ctrl-C
 
 
+def _sigint_as_a_terminal_sends_it() -> None:
+    """In the child: SIGINT's default action, which Python turns into KeyboardInterrupt. A test run started in
+    the background by a non-interactive shell (nohup make test &) passes SIGINT on ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_sampling_prints_one_line_exits_130_and_writes_nothing(tmp_path, repo):
     checkpoint = write_tiny_checkpoint(tmp_path / "epoch_1.pt")
     out = tmp_path / "samples" / "s.pt"
     stderr = tmp_path / "stderr.txt"
     argv = [sys.executable, "-m", "ncsn", *_sample(checkpoint, out, n_steps_each=1_000_000)]
     with open(stderr, "w") as err_file:
-        proc = subprocess.Popen(argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=err_file)
+        proc = subprocess.Popen(
+            argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=err_file, preexec_fn=_sigint_as_a_terminal_sends_it
+        )
         try:
             deadline = time.monotonic() + 120
             while "Langevin steps" not in stderr.read_text() and time.monotonic() < deadline:

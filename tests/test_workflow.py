@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -46,34 +47,38 @@ def expected_jobs(config: dict) -> dict[str, int]:
     return jobs
 
 
-@pytest.mark.parametrize("configfile", ["config/quick.yaml", "config/laptop.yaml", "config/config.yaml"])
-def test_dry_run_succeeds(repo, snakemake_cmd, configfile, tmp_path):
-    # --directory keeps the dry run independent of results/ in the working tree.
-    proc = subprocess.run(
-        snakemake_cmd
-        + [
-            "-n",
-            "--snakefile",
-            str(repo / "Snakefile"),
-            "--configfile",
-            str(repo / configfile),
-            "--directory",
-            str(tmp_path),
-            "--quiet",
-            "rules",
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    # the job stats table: every rule with its number of jobs, then the total
-    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M)}
-    total = planned.pop("total")
-    expected = expected_jobs(load_config(repo / configfile))
-    assert planned == expected
-    assert total == sum(expected.values())
+def _side_by_side(commands: dict, cwd) -> dict:
+    """key -> (exit code, stdout + stderr) of each command, all run at once: each is mostly Snakemake
+    starting up and building its DAG, one core each."""
+    runs = {
+        key: subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for key, command in commands.items()
+    }
+    outputs = {key: run.communicate(timeout=300)[0] for key, run in runs.items()}
+    return {key: (runs[key].returncode, outputs[key]) for key in runs}
+
+
+def _job_stats(text: str) -> dict[str, int]:
+    """rule -> jobs of the job stats table Snakemake prints (with its total)."""
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M)}
+
+
+def test_dry_runs_plan_the_jobs_each_config_implies(repo, snakemake_cmd, tmp_path):
+    configfiles = ["config/quick.yaml", "config/laptop.yaml", "config/config.yaml"]
+    # --directory keeps each dry run independent of results/ in the working tree.
+    commands = {
+        configfile: snakemake_cmd
+        + ["-n", "--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / configfile)]
+        + ["--directory", str(tmp_path / Path(configfile).stem), "--quiet", "rules"]
+        for configfile in configfiles
+    }
+    for configfile, (code, text) in _side_by_side(commands, repo).items():
+        assert code == 0, text
+        planned = _job_stats(text)
+        total = planned.pop("total")
+        expected = expected_jobs(load_config(repo / configfile))
+        assert planned == expected, configfile
+        assert total == sum(expected.values()), configfile
 
 
 CONFIGS = ["config/tiny.yaml", "config/quick.yaml", "config/laptop.yaml", "config/config.yaml"]
@@ -83,19 +88,12 @@ def test_snakemake_lint_is_clean(repo, snakemake_cmd, tmp_path):
     """Every rule has a log and a conda env, values reach shell commands through params:, helpers live in
     common.smk: Snakemake's own linter finds nothing, for any config (it exits 1 on any finding). The four
     runs go side by side: each is mostly Snakemake starting up."""
-    runs = {
-        configfile: subprocess.Popen(
-            snakemake_cmd
-            + ["--lint", "--configfile", configfile, "--directory", str(tmp_path / Path(configfile).stem)],
-            cwd=repo,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    commands = {
+        configfile: snakemake_cmd
+        + ["--lint", "--configfile", configfile, "--directory", str(tmp_path / Path(configfile).stem)]
         for configfile in CONFIGS
     }
-    findings = {configfile: run.communicate(timeout=300)[0] for configfile, run in runs.items()}
-    failed = {configfile: findings[configfile] for configfile, run in runs.items() if run.returncode != 0}
+    failed = {configfile: text for configfile, (code, text) in _side_by_side(commands, repo).items() if code != 0}
     assert not failed, "\n".join(f"--- {configfile}\n{text}" for configfile, text in failed.items())
 
 
@@ -115,11 +113,12 @@ def test_code_is_formatted_and_lint_free(repo, command):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _fake_study(repo, snakemake_cmd, workdir) -> list[str]:
+@pytest.fixture(scope="module")
+def fake_study(repo, snakemake_cmd, tmp_path_factory) -> Path:
     """Every output of the tiny profile as an empty file, with Snakemake's records up to date, so that a dry
-    run shows what a changed file or config value alone makes it rerun (nothing is computed)."""
-    base = snakemake_cmd + ["--snakefile", str(repo / "Snakefile"), "--configfile", str(repo / "config/tiny.yaml")]
-    base += ["--directory", str(workdir)]
+    run shows what a changed file or config value alone makes it rerun (nothing is computed). Tests copy it."""
+    workdir = tmp_path_factory.mktemp("fake-study")
+    base = _study_command(repo, snakemake_cmd, workdir)
     summary = subprocess.run(base + ["--summary"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert summary.returncode == 0, summary.stderr
     for line in summary.stdout.splitlines()[1:]:
@@ -134,7 +133,23 @@ def _fake_study(repo, snakemake_cmd, workdir) -> list[str]:
         base + ["--touch", "--forceall", "--cores", "1"], cwd=repo, capture_output=True, text=True, timeout=300
     )
     assert touched.returncode == 0, touched.stderr
-    return base
+    return workdir
+
+
+def _study_command(repo, snakemake_cmd, workdir, configfile="config/tiny.yaml") -> list[str]:
+    return snakemake_cmd + [
+        "--snakefile",
+        str(repo / "Snakefile"),
+        "--configfile",
+        str(configfile if Path(configfile).is_absolute() else repo / configfile),
+        "--directory",
+        str(workdir),
+    ]
+
+
+def _copy_of(fake_study: Path, tmp_path: Path) -> Path:
+    """The fake study with its files' times and Snakemake's records, for a test to change."""
+    return Path(shutil.copytree(fake_study, tmp_path / "study", symlinks=True))
 
 
 def _planned(base, repo, rules, targets=("all",)) -> dict[str, int]:
@@ -147,20 +162,21 @@ def _planned(base, repo, rules, targets=("all",)) -> dict[str, int]:
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M)}
+    planned = _job_stats(proc.stdout + proc.stderr)
     planned.pop("total", None)
     planned.pop("all", None)
     return planned
 
 
-def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, tmp_path):
+def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, fake_study, tmp_path):
     """Figures read sample tensors and `evaluate` reads the dataset: both are declared inputs, so a changed
     file reruns the jobs that read it even when nothing between them reruns."""
-    base = _fake_study(repo, snakemake_cmd, tmp_path)
+    study = _copy_of(fake_study, tmp_path)
+    base = _study_command(repo, snakemake_cmd, study)
     config = load_config(repo / "config/tiny.yaml")
-    results = tmp_path / "results"
+    results = study / "results"
     mnist_sets = [
-        str(p.relative_to(tmp_path))
+        str(p.relative_to(study))
         for p in results.glob("evaluation/*/epoch_*/*/*.json")  # the poster's sampler's sets
         if config["variants"][p.parts[-4]]["dataset"] == "mnist"
     ]
@@ -176,66 +192,45 @@ def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, tmp_pa
     assert _planned(base, repo, ["evaluate"], targets=mnist_sets) == {"evaluate": len(mnist_sets)}
 
 
-def _plan_under(base, repo, tmp_path, change) -> dict[str, int]:
-    """rule -> jobs that a dry run of the whole study plans under config/tiny.yaml edited by `change`."""
-    config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
-    change(config)
-    edited = tmp_path / "edited.yaml"
-    edited.write_text(yaml.safe_dump(config))
-    base = [str(edited) if arg == str(repo / "config/tiny.yaml") else arg for arg in base]
-    proc = subprocess.run(base + ["-n", "--quiet", "rules"], cwd=repo, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    planned = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M)}
-    planned.pop("total", None)
-    return planned
-
-
-def test_a_config_edit_reruns_only_the_jobs_whose_output_it_changes(repo, snakemake_cmd, tmp_path):
+def test_a_config_edit_reruns_only_the_jobs_whose_output_it_changes(repo, snakemake_cmd, fake_study, tmp_path):
     """Each rule receives only the config values its command uses: a KID setting reruns the evaluations and
     what reads them, never a sample set or a training run; a new step size draws the new sets."""
-    base = _fake_study(repo, snakemake_cmd, tmp_path)
-    images = {"train", "train_checkpoint", "sample", "sample_shard", "sample_method", "classifier", "data"}
+    study = _copy_of(fake_study, tmp_path)
+    edits = {"kid_subsets": ("evaluation", {"kid_subsets": 7}), "step_lr": ("sampler", {"step_lr": 2.0e-5})}
+    commands = {}
+    for name, (section, values) in edits.items():
+        config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
+        config[section].update(values)
+        edited = tmp_path / f"{name}.yaml"
+        edited.write_text(yaml.safe_dump(config))
+        commands[name] = _study_command(repo, snakemake_cmd, study, edited) + ["-n", "--quiet", "rules"]
+    plans = {}
+    for name, (code, text) in _side_by_side(commands, repo).items():
+        assert code == 0, text
+        plans[name] = {rule: n for rule, n in _job_stats(text).items() if rule != "total"}
 
-    kid = _plan_under(base, repo, tmp_path, lambda c: c["evaluation"].update(kid_subsets=7))
+    images = {"train", "train_checkpoint", "sample", "sample_shard", "sample_method", "classifier", "data"}
+    kid = plans["kid_subsets"]
     assert kid.get("evaluate") and kid.get("fid_reference") and kid.get("table1") and kid.get("report"), kid
     assert not images & set(kid), kid
-
-    def new_step_size(config):
-        config["sampler"]["step_lr"] = 2.0e-5
-
-    step = _plan_under(base, repo, tmp_path, new_step_size)
+    step = plans["step_lr"]
     assert step.get("sample") and step.get("evaluate") and step.get("table1"), step
     assert not {"train", "train_checkpoint", "classifier", "fid_reference", "data"} & set(step), step
 
 
 def test_sampler_speed_switches_reach_the_sample_jobs(repo, snakemake_cmd, tmp_path):
     """sampler.compile / sampler.bf16 are off by default and, when set, become the sample command's flags."""
-
-    def sample_commands(**sampler):
+    commands = {}
+    for name, sampler in {"default": {}, "switched": {"compile": True, "bf16": True}}.items():
         config = yaml.safe_load((repo / "config/tiny.yaml").read_text())
         config["sampler"].update(sampler)
-        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-        proc = subprocess.run(
-            snakemake_cmd
-            + [
-                "-n",
-                "-p",
-                "--snakefile",
-                str(repo / "Snakefile"),
-                "--configfile",
-                str(tmp_path / "config.yaml"),
-                "--directory",
-                str(tmp_path),
-            ],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return [line for line in proc.stdout.splitlines() if " -m ncsn sample " in line]
-
-    default = sample_commands()
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        commands[name] = _study_command(repo, snakemake_cmd, tmp_path / name, tmp_path / f"{name}.yaml")
+        commands[name] += ["-n", "-p"]
+    sample_commands = {}
+    for name, (code, text) in _side_by_side(commands, repo).items():
+        assert code == 0, text
+        sample_commands[name] = [line for line in text.splitlines() if " -m ncsn sample " in line]
+    default, switched = sample_commands["default"], sample_commands["switched"]
     assert default and not any("--compile" in c or "--bf16" in c for c in default)
-    switched = sample_commands(compile=True, bf16=True)
     assert switched and all("--compile" in c and "--bf16" in c for c in switched)
