@@ -4,6 +4,7 @@ Test files import from here, never from one another."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import torch
@@ -13,6 +14,17 @@ from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
 
 TRAINING_NOISE = {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 10}
+# `train --settings` of a one-epoch width-4 U-Net over 3 levels (a copy per use: tests edit it)
+SMALL_UNET_SETTINGS = {
+    "arch": "unet",
+    "dataset": "mnist",
+    "width": 4,
+    "epochs": 1,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "checkpoint_epochs": [1],
+    "noise": {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 3},
+}
 
 
 def write_tiny_checkpoint(path: Path) -> Path:
@@ -71,3 +83,14 @@ def train_tiny_classifier(data: Path, out: Path, summary: Path | None = None) ->
     argv = ["train-classifier", "--data", data, "--out", out, "--summary", summary, "--epochs", 1]
     assert cli.main([str(a) for a in [*argv, "--batch-size", 32, "--device", "cpu"]]) == 0
     return out
+
+
+def side_by_side(commands: dict, cwd) -> dict:
+    """key -> (exit code, stdout + stderr) of each command, all run at once: each is mostly Snakemake
+    starting up and building its DAG, one core each."""
+    runs = {
+        key: subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for key, command in commands.items()
+    }
+    outputs = {key: run.communicate(timeout=300)[0] for key, run in runs.items()}
+    return {key: (runs[key].returncode, outputs[key]) for key in runs}

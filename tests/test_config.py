@@ -4,11 +4,11 @@ both by the library and by the real Snakemake CLI before any job runs (and witho
 from __future__ import annotations
 
 import copy
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import side_by_side
 
 from ncsn.config import load_config, validate_config
 from ncsn.errors import ConfigError
@@ -81,26 +81,28 @@ def test_every_problem_is_reported_at_once(quick, schema):
         validate_config(bad, schema)
 
 
-@pytest.mark.parametrize(
-    "key, value, fragment",
-    [
-        ("noise.sigma_min", 5.0, "'noise.sigma_min' (5.0) must be smaller than 'noise.sigma_max'"),
-        ("data.datasets", ["svhn"], "'data.datasets.0' is 'svhn'; allowed values: mnist, fashion_mnist"),
-        ("sampler.step_lr", 0, "'sampler.step_lr' is 0; it must be > 0"),
-    ],
-)
-def test_snakemake_stops_before_any_job(repo, quick, snakemake_cmd, tmp_path, key, value, fragment):
-    bad = _set(copy.deepcopy(quick), key, value)
-    configfile = tmp_path / "bad.yaml"
-    configfile.write_text(yaml.safe_dump(bad))
-    proc = subprocess.run(
-        snakemake_cmd + ["-n", "--configfile", str(configfile)], cwd=repo, capture_output=True, text=True, timeout=300
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert fragment in output
-    assert "Traceback" not in output and 'File "' not in output
-    assert "Building DAG" not in output  # stopped before scheduling anything
+BAD_VALUES = [
+    ("noise.sigma_min", 5.0, "'noise.sigma_min' (5.0) must be smaller than 'noise.sigma_max'"),
+    ("data.datasets", ["svhn"], "'data.datasets.0' is 'svhn'; allowed values: mnist, fashion_mnist"),
+    ("sampler.step_lr", 0, "'sampler.step_lr' is 0; it must be > 0"),
+]
+
+
+def test_snakemake_stops_before_any_job(repo, quick, snakemake_cmd, tmp_path):
+    """A bad value stops Snakemake with the key's message, no traceback, before any job is scheduled (the
+    three runs side by side: each is mostly Snakemake starting up)."""
+    commands = {}
+    for key, value, _ in BAD_VALUES:
+        configfile = tmp_path / f"{key}.yaml"
+        configfile.write_text(yaml.safe_dump(_set(copy.deepcopy(quick), key, value)))
+        commands[key] = snakemake_cmd + ["-n", "--configfile", str(configfile)]
+    results = side_by_side(commands, repo)
+    for key, _, fragment in BAD_VALUES:
+        code, output = results[key]
+        assert code != 0, key
+        assert fragment in output
+        assert "Traceback" not in output and 'File "' not in output
+        assert "Building DAG" not in output  # stopped before scheduling anything
 
 
 def test_check_config_command(repo, tmp_path):

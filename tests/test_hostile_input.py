@@ -3,12 +3,13 @@ do, exit 1, no traceback; a failed write leaves nothing torn at the output path 
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 
 import pytest
 import torch
-from helpers import train_tiny_classifier, write_tiny_checkpoint
+from helpers import SMALL_UNET_SETTINGS, train_tiny_classifier, write_tiny_checkpoint
 
 from ncsn import cli
 from ncsn.data.images import write_synthetic
@@ -201,16 +202,7 @@ def test_another_dataset_than_the_references_is_refused(evaluation_inputs, capsy
     ],
 )
 def test_bad_training_settings_are_named(tmp_path, capsys, settings, fragment):
-    good = {
-        "arch": "unet",
-        "dataset": "mnist",
-        "width": 4,
-        "epochs": 1,
-        "batch_size": 8,
-        "lr": 1e-3,
-        "checkpoint_epochs": [1],
-        "noise": {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 3},
-    }
+    good = copy.deepcopy(SMALL_UNET_SETTINGS)
     if settings == "BATCH0":
         settings = json.dumps({**good, "batch_size": 0})
     elif settings == "SIGMAINF":

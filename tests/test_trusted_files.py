@@ -9,6 +9,7 @@ cache file and Ctrl-C each get one message."""
 
 from __future__ import annotations
 
+import copy
 import json
 import pathlib
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import train_tiny_classifier, write_tiny_checkpoint
+from helpers import SMALL_UNET_SETTINGS, train_tiny_classifier, write_tiny_checkpoint
 from torch_fidelity import calculate_metrics
 
 from ncsn import cli
@@ -131,16 +132,7 @@ def _in_cache(study, tmp_path):
 
 
 def _train(data: Path, out_dir: Path) -> list[str]:
-    settings = {
-        "arch": "unet",
-        "dataset": "mnist",
-        "width": 4,
-        "epochs": 1,
-        "batch_size": 8,
-        "lr": 1e-3,
-        "checkpoint_epochs": [1],
-        "noise": {"sigma_max": 1.0, "sigma_min": 0.01, "n_levels": 3},
-    }
+    settings = copy.deepcopy(SMALL_UNET_SETTINGS)
     return _argv("train", variant="v", settings=json.dumps(settings), data=data, device="cpu", out_dir=out_dir)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import side_by_side
 
 from ncsn import layout
 from ncsn.config import load_config
@@ -47,17 +48,6 @@ def expected_jobs(config: dict) -> dict[str, int]:
     return jobs
 
 
-def _side_by_side(commands: dict, cwd) -> dict:
-    """key -> (exit code, stdout + stderr) of each command, all run at once: each is mostly Snakemake
-    starting up and building its DAG, one core each."""
-    runs = {
-        key: subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for key, command in commands.items()
-    }
-    outputs = {key: run.communicate(timeout=300)[0] for key, run in runs.items()}
-    return {key: (runs[key].returncode, outputs[key]) for key in runs}
-
-
 def _job_stats(text: str) -> dict[str, int]:
     """rule -> jobs of the job stats table Snakemake prints (with its total)."""
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M)}
@@ -72,7 +62,7 @@ def test_dry_runs_plan_the_jobs_each_config_implies(repo, snakemake_cmd, tmp_pat
         + ["--directory", str(tmp_path / Path(configfile).stem), "--quiet", "rules"]
         for configfile in configfiles
     }
-    for configfile, (code, text) in _side_by_side(commands, repo).items():
+    for configfile, (code, text) in side_by_side(commands, repo).items():
         assert code == 0, text
         planned = _job_stats(text)
         total = planned.pop("total")
@@ -93,7 +83,7 @@ def test_snakemake_lint_is_clean(repo, snakemake_cmd, tmp_path):
         + ["--lint", "--configfile", configfile, "--directory", str(tmp_path / Path(configfile).stem)]
         for configfile in CONFIGS
     }
-    failed = {configfile: text for configfile, (code, text) in _side_by_side(commands, repo).items() if code != 0}
+    failed = {configfile: text for configfile, (code, text) in side_by_side(commands, repo).items() if code != 0}
     assert not failed, "\n".join(f"--- {configfile}\n{text}" for configfile, text in failed.items())
 
 
@@ -205,7 +195,7 @@ def test_a_config_edit_reruns_only_the_jobs_whose_output_it_changes(repo, snakem
         edited.write_text(yaml.safe_dump(config))
         commands[name] = _study_command(repo, snakemake_cmd, study, edited) + ["-n", "--quiet", "rules"]
     plans = {}
-    for name, (code, text) in _side_by_side(commands, repo).items():
+    for name, (code, text) in side_by_side(commands, repo).items():
         assert code == 0, text
         plans[name] = {rule: n for rule, n in _job_stats(text).items() if rule != "total"}
 
@@ -228,7 +218,7 @@ def test_sampler_speed_switches_reach_the_sample_jobs(repo, snakemake_cmd, tmp_p
         commands[name] = _study_command(repo, snakemake_cmd, tmp_path / name, tmp_path / f"{name}.yaml")
         commands[name] += ["-n", "-p"]
     sample_commands = {}
-    for name, (code, text) in _side_by_side(commands, repo).items():
+    for name, (code, text) in side_by_side(commands, repo).items():
         assert code == 0, text
         sample_commands[name] = [line for line in text.splitlines() if " -m ncsn sample " in line]
     default, switched = sample_commands["default"], sample_commands["switched"]
