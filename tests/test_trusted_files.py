@@ -214,6 +214,26 @@ def test_a_crafted_pickle_is_refused_by_every_command_before_it_runs(study, tmp_
 # The feature cache: the project's own files, the numbers of torch-fidelity's uncached metrics.
 
 
+def test_torch_fidelity_reads_only_a_copy_of_the_checked_inception_weights(tmp_path, monkeypatch):
+    """torch-fidelity unpickles Inception weights fully: it is handed the tensors the project read with
+    weights_only=True, from a file of its own, never the user's file (which could change in between)."""
+    weights = tmp_path / "inception.pth"
+    torch.save({"conv.weight": torch.arange(6.0).reshape(2, 3)}, weights)
+    seen = {}
+
+    def fake_extractor(name, features, **kwargs):
+        path = Path(kwargs["feature_extractor_weights_path"])
+        weights.write_bytes(b"swapped after the check")  # what the user's file holds now does not matter
+        seen.update(path=path, state=torch.load(path, weights_only=True))
+        return torch.nn.Identity()
+
+    monkeypatch.setattr(fid, "create_feature_extractor", fake_extractor)
+    extraction = fid._Extraction(extractors.inception_extractor(weights), batch_size=2, device="cpu")
+    assert isinstance(extraction.model, torch.nn.Identity)
+    assert seen["path"] != weights and not seen["path"].exists()  # a private copy, removed once built
+    assert torch.equal(seen["state"]["conv.weight"], torch.arange(6.0).reshape(2, 3))
+
+
 def _random_images(n: int, seed: int) -> torch.Tensor:
     return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +70,23 @@ def kid_subset_size(n1: int, n2: int) -> int:
 # Features: torch-fidelity's extraction, the reference's kept in this project's cache.
 
 
-def _check_weights(extractor: Extractor) -> None:
-    """torch-fidelity reads Inception weights with the full unpickler (weights_only=False); read them
-    here first with weights_only=True, so a crafted weights file is refused before it can run code.
+def _trusted_weights(extractor: Extractor, folder: Path) -> str:
+    """The weights file for torch-fidelity to read. torch-fidelity reads Inception weights with the full
+    unpickler (weights_only=False), so the project reads them itself with weights_only=True (a crafted
+    file is refused before it can run code) and hands torch-fidelity a copy of the tensors it read, written
+    into `folder`: no file that another program can change between the two reads.
     (The domain extractor reads its classifier through ncsn.torch_files itself.)"""
-    if extractor.kind == "inception":
-        load_dict(
-            extractor.weights_path,
-            "Inception weights",
-            f"run `python -m ncsn convert-inception --out {extractor.weights_path}` (rule inception_weights), "
-            f"or place torch-fidelity's own {OFFICIAL_INCEPTION_FILE} in the torch hub cache",
-        )
+    if extractor.kind != "inception":
+        return extractor.weights_path
+    state = load_dict(
+        extractor.weights_path,
+        "Inception weights",
+        f"run `python -m ncsn convert-inception --out {extractor.weights_path}` (rule inception_weights), "
+        f"or place torch-fidelity's own {OFFICIAL_INCEPTION_FILE} in the torch hub cache",
+    )
+    copy = folder / "inception-weights.pth"
+    torch.save(state, copy)
+    return str(copy)
 
 
 class _Extraction:
@@ -100,10 +107,11 @@ class _Extraction:
 
     @functools.cached_property
     def model(self) -> torch.nn.Module:
-        _check_weights(self.extractor)
-        # torch-fidelity prints to stdout; keep a command's stdout for its own summary.
-        with contextlib.redirect_stdout(sys.stderr):
-            return create_feature_extractor(self.extractor.name, [self.extractor.feature_layer], **self.kwargs)
+        with tempfile.TemporaryDirectory(prefix="ncsn-weights-") as folder:
+            kwargs = dict(self.kwargs, feature_extractor_weights_path=_trusted_weights(self.extractor, Path(folder)))
+            # torch-fidelity prints to stdout; keep a command's stdout for its own summary.
+            with contextlib.redirect_stdout(sys.stderr):
+                return create_feature_extractor(self.extractor.name, [self.extractor.feature_layer], **kwargs)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The float32 features [N, D] of uint8 images, as torch-fidelity computes them."""
