@@ -101,6 +101,14 @@ def _source(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _seeding_info(args: argparse.Namespace, shard, n_shards, batches: range | None) -> dict[str, Any]:
+    """The last keys of a set's info: how it was seeded, and which shard of the set it is."""
+    info: dict[str, Any] = {"seeding": args.seeding} if args.seeding != "set" else {}
+    if batches is not None:
+        info.update(shard=shard, n_shards=n_shards, batches=[batches.start, batches.stop])
+    return info
+
+
 def _image_shape(meta: dict[str, Any]) -> tuple[int, int, int]:
     return (meta["model_kwargs"].get("channels", 1), 28, 28)
 
@@ -145,20 +153,21 @@ def sample_langevin(
         "bf16": args.bf16,
         "seconds": round(seconds, 1),
     }
-    if args.seeding != "set":
-        info["seeding"] = args.seeding
-    if batches is not None:
-        info.update(shard=shard, n_shards=n_shards, batches=[batches.start, batches.stop])
-    return images, info
+    return images, {**info, **_seeding_info(args, shard, n_shards, batches)}
 
 
 def run(args: argparse.Namespace) -> int:
+    """`sample`: a set of the poster's sampler, or of a registered method (--method M --nfe N)."""
     check_arguments(args)
-    if args.method is not None:
-        return run_method(args)
+    settings = None if args.method is None else _method_settings(args)  # refused before anything is made
     device, meta = _open(args)
+    if args.method is not None:
+        check_method(args.method, meta["arch"])
     model = load_model(args.checkpoint, args.weights, device)
-    images, info = sample_langevin(args, model, meta, device)
+    if args.method is None:
+        images, info = sample_langevin(args, model, meta, device)
+    else:
+        images, info = sample_method(args, settings, model, meta, device)
     write_sample_set(images, info, args.out, args.grid, args.grid_size)
     print(json.dumps(info))
     return 0
@@ -220,20 +229,4 @@ def sample_method(
         "seconds": round(seconds, 2),
         "seconds_per_image": seconds / args.n_samples,
     }
-    if args.seeding != "set":
-        info["seeding"] = args.seeding
-    if batches is not None:
-        info.update(shard=shard, n_shards=n_shards, batches=[batches.start, batches.stop])
-    return images, info
-
-
-def run_method(args: argparse.Namespace) -> int:
-    """`sample --method M --nfe N`: one set of the samplers experiment."""
-    settings = _method_settings(args)
-    device, meta = _open(args)
-    check_method(args.method, meta["arch"])
-    model = load_model(args.checkpoint, args.weights, device)
-    images, info = sample_method(args, settings, model, meta, device)
-    write_sample_set(images, info, args.out, args.grid, args.grid_size)
-    print(json.dumps(info))
-    return 0
+    return images, {**info, **_seeding_info(args, shard, n_shards, batches)}
