@@ -51,7 +51,7 @@ def _hooked_flops_per_image(model: nn.Module, sigmas: torch.Tensor) -> float:
 def test_measure_reports_throughput_and_memory():
     # each measurement in a fresh process, as the command takes it (a process's peak resident set only grows)
     memory, speed = in_fresh_process(
-        1, measure_alone, size=UNET4, device="cpu", train_batch=8, sample_batch=8, rounds=2
+        1, measure_alone, names=["ours"], size=UNET4, device="cpu", train_batch=8, sample_batch=8, rounds=2
     )
     bigger = in_fresh_process(
         1, measure_memory, name="ours", size=UNET4, device="cpu", official=None, train_batch=8, sample_batch=1024
@@ -84,10 +84,12 @@ def test_measure_reports_throughput_and_memory():
         f"{ours['train_images_per_s']:.1f}",
         f"{train_gflops:.1f}",
         f"{100 * train_gflops / 100.0:.0f}",  # % of the 100 GFLOP/s peak
+        "-",  # no plain twin timed
         "-",  # no official network timed
         f"{ours['sample_evals_per_s']:.1f}",
         f"{sample_gflops:.1f}",
         f"{100 * sample_gflops / 100.0:.0f}",
+        "-",
         "-",
     ]
 
@@ -135,15 +137,17 @@ def test_bf16_and_compile_competitors_wrap_our_network():
 
     assert competitors(UNET4, None, compile_ours=True, bf16=True) == [
         "ours",
+        "ours+plain",
         "ours+compile",
         "ours+bf16",
         "ours+compile+bf16",
     ]
-    assert competitors(UNET4, None, compile_ours=False, bf16=True) == ["ours", "ours+bf16"]
-    assert [memory_key(n) for n in ("ours+compile", "ours+compile+bf16", "ours+bf16")] == [
+    assert competitors(UNET4, None, compile_ours=False, bf16=True, plain=False) == ["ours", "ours+bf16"]
+    assert [memory_key(n) for n in ("ours+compile", "ours+compile+bf16", "ours+bf16", "ours+plain")] == [
         "ours",
         "ours+bf16",
         "ours+bf16",
+        "ours",
     ]
     torch.manual_seed(0)
     sigmas = geometric_sigmas(1.0, 0.01, 10)
@@ -178,5 +182,38 @@ def test_bench_csv_keeps_the_sizes_measured_before_an_interruption(tmp_path, mon
         bench.compute([UNET4, dict(UNET4, width=8)], settings, measured=lambda rows: bench.write_csv(rows, path))
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
-    assert [(r["width"], r["network"], r["train_images_per_s"]) for r in rows] == [("4", "ours", "10.0")]
+    assert [(r["width"], r["network"], r["train_images_per_s"]) for r in rows] == [
+        ("4", "ours", "10.0"),
+        ("4", "ours+plain", "10.0"),
+    ]
     assert [p.name for p in tmp_path.iterdir()] == ["bench.csv"]  # no temporary file left behind
+
+
+def test_our_network_is_timed_in_turn_with_its_plain_twin():
+    """ours+plain computes PyTorch's own group norm and SiLU (ncsn.models.forms): timed round by round
+    with ours, in the same process; ours's row carries the speed ratio and its range over the rounds."""
+    from ncsn.perf.bench import measure_speed, plain_score_fn
+
+    torch.manual_seed(0)
+    sigmas = geometric_sigmas(1.0, 0.01, 10)
+    model = build_model("unet", sigmas=sigmas, width=8).eval()
+    x, sigma = torch.rand(4, 1, 28, 28), sigmas[[0, 3, 6, 9]]
+    with torch.inference_mode():
+        fast, plain = model(x, sigma), plain_score_fn(model)(x, sigma)
+    assert not torch.equal(fast, plain)  # two computations ...
+    assert (fast - plain).norm() <= 1e-5 * plain.norm()  # ... of the same scores (float32 rounding)
+
+    speed = measure_speed(["ours", "ours+plain"], UNET4, "cpu", None, train_batch=4, sample_batch=4, rounds=3)
+    ours = speed["ours"]
+    for what in ("train", "sample"):
+        assert 0 < ours[f"{what}_vs_plain_min"] <= ours[f"{what}_vs_plain_max"]
+    assert "sample_vs_plain_min" not in speed["ours+plain"]
+    memory = {"ours": {"params": 1, "gflop_per_image": 1.0, "peak_mib": 1.0}}
+    rows = size_rows(UNET4, speed, memory, peak_gflops=100.0, common={"device": "cpu"})
+    assert [r["network"] for r in rows] == ["ours", "ours+plain"]
+    assert rows[0]["sample_vs_plain"] == pytest.approx(
+        ours["sample_evals_per_s"] / speed["ours+plain"]["sample_evals_per_s"]
+    )
+    assert "sample_vs_plain" not in rows[1]
+    table_row = format_table(rows).splitlines()[2]
+    assert f"{rows[0]['sample_vs_plain']:.2f} (" in table_row  # the ratio with its range over the rounds

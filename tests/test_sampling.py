@@ -213,8 +213,49 @@ def test_compile_switch_and_fallback_to_eager(monkeypatch):
     assert len(messages) == 1 and "running uncompiled" in messages[0]
 
 
+def test_a_compile_that_takes_too_long_falls_back_to_eager_within_its_time_limit(monkeypatch):
+    """A compiler that stalls (as inductor did on the reference network) is cut off after timeout_s, in
+    the first call; that call and every later one return the eager scores, with one warning line."""
+    import time
+
+    from ncsn.models.compiled import compile_score_fn
+
+    def model(x, sigma):
+        return 2 * x
+
+    def stalling(x, sigma):
+        time.sleep(30)  # interrupted by the time limit's SIGALRM after 0.5 s
+        return x
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: stalling)
+    messages = []
+    score_fn = compile_score_fn(model, log=messages.append, timeout_s=0.5)
+    x = torch.ones(2)
+    start = time.perf_counter()
+    assert torch.equal(score_fn(x, x), 2 * x)
+    assert time.perf_counter() - start < 5
+    assert torch.equal(score_fn(x, x), 2 * x)
+    assert messages == ["warning: torch.compile did not finish within 0.5 s; running uncompiled"]
+
+
 def test_bf16_sampling_needs_cuda():
     from ncsn.sampling.driver import score_function
 
     with pytest.raises(NcsnError, match="--bf16 needs a CUDA device"):
         score_function(nn.Identity(), torch.device("cpu"), bf16=True)
+
+
+def test_sample_grid_has_torchvisions_layout_without_importing_it(tmp_path):
+    """The PNG grid is written with Pillow (importing torchvision cost every sampling job 2.4 s); its
+    pixels are those torchvision's make_grid + save_image gave."""
+    import numpy as np
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    from ncsn.sampling.sets import image_grid
+
+    images = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    image_grid(images, tmp_path / "grid.png", nrow=4)
+    expected = make_grid(images.float() / 255, nrow=4, padding=2, pad_value=1.0).mul(255).add_(0.5).to(torch.uint8)
+    written = torch.from_numpy(np.array(Image.open(tmp_path / "grid.png")))
+    assert torch.equal(written, expected[0])

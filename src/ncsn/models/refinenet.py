@@ -207,8 +207,9 @@ class RefineNet(nn.Module):
     def level_index(self, sigma: Tensor) -> Tensor:
         """Index of each per-sample sigma in the model's schedule (exact match required)."""
         matches = sigma.reshape(-1, 1).to(self.sigmas) == self.sigmas.reshape(1, -1)
-        if matches.is_cuda:
-            # Checked on the device, without a host sync (a sampler calls this at every step).
+        if matches.is_cuda or torch.compiler.is_compiling():
+            # Checked on the device, without a host sync (a sampler calls this at every step); under
+            # torch.compile a host-side check would break the graph (and stalled the CPU compiler).
             torch._assert_async(matches.any(dim=1).all(), "noise level(s) not in this model's schedule")
         elif not bool(matches.any(dim=1).all()):
             unknown = sigma.reshape(-1)[~matches.any(dim=1)].unique().tolist()

@@ -11,6 +11,11 @@ of --config-json, as the workflow's `throughput` rule calls it), or the sizes gi
                 the achieved GFLOP/s (a training step counted as 3 forward passes), beside the
                 machine's dense-convolution rate measured the same way (a large 3x3 conv2d).
 
+Our network is timed beside its plain twin, `ours+plain` (PyTorch's own group norm, SiLU and 5 x 5
+pooling instead of this project's faster forms of the same layers: ncsn.models.forms), in the same
+process on the same inputs, round by round; "x plain" is ours's speed over the twin's (ratio of the
+medians, with the lowest and highest ratio of a single round in brackets). --no-plain leaves it out.
+
 With --official PATH (a checkout of ermongroup/ncsn) the official CondRefineNetDilated of the same
 width is timed beside our reference network (dropout-free sizes), in the same process on the same
 inputs, the competitors taking turns round by round, and ours/official ratios are printed (of the
@@ -46,6 +51,7 @@ from ncsn.cli_options import add_run_options
 from ncsn.config import load_config
 from ncsn.device import resolve_device
 from ncsn.models.compiled import bf16_autocast, compile_score_fn
+from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.noise import geometric_sigmas
 from ncsn.perf.flops import conv_peak_gflops, forward_flops_per_image
@@ -98,10 +104,14 @@ def parse_size(text: str) -> dict[str, Any]:
     }
 
 
-def competitors(size: dict[str, Any], official: Path | None, compile_ours: bool, bf16: bool = False) -> list[str]:
+def competitors(
+    size: dict[str, Any], official: Path | None, compile_ours: bool, bf16: bool = False, plain: bool = True
+) -> list[str]:
     """ours, official (a dropout-free reference network, with a checkout), and ours's variants:
-    ours+compile, ours+bf16, ours+compile+bf16 as the switches ask."""
+    ours+plain (unless plain=False), ours+compile, ours+bf16, ours+compile+bf16 as the switches ask."""
     names = ["ours"]
+    if plain:
+        names.append("ours+plain")
     if official is not None and size["arch"] == "refinenet" and size["dropout"] == 0:
         names.append("official")
     if compile_ours:
@@ -113,17 +123,30 @@ def competitors(size: dict[str, Any], official: Path | None, compile_ours: bool,
     return names
 
 
+def plain_score_fn(model: torch.nn.Module):
+    """`model` computing PyTorch's plain forms of its layers (ncsn.models.forms)."""
+
+    def score_fn(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        with plain_forms():
+            return model(x, sigma)
+
+    return score_fn
+
+
 def wrapped_score_fn(name: str, model: torch.nn.Module, device: torch.device):
     """The score function of an ours+... competitor over `model`; None (the module itself) for the others."""
     if "+" not in name:
         return None
+    if name == "ours+plain":
+        return plain_score_fn(model)
     score_fn = compile_score_fn(model) if "+compile" in name else model
     return bf16_autocast(score_fn, device.type) if name.endswith("+bf16") else score_fn
 
 
 def memory_key(name: str) -> str:
-    """The competitor whose peak memory a row reports: a compiled network's is its eager twin's."""
-    return name.replace("+compile", "")
+    """The competitor whose peak memory a row reports: a compiled network's is its eager twin's, and
+    the plain twin's is ours's (not measured apart)."""
+    return name.replace("+compile", "").replace("+plain", "")
 
 
 def build(name: str, size: dict[str, Any], device: torch.device, official: Path | None):
@@ -201,28 +224,39 @@ def measure_speed(
             train_images_per_s=train_batch / statistics.median(train[name]),
             sample_evals_per_s=sample_batch / statistics.median(sample[name]),
         )
-        if "official" in names and name != "official":
-            result[name].update(
-                **_round_ratio_range("train", train[name], train["official"]),
-                **_round_ratio_range("sample", sample[name], sample["official"]),
-            )
+        for baseline, key in RATIO_BASELINES.items():
+            if baseline in names and _compared_with(baseline, name):
+                result[name].update(
+                    **_round_ratio_range(f"train_vs_{key}", train[name], train[baseline]),
+                    **_round_ratio_range(f"sample_vs_{key}", sample[name], sample[baseline]),
+                )
     return result
 
 
-def _round_ratio_range(what: str, ours: list[float], official: list[float]) -> dict[str, float]:
-    """Lowest and highest speed ratio to the official network over the rounds (official's time / ours,
-    round by round): how far a noisy machine moves the ratio that the medians give."""
-    ratios = [theirs / mine for mine, theirs in zip(ours, official)]
-    return {f"{what}_vs_official_min": min(ratios), f"{what}_vs_official_max": max(ratios)}
+# baseline competitor -> the name its ratios carry ("x official", "x plain")
+RATIO_BASELINES = {"official": "official", "ours+plain": "plain"}
+
+
+def _compared_with(baseline: str, name: str) -> bool:
+    """Every other competitor is compared with the official network; ours alone with its plain twin."""
+    return name != baseline if baseline == "official" else name == "ours"
+
+
+def _round_ratio_range(key: str, ours: list[float], baseline: list[float]) -> dict[str, float]:
+    """Lowest and highest speed ratio to a baseline over the rounds (its time / ours, round by round):
+    how far a noisy machine moves the ratio that the medians give."""
+    ratios = [theirs / mine for mine, theirs in zip(ours, baseline)]
+    return {f"{key}_min": min(ratios), f"{key}_max": max(ratios)}
 
 
 def measure_alone(
-    size: dict[str, Any], device: str, train_batch: int, sample_batch: int, rounds: int
+    names: list[str], size: dict[str, Any], device: str, train_batch: int, sample_batch: int, rounds: int
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    """Memory, then speed, of our network alone, in one process (memory first: its peak is the growth
-    from this process's start). One process start per size instead of two."""
+    """Memory of our network, then the speed of `names` (ours and its plain twin), in one process
+    (memory first: its peak is the growth from this process's start). One process start per size
+    instead of two."""
     memory = measure_memory("ours", size, device, None, train_batch, sample_batch)
-    return memory, measure_speed(["ours"], size, device, None, train_batch, sample_batch, rounds)
+    return memory, measure_speed(names, size, device, None, train_batch, sample_batch, rounds)
 
 
 def _child(queue, threads: int, function, kwargs) -> None:
@@ -275,11 +309,13 @@ def size_rows(
         row["train_pct_peak"] = 100 * row["train_gflops"] / peak_gflops
         row["sample_pct_peak"] = 100 * row["sample_gflops"] / peak_gflops
         rows.append(row)
-    if "official" in speed:
+    for baseline, key in RATIO_BASELINES.items():
+        if baseline not in speed:
+            continue
         for row in rows:
-            if row["network"] != "official":
-                row["train_vs_official"] = row["train_images_per_s"] / speed["official"]["train_images_per_s"]
-                row["sample_vs_official"] = row["sample_evals_per_s"] / speed["official"]["sample_evals_per_s"]
+            if _compared_with(baseline, row["network"]):
+                row[f"train_vs_{key}"] = row["train_images_per_s"] / speed[baseline]["train_images_per_s"]
+                row[f"sample_vs_{key}"] = row["sample_evals_per_s"] / speed[baseline]["sample_evals_per_s"]
     return rows
 
 
@@ -295,10 +331,12 @@ COLUMNS = [  # (header, key, format)
     ("train images/s", "train_images_per_s", "{:.1f}"),
     ("train GFLOP/s", "train_gflops", "{:.1f}"),
     ("% peak", "train_pct_peak", "{:.0f}"),
+    ("x plain", "train_vs_plain", "{:.2f}"),
     ("x official", "train_vs_official", "{:.2f}"),
     ("sample eval/s", "sample_evals_per_s", "{:.1f}"),
     ("sample GFLOP/s", "sample_gflops", "{:.1f}"),
     ("% peak ", "sample_pct_peak", "{:.0f}"),
+    ("x plain ", "sample_vs_plain", "{:.2f}"),
     ("x official ", "sample_vs_official", "{:.2f}"),
 ]
 
@@ -366,6 +404,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bf16", action="store_true", help="also time our network under bf16 autocast (with --compile: also both)"
     )
+    parser.add_argument(
+        "--no-plain",
+        dest="plain",
+        action="store_false",
+        help="do not time the plain twin of our network (PyTorch's own forms of its layers)",
+    )
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--sample-batch", type=int, default=256)
     parser.add_argument(
@@ -393,9 +437,9 @@ def measure_size(
     `settings`: device, threads, official, rounds, train_batch, sample_batch."""
     threads, device, official = settings["threads"], settings["device"], settings["official"]
     batches = dict(train_batch=settings["train_batch"], sample_batch=settings["sample_batch"])
-    if names == ["ours"]:
+    if set(names) <= {"ours", "ours+plain"}:
         ours, speed = in_fresh_process(
-            threads, measure_alone, size=size, device=device, rounds=settings["rounds"], **batches
+            threads, measure_alone, names=names, size=size, device=device, rounds=settings["rounds"], **batches
         )
         return {"ours": ours}, speed
     memory = {
@@ -403,7 +447,7 @@ def measure_size(
             threads, measure_memory, name=name, size=size, device=device, official=official, **batches
         )
         for name in names
-        if "+compile" not in name
+        if memory_key(name) == name
     }
     speed = in_fresh_process(
         threads,
@@ -437,7 +481,9 @@ def compute(
     }
     rows = []
     for size in sizes:
-        names = competitors(size, settings["official"], settings["compile"], settings["bf16"])
+        names = competitors(
+            size, settings["official"], settings["compile"], settings["bf16"], settings.get("plain", True)
+        )
         memory, speed = measure_size(size, names, settings)
         rows += size_rows(size, speed, memory, peak["conv_peak_gflops"], common)
         measured(rows)
@@ -478,6 +524,7 @@ def run(args: argparse.Namespace) -> int:
         "official": args.official,
         "compile": args.compile,
         "bf16": args.bf16,
+        "plain": args.plain,
         "rounds": args.rounds,
         "train_batch": args.train_batch,
         "sample_batch": args.sample_batch,

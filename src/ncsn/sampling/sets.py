@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.utils import save_image
+from PIL import Image
 
 from ncsn.errors import NcsnError
 from ncsn.torch_files import load_dict, replace_with, save_atomic
@@ -29,10 +29,29 @@ def load_samples(path: str | Path) -> tuple[torch.Tensor, dict[str, Any]]:
     return images, data["info"]
 
 
+def grid_array(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: int = 255) -> torch.Tensor:
+    """uint8 images [N, C, H, W] side by side, `nrow` per row, on a `pad_value` background: [C, H', W']
+    (the layout of torchvision's make_grid)."""
+    n, c, h, w = images.shape
+    columns = min(nrow, n)
+    rows = math.ceil(n / columns)
+    grid = torch.full(
+        (c, rows * (h + padding) + padding, columns * (w + padding) + padding), pad_value, dtype=torch.uint8
+    )
+    for i, image in enumerate(images):
+        top, left = (i // columns) * (h + padding) + padding, (i % columns) * (w + padding) + padding
+        grid[:, top : top + h, left : left + w] = image
+    return grid
+
+
 def image_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
+    """A PNG of uint8 images in a grid of `nrow` columns (default: square), 2 white pixels between them.
+    Written with Pillow: importing torchvision for it took 2.4 s of every sampling job."""
     nrow = nrow or max(1, int(math.ceil(math.sqrt(len(images)))))
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.float() / 255.0, path, nrow=nrow, padding=2, pad_value=1.0)
+    grid = grid_array(images, nrow)
+    array = grid[0].numpy() if len(grid) == 1 else grid.permute(1, 2, 0).numpy()
+    Image.fromarray(array).save(path, format="PNG")
 
 
 def write_sample_set(images: torch.Tensor, info: dict[str, Any], out: Path, grid: Path, grid_size: int) -> None:

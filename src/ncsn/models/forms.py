@@ -1,0 +1,30 @@
+"""Which form of a few layers the networks compute: this project's fast forms (the default) or PyTorch's
+plain ones, the same mathematics up to float rounding.
+
+The fast forms: group norm + SiLU of the U-Net in per-channel passes (ncsn.models.group_norm; the
+reference network's layers had their fast forms written in place before: ncsn.models.norms and
+.activations). `plain_forms()` switches back to F.group_norm + F.silu, so that `python -m ncsn bench`
+times both in one process and the tests compare them. A new fast form of a layer checks `plain()` too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+_plain = False
+
+
+@contextlib.contextmanager
+def plain_forms(enabled: bool = True) -> Iterator[None]:
+    """Within the block, the networks compute PyTorch's plain forms."""
+    global _plain
+    before, _plain = _plain, enabled
+    try:
+        yield
+    finally:
+        _plain = before
+
+
+def plain() -> bool:
+    return _plain
