@@ -254,3 +254,64 @@ def test_the_95_percent_z_is_the_normal_quantile():
 
     assert abs(Z_95 - norm.ppf(0.975)) < 1e-6
     assert verdicts.Z == Z_95
+
+
+# Directional claims with a size: value and poster effect signed so that > 0 is the claim. With sd 1 the
+# 95% interval is value +- 1.96; the poster's effect is 5.
+@pytest.mark.parametrize(
+    "value, sd, expected",
+    [
+        (6.0, 1.0, "present"),  # [4.04, 7.96]: above 0, covers 5
+        (9.0, 1.0, "present"),  # [7.04, 10.96]: above 0 and above 5, an effect at least the poster's
+        (2.5, 1.0, "present, smaller"),  # [0.54, 4.46]: excludes both 0 and 5
+        (1.0, 1.0, "absent"),  # [-0.96, 2.96]: covers 0, excludes 5
+        (-4.0, 1.0, "absent"),  # [-5.96, -2.04]: the opposite direction
+        (2.5, 2.0, "inconclusive"),  # [-1.42, 6.42]: covers both 0 and 5
+        (2.5, float("nan"), "inconclusive"),  # unknown noise decides nothing
+    ],
+)
+def test_decide_effect_outcomes(value, sd, expected):
+    assert verdicts.decide_effect(value, sd, poster_effect=5.0) == expected
+    assert expected in verdicts.EFFECT_OUTCOMES
+
+
+def test_decide_effect_needs_a_positive_poster_effect():
+    with pytest.raises(ValueError, match="positive"):
+        verdicts.decide_effect(1.0, 1.0, poster_effect=-2.0)
+
+
+@pytest.mark.parametrize(
+    "outcomes, expected",
+    [
+        (["present", "present", "present"], "reproduced"),
+        (["present", "absent", "present"], "partly reproduced"),
+        (["present", "inconclusive"], "partly reproduced"),
+        (["present, smaller", "present, smaller"], "partly reproduced"),  # everywhere, but smaller
+        (["absent", "inconclusive", "absent"], "inconclusive"),
+        (["inconclusive"], "inconclusive"),
+        (["absent", "absent"], "not reproduced"),
+    ],
+)
+def test_effect_verdict_aggregates_the_cases(outcomes, expected):
+    assert verdicts.effect_verdict(outcomes) == expected
+
+
+def test_effect_verdict_refuses_no_cases_and_unknown_outcomes():
+    with pytest.raises(ValueError):
+        verdicts.effect_verdict([])
+    with pytest.raises(ValueError, match="unknown"):
+        verdicts.effect_verdict(["present", "maybe"])
+
+
+def test_decide_across_seeds_by_sign_test():
+    assert verdicts.decide_across_seeds([0.5, 1.0, 0.2, 0.8, 0.1, 0.3]) == "present"  # p = 2 / 64
+    assert verdicts.decide_across_seeds([-0.5, -1.0, -0.2, -0.8, -0.1, -0.3]) == "absent"  # the opposite
+    assert verdicts.decide_across_seeds([0.5, 1.0, 0.2]) == "inconclusive"  # 3 seeds: p >= 0.25 always
+    assert verdicts.decide_across_seeds([0.5, -1.0, 0.2, 0.8, -0.1, 0.3]) == "inconclusive"
+
+
+def test_new_rules_are_written_down():
+    for key in ("paired_difference", "effect", "effect_cases", "across_seeds"):
+        assert verdicts.RULES[key]
+    for key in ("difference", "loss", "ema_fid", "stability", "optimum", "snow", "collapse", "capacity"):
+        assert key in verdicts.RULES  # callers still read the earlier rules

@@ -3,8 +3,21 @@
 Every comparison uses the interval of each number it compares (FID / KID: the bootstrap standard
 deviation over the sample set; held-out losses: the standard error over the batch; class shares: the
 Wilson interval). Two numbers differ only when their difference is larger than 1.96 standard errors
-of that difference; a difference inside the noise is not a difference. Each rule's text is shown in
-the report next to the verdict it produced (`RULES`).
+of that difference; a difference inside the noise is not a difference. The standard error of a
+difference depends on how the two numbers were measured:
+
+- unpaired (`compare`, ncsn.stats.unpaired_difference): independent sets, sqrt(sd_a^2 + sd_b^2);
+- paired (`paired_lower`, ncsn.stats.paired_difference): sets that share their noise item by item, such
+  as the raw and EMA samples of one checkpoint (same initial and Langevin noise) or the held-out losses
+  of raw and EMA weights (same images, same noise); the standard deviation of the per-resample (or
+  per-item) differences, in which the shared noise cancels.
+
+A directional claim with a size (the poster's effect) is decided per case by `decide_effect`, whose
+outcomes tell "present" from "absent" (the interval excludes the poster's effect) and from
+"inconclusive" (the interval covers both 0 and the poster's effect: this measurement cannot tell);
+`effect_verdict` turns the cases of a claim (epochs, seeds) into its verdict, and `decide_across_seeds`
+decides the direction of a difference across training seeds with a sign test. Each rule's text is shown
+in the report next to the verdict it produced (`RULES`).
 
 Only the profiles in `DECIDING_PROFILES` are sized to decide the poster's claims; the others
 (`tiny`, `quick`) test the pipeline, and their verdicts are "not comparable" whatever they measure.
@@ -16,6 +29,7 @@ import math
 from collections.abc import Sequence
 
 from ncsn.stats import Z_95 as Z
+from ncsn.stats import sign_test
 
 DECIDING_PROFILES = ("laptop", "full")
 # Snow: samples whose neighbouring-pixel variation exceeds the test images' by this factor.
@@ -68,7 +82,38 @@ RULES = {
         "and more diverse; partly: more diverse at some checkpoint but the reference never collapses; "
         "not reproduced: never more diverse"
     ),
+    "paired_difference": (
+        "Paired sets (raw and EMA samples of one checkpoint: same initial and Langevin noise, image i of "
+        "one drawn with the noise of image i of the other) are resampled with the same bootstrap indices; "
+        "the standard deviation of a - b is that of the per-resample differences, in which the shared "
+        "noise cancels. The 95% interval of a - b is a - b +- 1.96 times it"
+    ),
+    "effect": (
+        "One case of a directional claim, d signed so that d > 0 is the claim (e.g. FID(raw) - FID(EMA)), "
+        "judged by the 95% interval of d against 0 and the poster's effect E > 0. Present: the interval "
+        "lies above 0 and reaches E; present, smaller: it lies above 0 and below E (an effect, smaller "
+        "than the poster's); absent: it covers 0 and lies below E, or lies below 0 (the opposite "
+        "direction); inconclusive: it covers both 0 and E (this measurement cannot tell them apart)"
+    ),
+    "effect_cases": (
+        "A claim over several cases (epochs, seeds). Reproduced: present at every case; partly: present "
+        "(of the poster's size or smaller) at some case, but not of the poster's size at all; not "
+        "reproduced: absent at every case; inconclusive: present at none and inconclusive at some"
+    ),
+    "across_seeds": (
+        "Across training seeds: one paired difference per seed, signed so that > 0 is the claim, and a "
+        "two-sided exact sign test (zero differences dropped). Present: p < 0.05 with more positive "
+        "differences; absent: p < 0.05 with more negative ones (the opposite direction); inconclusive: "
+        "otherwise. Below 6 seeds with a nonzero difference no outcome reaches p < 0.05"
+    ),
 }
+
+# Outcomes of one case of a directional claim (`decide_effect`).
+PRESENT = "present"
+PRESENT_SMALLER = "present, smaller"
+ABSENT = "absent"
+INCONCLUSIVE = "inconclusive"
+EFFECT_OUTCOMES = (PRESENT, PRESENT_SMALLER, ABSENT, INCONCLUSIVE)
 
 
 def deciding(config: dict) -> bool:
@@ -96,6 +141,70 @@ def compare(a: float, sd_a: float, b: float, sd_b: float, z: float = Z) -> int:
         return (a > b) - (a < b)
     t = (a - b) / se
     return 1 if t > z else -1 if t < -z else 0
+
+
+def decide_effect(value: float, sd: float, poster_effect: float, z: float = Z) -> str:
+    """One case of a directional claim, from the 95% interval [value - z sd, value + z sd] of the measured
+    difference and the poster's effect, both signed so that a positive number is the claim (e.g.
+    value = FID(raw) - FID(EMA) for "EMA lowers the FID"):
+
+    - "present": the interval lies above 0 and reaches the poster's effect;
+    - "present, smaller": it lies above 0 and below the poster's effect, excluding both: there is an
+      effect in the claim's direction, but smaller than the poster's;
+    - "absent": it covers 0 and lies below the poster's effect (an effect of the poster's size is
+      excluded, none is seen), or it lies below 0 (the opposite direction);
+    - "inconclusive": it covers both 0 and the poster's effect: at this noise the measurement cannot tell
+      "no effect" from "the poster's effect" (ncsn.stats.n_for_power says how large a set could).
+
+    `poster_effect` must be in the units of `value` (the same metric, extractor and set size); where the
+    poster's number is not comparable, pass the smallest effect of interest fixed before the run. An
+    unknown noise (NaN sd) decides nothing: "inconclusive".
+    """
+    if not (math.isfinite(poster_effect) and poster_effect > 0):
+        raise ValueError(f"the poster's effect must be positive in the claim's direction, got {poster_effect}")
+    if not (math.isfinite(value) and math.isfinite(sd)):
+        return INCONCLUSIVE
+    low, high = value - z * sd, value + z * sd
+    if low > 0:
+        return PRESENT if high >= poster_effect else PRESENT_SMALLER
+    return ABSENT if high < poster_effect else INCONCLUSIVE
+
+
+def effect_verdict(outcomes: Sequence[str]) -> str:
+    """The verdict of a claim over several cases (epochs, seeds), from each case's `decide_effect`:
+
+    - "reproduced": every case is "present" (of the poster's size);
+    - "partly reproduced": some case is present ("present" or "present, smaller"), but not every case is
+      "present" (the claim holds somewhere, or everywhere with a smaller effect);
+    - "inconclusive": no case is present and some case is inconclusive (whether the claim holds
+      anywhere is not decided by this noise);
+    - "not reproduced": every case is absent.
+
+    A claim without cases is the caller's to label ("not comparable"): refused here.
+    """
+    if not outcomes:
+        raise ValueError("a claim needs at least one decided case")
+    unknown = set(outcomes) - set(EFFECT_OUTCOMES)
+    if unknown:
+        raise ValueError(f"unknown case outcomes {sorted(unknown)}; expected some of {EFFECT_OUTCOMES}")
+    if all(o == PRESENT for o in outcomes):
+        return "reproduced"
+    if any(o in (PRESENT, PRESENT_SMALLER) for o in outcomes):
+        return "partly reproduced"
+    return INCONCLUSIVE if INCONCLUSIVE in outcomes else "not reproduced"
+
+
+def decide_across_seeds(differences: Sequence[float], alpha: float = 0.05) -> str:
+    """The direction of a difference across training seeds (one paired difference per seed, signed so
+    that > 0 is the claim), by the two-sided exact sign test (ncsn.stats.sign_test): "present" when
+    p < alpha with more positive differences, "absent" when p < alpha with more negative ones (the
+    opposite direction), "inconclusive" otherwise. The sign test uses each seed's direction only, so
+    it cannot tell a smaller effect from none; with fewer than 6 nonzero differences it is always
+    "inconclusive" at alpha = 0.05."""
+    test = sign_test(differences)
+    if test["p_value"] >= alpha:
+        return INCONCLUSIVE
+    return PRESENT if test["positive"] > test["negative"] else ABSENT
 
 
 def paired_lower(difference: float, se: float, z: float = Z) -> bool:
