@@ -61,7 +61,7 @@ def test_the_recorded_training_settings_and_seed_are_compared_but_not_when_files
 def test_the_report_refuses_a_checkpoint_whose_width_differs_from_the_config(tiny_config, tmp_path):
     config = copy.deepcopy(tiny_config)
     results = tmp_path / "results"
-    path = results / layout.checkpoint("mnist_unet", 2)
+    path = results / layout.checkpoint("mnist_unet", 0, "epoch_2")
     path.parent.mkdir(parents=True)
     torch.save(_recorded(parse_settings(merged_settings(config, "mnist_unet")), "mnist_unet", config["seed"]), path)
     check_checkpoints_match_config(config, results)  # trained as configured (other variants: not trained)
@@ -71,7 +71,7 @@ def test_the_report_refuses_a_checkpoint_whose_width_differs_from_the_config(tin
         check_checkpoints_match_config(config, results)
     message = str(error.value)
     assert f"{path} was trained with width = 4, the config asks 6 (variants.mnist_unet.width)" in message
-    assert f"--forcerun {results / layout.training_metrics('mnist_unet')}" in message
+    assert f"--forcerun {results / layout.training_metrics('mnist_unet', 0)}" in message
     assert "previous report is untouched" in message
 
 

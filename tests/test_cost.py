@@ -108,7 +108,7 @@ def test_the_plan_keeps_only_the_jobs_left_to_run(repo, full_study_plan):
     """A study with one network trained and one sample set drawn: the estimate drops exactly those jobs."""
     config = load_config(repo / "config/config.yaml")
     one_set = [j for j in cost.jobs(config) if j["rule"] == "sample_shard"][: config["sampler"]["shards"]]
-    done = {"results/" + layout.training_metrics("mnist_unet")} | {f"results/{j['output']}" for j in one_set}
+    done = {"results/" + layout.training_metrics("mnist_unet", 0)} | {f"results/{j['output']}" for j in one_set}
     lines = full_study_plan.splitlines()
     plan = "\n".join(
         [lines[0]]

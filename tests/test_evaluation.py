@@ -51,6 +51,7 @@ def pipeline(tmp_path_factory):
                         images[:, :, :14] //= 4  # some difference between sets
                     info = {
                         "variant": variant,
+                        "training_seed": 0,
                         "epoch": epoch,
                         "weights": weights,
                         "step_lr": eps,
@@ -106,8 +107,8 @@ def test_table1_figure1_figure2(pipeline):
         "--evaluations",
         *t1,
         "--metrics",
-        f"net_a={root / 'metrics.csv'}",
-        f"net_b={root / 'metrics.csv'}",
+        f"net_a:0={root / 'metrics.csv'}",
+        f"net_b:0={root / 'metrics.csv'}",
         "--csv",
         root / "t1.csv",
         "--png",

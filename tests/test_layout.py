@@ -15,7 +15,7 @@ STEP_SIZES = [1e-5, 5e-6, 1e-4, 2e-5, 1.2345678e-5, 0.1 + 0.2, 3e-7, 1e-16, 6.02
 def test_a_step_size_reads_back_from_its_path_exactly(step_lr):
     tag = layout.eps_tag(step_lr)
     assert float(tag) == step_lr
-    path = layout.sample_set("v", 3, "ema", step_lr, 100)
+    path = layout.sample_set("v", 0, "epoch_3", "ema", step_lr, 100)
     assert path.endswith(f"/eps{tag}_T100.pt")
     assert float(path.rsplit("/eps", 1)[1].split("_T", 1)[0]) == step_lr
 
@@ -40,22 +40,33 @@ def test_a_step_size_that_cannot_be_sampled_is_refused(bad):
 
 
 def test_wildcards_give_the_pattern_of_the_same_files():
-    pattern = layout.evaluation("{variant}", "{epoch}", "{weights}", "{eps}", "{T}")
-    assert pattern == "evaluation/{variant}/epoch_{epoch}/{weights}/eps{eps}_T{T}.json"
-    concrete = layout.evaluation("mnist_unet", 5, "raw", 1e-5, 100)
-    assert concrete == pattern.format(variant="mnist_unet", epoch=5, weights="raw", eps="1e-05", T=100)
+    pattern = layout.evaluation("{variant}", "{seed}", "{point}", "{weights}", "{eps}", "{T}")
+    assert pattern == "evaluation/{variant}/seed_{seed}/{point}/{weights}/eps{eps}_T{T}.json"
+    concrete = layout.evaluation("mnist_unet", 2, layout.epoch_point(5), "raw", 1e-5, 100)
+    assert concrete == pattern.format(variant="mnist_unet", seed=2, point="epoch_5", weights="raw", eps="1e-05", T=100)
+
+
+def test_a_checkpoint_point_is_an_epoch_or_a_step_and_reads_back():
+    assert layout.parse_point(layout.epoch_point(15)) == ("epoch", 15)
+    assert layout.parse_point(layout.step_point(30000)) == ("step", 30000)
+    assert layout.point_label("step_30000") == "step 30000"
+    assert layout.stored_checkpoint("v", 0, "step_300") == "train/v/seed_0/state/step_300.pt"
+    assert layout.checkpoint("v", 1, "epoch_2") == "train/v/seed_1/checkpoints/epoch_2.pt"
+    for bad in ("epoch5", "iteration_3", "step_x"):
+        with pytest.raises(ValueError, match="epoch_<n> or step_<n>"):
+            layout.parse_point(bad)
 
 
 @pytest.mark.parametrize(
     "path, rule",
     [
-        (layout.sample_set("v", 1, "raw", 1e-5, 10), "sample"),
-        (layout.method_sample_set("v", 1, "raw", "ald", 10), "sample_method"),
-        (layout.evaluation("v", 1, "raw", 1e-5, 10), "evaluate"),
-        (layout.method_evaluation("v", 1, "raw", "ald", 10), "evaluate_method"),
+        (layout.sample_set("v", 0, "epoch_1", "raw", 1e-5, 10), "sample"),
+        (layout.method_sample_set("v", 0, "epoch_1", "raw", "ald", 10), "sample_method"),
+        (layout.evaluation("v", 0, "step_300", "raw", 1e-5, 10), "evaluate"),
+        (layout.method_evaluation("v", 0, "epoch_1", "raw", "ald", 10), "evaluate_method"),
         (layout.experiment("figure1", "heatmap"), "figure1"),
         (layout.toy("mixing", "summary"), "toy_*"),
-        (layout.training_metrics("v"), "train"),
+        (layout.training_metrics("v", 0), "train"),
         (layout.fid_reference("mnist", "domain"), "fid_reference"),
         ("elsewhere/file.txt", "?"),
     ],

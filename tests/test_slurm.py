@@ -155,7 +155,7 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
     config["training"]["save_every_steps"] = 5
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    target = f"results/train/{name}/metrics.csv"
+    target = f"results/train/{name}/seed_0/metrics.csv"
 
     def snakemake(workdir: Path, *extra: str) -> list[str]:
         return snakemake_cmd + [
@@ -190,7 +190,7 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
         text=True,
     )
     try:
-        last = cluster / f"results/train/{name}/state/last.pt"
+        last = cluster / f"results/train/{name}/seed_0/state/last.pt"
         deadline = time.time() + 600
         while not last.exists() and time.time() < deadline and runner.poll() is None:
             time.sleep(0.5)
@@ -207,11 +207,11 @@ def test_cancelled_training_job_is_retried_and_resumes(repo, snakemake_cmd, slur
             runner.wait(timeout=60)
     assert runner.returncode == 0, output[-5000:]
     assert len(re.findall(r"submitted with SLURM jobid", output)) >= 2, "the cancelled job was not resubmitted"
-    train_log = (cluster / f"results/logs/train/{name}.log").read_text()
+    train_log = (cluster / f"results/logs/train/{name}_seed_0.log").read_text()
     assert "resuming" in train_log, train_log[-2000:]
 
-    ours = torch.load(cluster / f"results/train/{name}/state/epoch_2.pt")
-    theirs = torch.load(reference / f"results/train/{name}/state/epoch_2.pt")
+    ours = torch.load(cluster / f"results/train/{name}/seed_0/state/epoch_2.pt")
+    theirs = torch.load(reference / f"results/train/{name}/seed_0/state/epoch_2.pt")
     for key in ("model", "ema"):
         for param, tensor in theirs[key].items():
             assert torch.equal(tensor, ours[key][param]), f"{key}.{param} differs after resume"

@@ -81,4 +81,4 @@ def test_dry_run_trains_every_variant_and_publishes_every_checkpoint(repo, quick
     assert int(counts["train"]) == len(quick["variants"])
     assert int(counts["train_checkpoint"]) == sum(len(v["checkpoint_epochs"]) for v in quick["variants"].values())
     for name in quick["variants"]:
-        assert f"--variant {name} " in output and f"results/train/{name}/metrics.csv" in output
+        assert f"--variant {name} " in output and f"results/train/{name}/seed_0/metrics.csv" in output

@@ -167,8 +167,8 @@ def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, fake_s
     results = study / "results"
     mnist_sets = [
         str(p.relative_to(study))
-        for p in results.glob("evaluation/*/epoch_*/*/*.json")  # the poster's sampler's sets
-        if config["variants"][p.parts[-4]]["dataset"] == "mnist"
+        for p in results.glob("evaluation/*/seed_*/epoch_*/*/*.json")  # the poster's sampler's sets
+        if config["variants"][p.parts[-5]]["dataset"] == "mnist"
     ]
     assert mnist_sets and _planned(base, repo, ["figure1", "figure2", "table1", "evaluate"]) == {}
 
@@ -176,7 +176,7 @@ def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, fake_s
         path.write_bytes(b"changed")
         os.utime(path, (at, at))
 
-    change(results / layout.sample_set("fashion_refinenet", 2, "ema", 1e-5, 2), time.time() + 60)
+    change(results / layout.sample_set("fashion_refinenet", 0, "epoch_2", "ema", 1e-5, 2), time.time() + 60)
     assert _planned(base, repo, ["figure1", "figure2", "table1"]) == {"figure2": 1}
     change(results / layout.dataset_tensors("mnist"), time.time() + 120)
     assert _planned(base, repo, ["evaluate"], targets=mnist_sets) == {"evaluate": len(mnist_sets)}

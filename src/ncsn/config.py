@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ncsn import plan
+from ncsn import layout, plan
 from ncsn.errors import ConfigError
 from ncsn.sampling.methods import METHODS, trained_levels_only
 
@@ -292,13 +292,15 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
             f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
             f"{TEST_SPLIT_SIZE} test images"
         )
-    for variant, epoch, section in plan.requested_checkpoints(config):
+    for variant, _, point, section in plan.requested_checkpoints(config):
         if variant not in variants:
             problems.append(f"'{section}' names variant {variant!r}, which is not in 'variants'")
-        elif epoch not in variants[variant]["checkpoint_epochs"]:
+        elif point not in plan.points(config, variant):
+            kind, number = layout.parse_point(point)
+            key = f"checkpoint_{kind}s"
+            kept = sorted(variants[variant].get(key, []))
             problems.append(
-                f"'{section}' asks for epoch {epoch} of {variant!r}, not in "
-                f"'variants.{variant}.checkpoint_epochs' {sorted(variants[variant]['checkpoint_epochs'])}"
+                f"'{section}' asks for {kind} {number} of {variant!r}, not in 'variants.{variant}.{key}' {kept}"
             )
     return sorted(set(problems))
 

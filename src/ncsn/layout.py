@@ -71,56 +71,97 @@ TRAINING_METRICS = "metrics.csv"
 TRAINING_LAST_STATE = "state/last.pt"
 
 
+# A checkpoint of a training run is a point of it: the end of an epoch or an optimizer step count.
+POINT_KINDS = ("epoch", "step")
+POINT_PATTERN = r"(?:epoch|step)_\d+"
+
+
+def epoch_point(epoch: int | str) -> str:
+    return f"epoch_{epoch}"
+
+
+def step_point(step: int | str) -> str:
+    return f"step_{step}"
+
+
+def parse_point(point: str) -> tuple[str, int]:
+    """("epoch", 5) from "epoch_5", ("step", 30000) from "step_30000"."""
+    kind, _, number = point.partition("_")
+    if kind not in POINT_KINDS or not number.isdigit():
+        raise ValueError(f"a checkpoint point is epoch_<n> or step_<n>, got {point!r}")
+    return kind, int(number)
+
+
+def point_label(point: str) -> str:
+    """'epoch 5' or 'step 30000', for tables and figures."""
+    kind, number = parse_point(point)
+    return f"{kind} {number}"
+
+
+def training_point_state(point: str) -> str:
+    """A point's weights as the train job keeps them (state/ is the job's working folder)."""
+    return f"state/{point}.pt"
+
+
 def training_epoch_state(epoch: int | str) -> str:
-    """An epoch's weights as the train job keeps them (state/ is the job's working folder)."""
-    return f"state/epoch_{epoch}.pt"
+    return training_point_state(epoch_point(epoch))
 
 
-def training_dir(variant: str) -> str:
-    return f"train/{variant}"
+def training_step_state(step: int | str) -> str:
+    """The weights after an optimizer step count as the train job keeps them (the `checkpoint_steps` setting)."""
+    return training_point_state(step_point(step))
 
 
-def training_metrics(variant: str) -> str:
-    return f"{training_dir(variant)}/{TRAINING_METRICS}"
+def training_dir(variant: str, seed: int | str) -> str:
+    """The folder of one training run: a variant trained from one seed."""
+    return f"train/{variant}/seed_{seed}"
 
 
-def stored_checkpoint(variant: str, epoch: int | str) -> str:
-    """The train job's own copy of an epoch's weights, published as `checkpoint` by train_checkpoint."""
-    return f"{training_dir(variant)}/{training_epoch_state(epoch)}"
+def training_metrics(variant: str, seed: int | str) -> str:
+    return f"{training_dir(variant, seed)}/{TRAINING_METRICS}"
 
 
-def checkpoint(variant: str, epoch: int | str) -> str:
-    return f"{training_dir(variant)}/checkpoints/epoch_{epoch}.pt"
+def stored_checkpoint(variant: str, seed: int | str, point: str) -> str:
+    """The train job's own copy of a point's weights, published as `checkpoint` by train_checkpoint."""
+    return f"{training_dir(variant, seed)}/{training_point_state(point)}"
 
 
-def _set_stem(variant: str, epoch: int | str, weights: str, step_lr: float | str, n_steps_each: int | str) -> str:
-    return f"{variant}/epoch_{epoch}/{weights}/eps{eps_tag(step_lr)}_T{n_steps_each}"
+def checkpoint(variant: str, seed: int | str, point: str) -> str:
+    return f"{training_dir(variant, seed)}/checkpoints/{point}.pt"
 
 
-def sample_set(variant, epoch, weights, step_lr, n_steps_each, ext: str = "pt") -> str:
+def _run_stem(variant: str, seed: int | str, point: str, weights: str) -> str:
+    return f"{variant}/seed_{seed}/{point}/{weights}"
+
+
+def _set_stem(variant, seed, point, weights, step_lr, n_steps_each) -> str:
+    return f"{_run_stem(variant, seed, point, weights)}/eps{eps_tag(step_lr)}_T{n_steps_each}"
+
+
+def sample_set(variant, seed, point, weights, step_lr, n_steps_each, ext: str = "pt") -> str:
     """A set of the poster's sampler (annealed Langevin at epsilon, T): .pt images or .png grid."""
-    return f"samples/{_set_stem(variant, epoch, weights, step_lr, n_steps_each)}.{ext}"
+    return f"samples/{_set_stem(variant, seed, point, weights, step_lr, n_steps_each)}.{ext}"
 
 
-def sample_shard(variant, epoch, weights, step_lr, n_steps_each, shard: int | str, ext: str = "pt") -> str:
-    return f"samples/{_set_stem(variant, epoch, weights, step_lr, n_steps_each)}.shard{shard}.{ext}"
+def sample_shard(variant, seed, point, weights, step_lr, n_steps_each, shard: int | str, ext: str = "pt") -> str:
+    return f"samples/{_set_stem(variant, seed, point, weights, step_lr, n_steps_each)}.shard{shard}.{ext}"
 
 
-def evaluation(variant, epoch, weights, step_lr, n_steps_each) -> str:
-    return f"evaluation/{_set_stem(variant, epoch, weights, step_lr, n_steps_each)}.json"
+def evaluation(variant, seed, point, weights, step_lr, n_steps_each) -> str:
+    return f"evaluation/{_set_stem(variant, seed, point, weights, step_lr, n_steps_each)}.json"
 
 
-def _method_stem(variant: str, epoch: int | str, weights: str, method: str, nfe: int | str) -> str:
-    return f"{variant}/epoch_{epoch}/{weights}/{method}_nfe{nfe}"
+def _method_stem(variant, seed, point, weights, method: str, nfe: int | str) -> str:
+    return f"{_run_stem(variant, seed, point, weights)}/{method}_nfe{nfe}"
 
 
-def method_sample_set(variant, epoch, weights, method, nfe, ext: str = "pt") -> str:
+def method_sample_set(variant, seed, point, weights, method, nfe, ext: str = "pt") -> str:
     """A set of the samplers experiment: `method` at a budget of `nfe` score evaluations."""
-    return f"samples/samplers/{_method_stem(variant, epoch, weights, method, nfe)}.{ext}"
+    return f"samples/samplers/{_method_stem(variant, seed, point, weights, method, nfe)}.{ext}"
 
 
-def method_evaluation(variant, epoch, weights, method, nfe) -> str:
-    return f"evaluation/samplers/{_method_stem(variant, epoch, weights, method, nfe)}.json"
+def method_evaluation(variant, seed, point, weights, method, nfe) -> str:
+    return f"evaluation/samplers/{_method_stem(variant, seed, point, weights, method, nfe)}.json"
 
 
 def classifier_weights(dataset: str) -> str:

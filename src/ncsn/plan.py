@@ -23,14 +23,16 @@ Config = Mapping[str, Any]
 # `evaluation`; the others need `evaluation` as well, for the sample size and the metrics).
 EXPERIMENT_SECTIONS = {"table1": "evaluation", "figure1": "sweep", "figure2": "fashion", "samplers": "samplers"}
 TOYS = ("score_field", "mixing", "objective_cost", "samplers")
-WEIGHTS = ("raw", "ema")
+WEIGHTS = ("raw", "ema")  # Table 1's default (evaluation.weights)
 
 
 class SampleSet(NamedTuple):
-    """A set drawn by the poster's sampler (annealed Langevin) from one checkpoint's weights."""
+    """A set drawn by the poster's sampler (annealed Langevin) from one checkpoint's weights: the
+    checkpoint of training run (variant, seed) at `point` (layout.epoch_point / step_point)."""
 
     variant: str
-    epoch: int
+    seed: int
+    point: str
     weights: str
     step_lr: float
     n_steps_each: int
@@ -40,7 +42,8 @@ class MethodSet(NamedTuple):
     """A set drawn by one method of the samplers experiment at a budget of `nfe` score evaluations."""
 
     variant: str
-    epoch: int
+    seed: int
+    point: str
     weights: str
     method: str
     nfe: int
@@ -50,7 +53,8 @@ class Request(NamedTuple):
     """A checkpoint that a section of the config asks for (checked against what is trained)."""
 
     variant: str
-    epoch: int
+    seed: int
+    point: str
     section: str
 
 
@@ -70,9 +74,33 @@ def variants(config: Config) -> list[str]:
     return list(config["variants"])
 
 
-def checkpoints(config: Config) -> list[tuple[str, int]]:
-    """(variant, epoch) of every published checkpoint."""
-    return [(name, e) for name, v in config["variants"].items() for e in sorted(v["checkpoint_epochs"])]
+def seeds(config: Config, variant: str) -> list[int]:
+    """The training seeds of a variant: its `seeds`, else the study's `seed`. The first one is the run
+    that every experiment but Table 1 samples from."""
+    entry = config["variants"].get(variant, {})  # an unknown variant: the config check names it
+    return list(entry.get("seeds") or [config["seed"]])
+
+
+def first_seed(config: Config, variant: str) -> int:
+    return seeds(config, variant)[0]
+
+
+def runs(config: Config) -> list[tuple[str, int]]:
+    """(variant, seed) of every training run, in config order."""
+    return [(name, seed) for name in variants(config) for seed in seeds(config, name)]
+
+
+def points(config: Config, variant: str) -> list[str]:
+    """The kept checkpoints of a variant's runs: its checkpoint epochs, then its checkpoint steps."""
+    entry = config["variants"][variant]
+    return [layout.epoch_point(e) for e in sorted(entry["checkpoint_epochs"])] + [
+        layout.step_point(s) for s in sorted(entry.get("checkpoint_steps", []))
+    ]
+
+
+def checkpoints(config: Config) -> list[tuple[str, int, str]]:
+    """(variant, seed, point) of every published checkpoint."""
+    return [(name, seed, point) for name, seed in runs(config) for point in points(config, name)]
 
 
 # ---- sample sets --------------------------------------------------------------------------------------
@@ -83,11 +111,18 @@ def _poster_sampler(config: Config) -> tuple[float, int]:
 
 
 def table1_sets(config: Config) -> list[SampleSet]:
-    """Raw and EMA weights of every evaluated variant at every evaluated epoch, at the poster's sampler."""
+    """Raw and EMA weights of every evaluated variant, every training seed of it, at every evaluated epoch,
+    at the poster's sampler."""
     if "evaluation" not in config:
         return []
     ev, (eps, t) = config["evaluation"], _poster_sampler(config)
-    return [SampleSet(v, e, w, eps, t) for v in ev["variants"] for e in ev["epochs"] for w in WEIGHTS]
+    return [
+        SampleSet(v, seed, layout.epoch_point(e), w, eps, t)
+        for v in ev["variants"]
+        for seed in seeds(config, v)
+        for e in ev["epochs"]
+        for w in ev.get("weights", WEIGHTS)
+    ]
 
 
 def figure1_sets(config: Config) -> list[SampleSet]:
@@ -95,16 +130,26 @@ def figure1_sets(config: Config) -> list[SampleSet]:
     if "evaluation" not in config or "sweep" not in config:
         return []
     sw = config["sweep"]
-    cells = sweep_cells(sw, config["sampler"])
-    return [SampleSet(sw["variant"], sw["epoch"], sw["weights"], eps, t) for eps, t in cells]
+    run = (sw["variant"], first_seed(config, sw["variant"]), layout.epoch_point(sw["epoch"]))
+    return [SampleSet(*run, sw["weights"], eps, t) for eps, t in sweep_cells(sw, config["sampler"])]
+
+
+def fashion_points(config: Config) -> list[str]:
+    """The points of the Fashion-MNIST study: its epochs, then its steps."""
+    fa = config["fashion"]
+    return [layout.epoch_point(e) for e in fa.get("epochs", [])] + [layout.step_point(s) for s in fa.get("steps", [])]
 
 
 def figure2_sets(config: Config) -> list[SampleSet]:
-    """The Fashion-MNIST variants at their epochs, at the poster's sampler."""
+    """The Fashion-MNIST variants at their points, at the poster's sampler."""
     if "evaluation" not in config or "fashion" not in config:
         return []
     fa, (eps, t) = config["fashion"], _poster_sampler(config)
-    return [SampleSet(v, e, fa["weights"], eps, t) for v in fa["variants"] for e in fa["epochs"]]
+    return [
+        SampleSet(v, first_seed(config, v), point, fa["weights"], eps, t)
+        for v in fa["variants"]
+        for point in fashion_points(config)
+    ]
 
 
 def sample_sets(config: Config) -> list[SampleSet]:
@@ -117,7 +162,8 @@ def method_sets(config: Config) -> list[MethodSet]:
     if "evaluation" not in config or "samplers" not in config:
         return []
     sa = config["samplers"]
-    return [MethodSet(sa["variant"], sa["epoch"], sa["weights"], m, nfe) for m in sa["methods"] for nfe in sa["nfe"]]
+    run = (sa["variant"], first_seed(config, sa["variant"]), layout.epoch_point(sa["epoch"]), sa["weights"])
+    return [MethodSet(*run, m, nfe) for m in sa["methods"] for nfe in sa["nfe"]]
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------
@@ -155,11 +201,11 @@ def toys(config: Config) -> list[str]:
 
 
 def requested_checkpoints(config: Config) -> list[Request]:
-    """Every (variant, epoch) that a section samples from, with the section that asks for it."""
-    wanted = [Request(s.variant, s.epoch, "evaluation") for s in table1_sets(config)]
-    wanted += [Request(s.variant, s.epoch, "sweep") for s in figure1_sets(config)]
-    wanted += [Request(s.variant, s.epoch, "fashion") for s in figure2_sets(config)]
-    wanted += [Request(s.variant, s.epoch, "samplers") for s in method_sets(config)]
+    """Every (variant, seed, point) that a section samples from, with the section that asks for it."""
+    wanted = [Request(s.variant, s.seed, s.point, "evaluation") for s in table1_sets(config)]
+    wanted += [Request(s.variant, s.seed, s.point, "sweep") for s in figure1_sets(config)]
+    wanted += [Request(s.variant, s.seed, s.point, "fashion") for s in figure2_sets(config)]
+    wanted += [Request(s.variant, s.seed, s.point, "samplers") for s in method_sets(config)]
     return _unique(wanted)
 
 
@@ -170,7 +216,7 @@ def report_inputs(config: Config) -> list[str]:
     """Every file of the results folder that the report opens."""
     files = [layout.dataset_summary(d) for d in config["data"]["datasets"]]
     files += [layout.classifier_summary(d) for d in classifier_datasets(config)]
-    files += [layout.training_metrics(name) for name in variants(config)]
+    files += [layout.training_metrics(name, seed) for name, seed in runs(config)]
     files += [layout.toy(name, role) for name in toys(config) for role in layout.TOY_FILES[name]]
     files += [path for name in experiments(config) for path in layout.experiment_files(name)]
     if "throughput" in config:
@@ -182,8 +228,8 @@ def final_outputs(config: Config) -> list[str]:
     """The files a complete run leaves in the results folder (the report's page apart): data, trained
     networks and their checkpoints, classifiers, experiments, toy studies and the throughput table."""
     files = [layout.dataset_tensors(d) for d in config["data"]["datasets"]]
-    files += [layout.checkpoint(v, e) for v, e in checkpoints(config)]
-    files += [layout.training_metrics(v) for v in variants(config)]
+    files += [layout.checkpoint(*point) for point in checkpoints(config)]
+    files += [layout.training_metrics(name, seed) for name, seed in runs(config)]
     files += [layout.classifier_summary(d) for d in classifier_datasets(config)]
     files += [path for name in experiments(config) for path in layout.experiment_files(name)]
     files += [layout.toy(name, "summary") for name in toys(config)]

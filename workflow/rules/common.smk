@@ -71,15 +71,15 @@ def training_settings(wildcards):
     return json.dumps(merged_settings(config, wildcards.variant), sort_keys=True)
 
 
-def trained_epoch(wildcards):
-    """The train job's own copy of an epoch checkpoint; only configured epochs exist."""
-    epochs = config["variants"][wildcards.variant]["checkpoint_epochs"]
-    if int(wildcards.epoch) not in epochs:
+def trained_point(wildcards):
+    """The train job's own copy of a checkpoint; only the configured epochs and steps exist."""
+    kept = plan.points(config, wildcards.variant)
+    if wildcards.point not in kept:
         raise ValueError(
-            f"variant {wildcards.variant} keeps no checkpoint at epoch {wildcards.epoch}; "
-            f"configured: variants.{wildcards.variant}.checkpoint_epochs = {sorted(epochs)}"
+            f"variant {wildcards.variant} keeps no checkpoint {wildcards.point}; configured: {kept} "
+            f"(variants.{wildcards.variant}.checkpoint_epochs and checkpoint_steps)"
         )
-    return res(layout.stored_checkpoint(wildcards.variant, wildcards.epoch))
+    return res(layout.stored_checkpoint(wildcards.variant, wildcards.seed, wildcards.point))
 
 
 # ---- sampling -----------------------------------------------------------------------------------------
@@ -121,7 +121,9 @@ SAMPLE_COMMAND = (
 
 
 def poster_set_of(wildcards):
-    return layout.sample_set(wildcards.variant, wildcards.epoch, wildcards.weights, wildcards.eps, wildcards.T)
+    return layout.sample_set(
+        wildcards.variant, wildcards.seed, wildcards.point, wildcards.weights, wildcards.eps, wildcards.T
+    )
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------
@@ -169,8 +171,14 @@ def poster_inputs(cells):
     }
 
 
+def training_runs_of(variants):
+    """(variant, seed) of every training run of `variants`, each variant's first seed first."""
+    return [(v, seed) for v in variants for seed in plan.seeds(config, v)]
+
+
 def training_metrics_args(variants):
-    return " ".join(f"{v}={res(layout.training_metrics(v))}" for v in variants)
+    """VARIANT:SEED=metrics.csv of every training run of `variants` (the table1 command's --metrics)."""
+    return " ".join(f"{v}:{seed}={res(layout.training_metrics(v, seed))}" for v, seed in training_runs_of(variants))
 
 
 # ---- samplers experiment ------------------------------------------------------------------------------
@@ -183,7 +191,7 @@ def method_evaluations():
 
 def method_set_of(wildcards):
     return layout.method_sample_set(
-        wildcards.variant, wildcards.epoch, wildcards.weights, wildcards.method, wildcards.nfe
+        wildcards.variant, wildcards.seed, wildcards.point, wildcards.weights, wildcards.method, wildcards.nfe
     )
 
 

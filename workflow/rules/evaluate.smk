@@ -124,7 +124,7 @@ if "evaluation" in config:
         """Table 1 (EMA stability): FID / KID of raw and EMA weights per epoch beside the training losses."""
         input:
             **poster_inputs(plan.table1_sets(config)),
-            metrics=[res(layout.training_metrics(v)) for v in config["evaluation"]["variants"]],
+            metrics=[res(layout.training_metrics(*run)) for run in training_runs_of(config["evaluation"]["variants"])],
         output:
             csv=report(res(layout.experiment("table1", "csv")), caption="../report/table1.rst", category="Table 1"),
             png=report(res(layout.experiment("table1", "png")), caption="../report/table1.rst", category="Table 1"),

@@ -2,13 +2,14 @@
 SHARDS = config["sampler"].get("shards", 1)
 SET_WILDCARDS = {
     "variant": one_of(config["variants"]),
-    "epoch": r"\d+",
-    "weights": "raw|ema",
+    "seed": r"\d+",
+    "point": layout.POINT_PATTERN,
+    "weights": "raw|ema_warmup|ema",
     "eps": r"[0-9.e+-]+",
     "T": r"\d+",
 }
-SET = ("{variant}", "{epoch}", "{weights}", "{eps}", "{T}")
-SET_NAME = "{variant}_epoch_{epoch}_{weights}_eps{eps}_T{T}"
+SET = ("{variant}", "{seed}", "{point}", "{weights}", "{eps}", "{T}")
+SET_NAME = "{variant}_seed_{seed}_{point}_{weights}_eps{eps}_T{T}"
 
 
 if "evaluation" in config:
@@ -19,7 +20,7 @@ if "evaluation" in config:
             """Draw evaluation.n_samples images by annealed Langevin dynamics from the raw or EMA weights of
             one checkpoint, at step size epsilon and T steps per level; seeded, batched."""
             input:
-                res(layout.checkpoint("{variant}", "{epoch}")),
+                res(layout.checkpoint("{variant}", "{seed}", "{point}")),
             output:
                 samples=res(layout.sample_set(*SET)),
                 grid=report(
@@ -54,7 +55,7 @@ if "evaluation" in config:
             """One of sampler.shards parts of a sample set (contiguous batches, each with its own seed), so
             that the parts of a large set run side by side on several GPUs; merged by `sample`."""
             input:
-                res(layout.checkpoint("{variant}", "{epoch}")),
+                res(layout.checkpoint("{variant}", "{seed}", "{point}")),
             output:
                 samples=temp(res(layout.sample_shard(*SET, "{k}"))),
                 grid=temp(res(layout.sample_shard(*SET, "{k}", ext="png"))),

@@ -1,7 +1,7 @@
 # Beyond the poster: quality against the number of score evaluations for several samplers on one
 # checkpoint (ncsn.sampling.methods, ncsn.evaluation.samplers_figure). Only with `samplers` in the config.
-METHOD_SET = ("{variant}", "{epoch}", "{weights}", "{method}", "{nfe}")
-METHOD_SET_NAME = "{variant}_epoch_{epoch}_{weights}_{method}_nfe{nfe}"
+METHOD_SET = ("{variant}", "{seed}", "{point}", "{weights}", "{method}", "{nfe}")
+METHOD_SET_NAME = "{variant}_seed_{seed}_{point}_{weights}_{method}_nfe{nfe}"
 
 
 if "samplers" in config:
@@ -13,7 +13,7 @@ if "samplers" in config:
         """Draw evaluation.n_samples images with one method of the samplers experiment at a budget of
         NFE score evaluations per image; seeded like the poster's sampler."""
         input:
-            res(layout.checkpoint("{variant}", "{epoch}")),
+            res(layout.checkpoint("{variant}", "{seed}", "{point}")),
         output:
             samples=res(layout.method_sample_set(*METHOD_SET)),
             grid=res(layout.method_sample_set(*METHOD_SET, ext="png")),
@@ -23,8 +23,9 @@ if "samplers" in config:
             benchmark_of("sample_method", METHOD_SET_NAME)
         wildcard_constraints:
             variant=one_of(config["variants"]),
-            epoch=r"\d+",
-            weights="raw|ema",
+            seed=r"\d+",
+            point=layout.POINT_PATTERN,
+            weights="raw|ema_warmup|ema",
             method=one_of(config["samplers"]["methods"]),
             nfe=r"\d+",
         conda:
@@ -56,8 +57,9 @@ if "samplers" in config:
             benchmark_of("evaluate_method", METHOD_SET_NAME)
         wildcard_constraints:
             variant=one_of(config["variants"]),
-            epoch=r"\d+",
-            weights="raw|ema",
+            seed=r"\d+",
+            point=layout.POINT_PATTERN,
+            weights="raw|ema_warmup|ema",
             method=one_of(config["samplers"]["methods"]),
             nfe=r"\d+",
 

@@ -1,4 +1,5 @@
-# Image score networks: one `train` job per entry of config["variants"] (ncsn.training).
+# Image score networks: one `train` job per training run, a variant of config["variants"] trained from one of
+# its seeds (variants.<name>.seeds, default the study's seed; ncsn.training).
 
 
 localrules:
@@ -6,23 +7,25 @@ localrules:
 
 
 rule train:
-    """Denoising score matching over the geometric schedule with Adam and EMA weights. Writes
-    state/epoch_{e}.pt for each configured epoch; an interrupted job resumes from state/last.pt."""
+    """Denoising score matching over the geometric schedule with Adam and EMA weights, from one seed. Writes
+    state/epoch_{e}.pt and state/step_{s}.pt for each configured epoch and step; an interrupted job resumes
+    from state/last.pt."""
     input:
         training_data,
     output:
         metrics=report(
-            res(layout.training_metrics("{variant}")),
+            res(layout.training_metrics("{variant}", "{seed}")),
             caption="../report/train_metrics.rst",
             category="Training",
             subcategory="{variant}",
         ),
     log:
-        log_of("train", "{variant}"),
+        log_of("train", "{variant}_seed_{seed}"),
     benchmark:
-        benchmark_of("train", "{variant}")
+        benchmark_of("train", "{variant}_seed_{seed}")
     wildcard_constraints:
         variant=one_of(config["variants"]),
+        seed=r"\d+",
     conda:
         CONDA_ENV
     # Two threads per job: with `--cores 2` one training at a time, without oversubscribing the CPU.
@@ -32,29 +35,29 @@ rule train:
     params:
         settings=training_settings,
         out_dir=lambda w, output: os.path.dirname(output.metrics),
-        seed=config["seed"],
         device=config["device"],
     shell:
         "python -m ncsn train --variant {wildcards.variant} --settings {params.settings:q} --data {input:q} "
-        "--seed {params.seed} --device {params.device} --threads {threads} --out-dir {params.out_dir:q} > {log} 2>&1"
+        "--seed {wildcards.seed} --device {params.device} --threads {threads} --out-dir {params.out_dir:q} > {log} 2>&1"
 
 
 rule train_checkpoint:
-    """Publish the checkpoint (raw + EMA weights) of one configured epoch (a hard link, no copy)."""
+    """Publish the checkpoint (raw + EMA weights) of one configured epoch or step (a hard link, no copy)."""
     input:
-        metrics=res(layout.training_metrics("{variant}")),
+        metrics=res(layout.training_metrics("{variant}", "{seed}")),
     output:
-        res(layout.checkpoint("{variant}", "{epoch}")),
+        res(layout.checkpoint("{variant}", "{seed}", "{point}")),
     log:
-        log_of("train", "{variant}_epoch_{epoch}"),
+        log_of("train", "{variant}_seed_{seed}_{point}"),
     wildcard_constraints:
         variant=one_of(config["variants"]),
-        epoch=r"\d+",
+        seed=r"\d+",
+        point=layout.POINT_PATTERN,
     conda:
         CONDA_ENV
     params:
         # Written by the train job beside metrics.csv (its declared output): the train job keeps every
-        # configured epoch in state/, and this rule only links one of them into checkpoints/.
-        stored=trained_epoch,
+        # configured point in state/, and this rule only links one of them into checkpoints/.
+        stored=trained_point,
     shell:
         "(ln -f {params.stored:q} {output:q} || cp {params.stored:q} {output:q}) > {log} 2>&1 && touch {output:q}"

@@ -84,7 +84,9 @@ def evaluation_rows(evaluations: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append(
             {
                 "variant": info["variant"],
+                "seed": info.get("training_seed"),
                 "epoch": info["epoch"],
+                "step": info.get("step"),
                 "weights": info["weights"],
                 # the poster's sampler records epsilon and T; the samplers experiment its method and NFE
                 "step_lr": info.get("step_lr"),

@@ -109,6 +109,10 @@ def fid_kid(
         "kid_std": intervals["kid_std"],
         "fid_interval": intervals["fid"],
         "kid_interval": intervals["kid"],
+        # per bootstrap resample, in resample order: sets of equal size and seed share the resamples'
+        # indices, so two such sets' difference gets its interval paired (ncsn.stats.paired_difference)
+        "fid_replicates": intervals["fid_replicates"],
+        "kid_replicates": intervals["kid_replicates"],
         "n_bootstrap": bootstrap,
         "kid_subset_size": intervals["kid_subset_size"],
         "kid_subsets": kid_subsets,

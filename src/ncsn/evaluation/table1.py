@@ -37,27 +37,41 @@ LOSSES = [
 ]
 
 
-def build_table(evals: pd.DataFrame, metrics: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per (variant, epoch): FID / KID of the raw and EMA weights with their bootstrap standard
-    deviations (`fid_sd_raw`, ...), the data floor at the same sample size, and the DSM losses."""
+RUN = ["variant", "seed"]  # a training run: a variant trained from one seed
+KEYS = [*RUN, "epoch"]
+
+
+def build_table(evals: pd.DataFrame, metrics: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
+    """One row per (variant, seed, epoch): FID / KID of the raw and EMA weights with their bootstrap
+    standard deviations (`fid_sd_raw`, ...), the data floor at the same sample size, and the DSM losses."""
     values = [c for c in VALUES if c in evals]
-    wide = evals.pivot_table(index=["variant", "epoch"], columns="weights", values=values).reset_index()
+    wide = evals.pivot_table(index=KEYS, columns="weights", values=values).reset_index()
     wide.columns = ["_".join(c for c in col if c) for col in wide.columns]
     floor = [c for c in FLOOR if c in evals]
-    per_epoch = evals.groupby(["variant", "epoch"])[["n_samples", *floor]].first().reset_index()
-    losses = pd.concat([m.assign(variant=v) for v, m in metrics.items()], ignore_index=True)
-    losses = losses[["variant", "epoch", *[c for c in LOSSES if c in losses]]]
-    table = wide.merge(per_epoch, on=["variant", "epoch"]).merge(losses, on=["variant", "epoch"], how="left")
+    per_epoch = evals.groupby(KEYS)[["n_samples", *floor]].first().reset_index()
+    losses = pd.concat([m.assign(variant=v, seed=seed) for (v, seed), m in metrics.items()], ignore_index=True)
+    losses = losses[[*KEYS, *[c for c in LOSSES if c in losses]]]
+    table = wide.merge(per_epoch, on=KEYS).merge(losses, on=KEYS, how="left")
     table["extractor"] = ",".join(sorted(evals["extractor"].unique()))
-    return table.sort_values(["variant", "epoch"]).reset_index(drop=True)
+    return table.sort_values(KEYS).reset_index(drop=True)
+
+
+def first_runs(table: pd.DataFrame, metrics: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
+    """The rows of each variant's first training run (the first of its seeds in `metrics`' order)."""
+    first = {}
+    for variant, seed in metrics:
+        first.setdefault(variant, seed)
+    return table[[first.get(v) == s for v, s in zip(table["variant"], table["seed"])]]
 
 
 def summarize(table: pd.DataFrame) -> dict:
-    """Descriptive numbers per variant (the verdicts, with their noise rules, are the report's)."""
+    """Descriptive numbers per variant, of its first training run (the verdicts, with their noise rules,
+    are the report's)."""
     out = {}
     for variant, t in table.groupby("variant"):
         raw, ema = t["fid_raw"], t["fid_ema"]
         out[variant] = {
+            "seed": int(t["seed"].iloc[0]),
             "epochs": t["epoch"].tolist(),
             "fid_raw": raw.round(4).tolist(),
             "fid_ema": ema.round(4).tolist(),
@@ -96,7 +110,7 @@ def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) ->
         top.set_yscale("log")
         top.set_title(variant)
         top.set_ylabel(f"FID ({table['extractor'].iloc[0]} features, n={int(t['n_samples'].iloc[0])})")
-        m = metrics[variant]
+        m = metrics[(variant, int(t["seed"].iloc[0]))]
         bottom.plot(m["epoch"], m["train_loss"] / PIXELS, ":", label="training")
         for key, style, label in [
             ("heldout_loss_raw", "o-", "held-out, raw"),
@@ -143,7 +157,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the sample set of each evaluation, in the same order (default: the path recorded in it)",
     )
-    parser.add_argument("--metrics", nargs="+", required=True, help="VARIANT=results/train/VARIANT/metrics.csv")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        required=True,
+        help="VARIANT:SEED=results/train/VARIANT/seed_SEED/metrics.csv per training run (the first seed of a "
+        "variant first)",
+    )
     parser.add_argument("--profile", default="")
     parser.add_argument("--csv", required=True, type=Path)
     parser.add_argument("--png", required=True, type=Path)
@@ -151,22 +171,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", required=True, type=Path)
 
 
+def _metrics_item(item: str) -> tuple[tuple[str, int], pd.DataFrame]:
+    run, path = item.split("=", 1)
+    variant, seed = run.rsplit(":", 1)
+    return (variant, int(seed)), pd.read_csv(path)
+
+
 def run(args: argparse.Namespace) -> int:
     evals = evaluation_rows(load_evaluations(args.evaluations, args.samples))
-    metrics = {item.split("=", 1)[0]: pd.read_csv(item.split("=", 1)[1]) for item in args.metrics}
+    metrics = dict(_metrics_item(item) for item in args.metrics)
     table = build_table(evals, metrics)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False)
-    figure(table, metrics, args.png)
+    first = first_runs(table, metrics)
+    figure(first, metrics, args.png)
     if args.samples_png:
-        samples_figure(evals, args.samples_png)
+        samples_figure(evals.merge(first[RUN].drop_duplicates(), on=RUN), args.samples_png)
     write_json(
         args.json,
         {
             "profile": args.profile,
             "measured_with": measured_with(evals),
             "sampler": evals[["step_lr", "n_steps_each"]].drop_duplicates().to_dict("records"),
-            "variants": summarize(table),
+            "variants": summarize(first),
             "poster": {
                 "epochs": list(POSTER),
                 "fid_raw": [v[0] for v in POSTER.values()],

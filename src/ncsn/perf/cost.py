@@ -102,11 +102,13 @@ def _sample_nfe(config: dict, n_steps_each: int) -> int:
 
 def _train_jobs(config: dict) -> list[dict]:
     rows = []
-    for name, v in config["variants"].items():
+    for name, seed in plan.runs(config):
+        v = config["variants"][name]
         n_train = v["train_subset"] or TRAIN_IMAGES
         steps = v["epochs"] * math.ceil(n_train / v["batch_size"])
         flops = 3 * _net_flops(config, name) * v["batch_size"] * steps
-        rows.append(_job("train", name, layout.training_metrics(name), flops, _train_host_mb(config, name)))
+        label = name if len(plan.seeds(config, name)) == 1 else f"{name} seed {seed}"
+        rows.append(_job("train", label, layout.training_metrics(name, seed), flops, _train_host_mb(config, name)))
     return rows
 
 
@@ -114,9 +116,10 @@ def _sample_jobs(config: dict, extractor: float) -> list[dict]:
     """sample (or its shards) and evaluate, per sample set."""
     rows, n_samples = [], config["evaluation"]["n_samples"]
     shards = config["sampler"].get("shards", 1)
-    for variant, epoch, weights, eps, t in sorted(plan.sample_sets(config), key=lambda s: str(tuple(s))):
+    for the_set in sorted(plan.sample_sets(config), key=lambda s: str(tuple(s))):
+        variant, seed, point, weights, eps, t = the_set
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * n_samples
-        label, the_set = f"{variant} epoch {epoch} {weights} eps {eps:g} T {t}", (variant, epoch, weights, eps, t)
+        label = f"{variant} seed {seed} {layout.point_label(point)} {weights} eps {eps:g} T {t}"
         if shards == 1:
             rows.append(_job("sample", label, layout.sample_set(*the_set), flops, _sampling_host_mb(n_samples)))
         else:  # the merging `sample` job is light (a local rule)
@@ -134,7 +137,7 @@ def _method_jobs(config: dict, extractor: float) -> list[dict]:
     """sample_method and evaluate_method of the samplers study."""
     rows, n_samples = [], config["evaluation"]["n_samples"]
     for the_set in plan.method_sets(config):
-        label = f"{the_set.variant} epoch {the_set.epoch} {the_set.method} NFE {the_set.nfe}"
+        label = f"{the_set.variant} {layout.point_label(the_set.point)} {the_set.method} NFE {the_set.nfe}"
         flops = _net_flops(config, the_set.variant) * the_set.nfe * n_samples
         rows += [
             _job("sample_method", label, layout.method_sample_set(*the_set), flops, _sampling_host_mb(n_samples)),

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ncsn.losses import dsm_loss
-from ncsn.training.ema import make_ema
+from ncsn.training.ema import make_ema, make_warmup_ema
 
 
 def synchronize(device: torch.device) -> None:
@@ -23,12 +23,12 @@ def synchronize(device: torch.device) -> None:
 def training_step(
     model: nn.Module, sigmas: torch.Tensor, x: torch.Tensor, score_fn=None, ema_rate: float = 0.999
 ) -> Callable[[], None]:
-    """One step of ncsn.training.loop on the images x: DSM loss, backward, Adam, EMA update.
+    """One step of ncsn.training.loop on the images x: DSM loss, backward, Adam, both EMA updates.
     `score_fn` (default: the model) computes the scores, e.g. a compiled form of the model.
     The DSM noise restarts from the same seed for every competitor."""
     device = sigmas.device
     score_fn = score_fn or model
-    ema = make_ema(model, ema_rate)
+    averages = [make_ema(model, ema_rate), make_warmup_ema(model, ema_rate)]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     generator = torch.Generator(device=device).manual_seed(0)
 
@@ -38,7 +38,8 @@ def training_step(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        ema.update_parameters(model)
+        for average in averages:
+            average.update_parameters(model)
 
     return step
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-VERDICTS = ("reproduced", "not reproduced", "partly reproduced", "not comparable")
+# "inconclusive": the measurement could not tell the poster's effect from no effect (ncsn.verdicts).
+VERDICTS = ("reproduced", "not reproduced", "partly reproduced", "inconclusive", "not comparable")
 
 
 @dataclass
@@ -50,6 +51,7 @@ figcaption { font-size: 0.9em; color: #555; }
 .verdict { font-weight: 600; padding: 0.1em 0.4em; border-radius: 3px; white-space: nowrap; }
 .reproduced { background: #d9f2d9; } .not-reproduced { background: #f8d7d7; }
 .partly-reproduced { background: #fff1c2; } .not-comparable { background: #e4e4f4; }
+.inconclusive { background: #ececec; }
 nav a { margin-right: 1em; } .meta { color: #666; font-size: 0.9em; }
 """
 

@@ -40,15 +40,15 @@ def missing_inputs_message(missing: list[Path], results: Path) -> str:
     )
 
 
-def trained_checkpoint(config: dict, variant: str, results: Path) -> Path | None:
-    """The one file that stands for `variant`'s training run (every checkpoint of a variant comes from the
-    run that wrote its metrics): its last configured epoch as the samplers read it (checkpoints/), else as
-    the train job keeps it (state/), else the train job's latest state; None when there is none."""
-    epoch = max(config["variants"][variant]["checkpoint_epochs"])
+def trained_checkpoint(config: dict, variant: str, seed: int, results: Path) -> Path | None:
+    """The one file that stands for a training run (every checkpoint of a run comes from the job that
+    wrote its metrics): its last configured epoch as the samplers read it (checkpoints/), else as the
+    train job keeps it (state/), else the train job's latest state; None when there is none."""
+    point = layout.epoch_point(max(config["variants"][variant]["checkpoint_epochs"]))
     candidates = [
-        layout.checkpoint(variant, epoch),
-        layout.stored_checkpoint(variant, epoch),
-        f"{layout.training_dir(variant)}/{layout.TRAINING_LAST_STATE}",
+        layout.checkpoint(variant, seed, point),
+        layout.stored_checkpoint(variant, seed, point),
+        f"{layout.training_dir(variant, seed)}/{layout.TRAINING_LAST_STATE}",
     ]
     return next((results / path for path in candidates if (results / path).is_file()), None)
 
@@ -60,34 +60,36 @@ def config_key(config: dict, variant: str, setting: str) -> str:
     if name in ("noise", "sigmas"):
         return f"variants.{variant}.noise" if "noise" in entry else "noise"
     if name == "seed":
-        return "seed"
+        return f"variants.{variant}.seeds" if "seeds" in entry else "seed"
     if name in entry or name not in config.get("training", {}):
         return f"variants.{variant}.{setting}"
     return f"training.{setting}"
 
 
-def checkpoint_mismatches(config: dict, results: str | Path) -> dict[str, tuple[Path, dict]]:
-    """The variants whose trained checkpoint differs from the config's settings: variant -> (checkpoint,
-    {setting: (checkpoint's value, config's value)})."""
+def checkpoint_mismatches(config: dict, results: str | Path) -> dict[tuple[str, int], tuple[Path, dict]]:
+    """The training runs whose checkpoint differs from the config's settings: (variant, seed) ->
+    (checkpoint, {setting: (checkpoint's value, config's value)})."""
     mismatches = {}
-    for variant in config["variants"]:
-        path = trained_checkpoint(config, variant, Path(results))
+    for variant, seed in plan.runs(config):
+        path = trained_checkpoint(config, variant, seed, Path(results))
         if path is None:
             continue  # nothing trained yet, or a folder of the report's inputs only
         settings = parse_settings(merged_settings(config, variant))
-        found = checkpoint_differences(load_checkpoint(path), settings, config["seed"])
+        found = checkpoint_differences(load_checkpoint(path), settings, seed)
         if found:
-            mismatches[variant] = (path, found)
+            mismatches[variant, seed] = (path, found)
     return mismatches
 
 
-def stale_checkpoints_message(config: dict, results: str | Path, mismatches: dict[str, tuple[Path, dict]]) -> str:
+def stale_checkpoints_message(
+    config: dict, results: str | Path, mismatches: dict[tuple[str, int], tuple[Path, dict]]
+) -> str:
     differing = "; ".join(
         f"{path} was trained with {key} = {short(old)}, the config asks {short(new)} ({config_key(config, v, key)})"
-        for v, (path, found) in mismatches.items()
+        for (v, _), (path, found) in mismatches.items()
         for key, (old, new) in found.items()
     )
-    forcerun = " ".join(f"--forcerun {Path(results) / layout.training_metrics(v)}" for v in mismatches)
+    forcerun = " ".join(f"--forcerun {Path(results) / layout.training_metrics(*run)}" for run in mismatches)
     return (
         f"the report would describe networks that the config did not ask for: {differing}. Snakemake reruns "
         f"training when a setting changes only while .snakemake/ remembers the old value (a new clone or a "

@@ -30,7 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", required=True, type=Path, help="results/train/{variant}/checkpoints/epoch_{e}.pt"
     )
-    parser.add_argument("--weights", choices=["raw", "ema"], default="ema")
+    parser.add_argument(
+        "--weights",
+        choices=["raw", "ema", "ema_warmup"],
+        default="ema",
+        help="the checkpoint's raw weights, their EMA, or their EMA with warm-up (ncsn.training.ema)",
+    )
     parser.add_argument("--step-lr", type=float, help="epsilon (NCSN paper convention); the poster's sampler")
     parser.add_argument("--n-steps-each", type=int, help="T, Langevin steps per noise level; the poster's sampler")
     parser.add_argument(
@@ -96,7 +101,9 @@ def _source(args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
         "checkpoint": str(args.checkpoint),
         "variant": meta.get("variant"),
         "arch": meta.get("arch"),
+        "training_seed": (meta.get("fingerprint") or {}).get("seed"),
         "epoch": (meta.get("progress") or {}).get("epoch"),
+        "step": (meta.get("progress") or {}).get("step"),
         "weights": args.weights,
     }
 

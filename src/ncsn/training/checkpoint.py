@@ -1,7 +1,7 @@
 """Checkpoint files: atomic writes, RNG state capture, and rebuilding a model from a checkpoint.
 
-A checkpoint is a torch.save'd dict (see loop._Run.snapshot) holding the raw and EMA weights, the
-optimizer state, the progress (epoch, batch within the epoch, step), every RNG state and the metric
+A checkpoint is a torch.save'd dict (see loop._Run.snapshot) holding the raw, EMA and warm-up EMA
+weights, the optimizer state, the progress (epoch, batch within the epoch, step), every RNG state and the metric
 rows so far.  Files are written to a temporary name in the same directory and renamed, so a run killed
 at any moment leaves either the previous or the new file, never a torn one.
 """
@@ -20,6 +20,8 @@ from ncsn.torch_files import link_atomic, load_dict, save_atomic  # noqa: F401  
 
 CHECKPOINT_KEYS = ("arch", "model_kwargs", "model", "ema")
 REMEDY = "run the train rule for its variant (python -m ncsn train)"
+# The checkpoint key of each choice of `weights` (load_model, the samplers' --weights).
+WEIGHTS_KEYS = {"raw": "model", "ema": "ema", "ema_warmup": "ema_warmup"}
 
 
 def _kind(value: Any) -> str:
@@ -79,15 +81,28 @@ def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _weights_of(checkpoint: dict[str, Any], weights: str, path: str | Path) -> dict[str, Any]:
+    """The state dict of `weights` in `checkpoint`; checkpoints written before the warm-up EMA lack it."""
+    key = WEIGHTS_KEYS[weights]
+    if key not in checkpoint:
+        raise NcsnError(
+            f"checkpoint {path} holds no {weights} weights (no '{key}' entry): it was written by an older "
+            f"version of the training code, before the warm-up EMA was kept. Delete it and retrain its "
+            f"variant with this version (python -m ncsn train, through the train rule)."
+        )
+    return checkpoint[key]
+
+
 def load_model(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu") -> nn.Module:
-    """The score network saved in checkpoint `path`, with its raw or EMA weights, in eval mode."""
-    if weights not in {"raw", "ema"}:
-        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    """The score network saved in checkpoint `path`, with its raw, EMA or warm-up EMA weights, in eval mode."""
+    if weights not in WEIGHTS_KEYS:
+        raise ValueError(f"weights must be one of {', '.join(map(repr, WEIGHTS_KEYS))}, got {weights!r}")
     checkpoint = load_checkpoint(path, device)
+    state = _weights_of(checkpoint, weights, path)
     kwargs = dict(checkpoint["model_kwargs"], sigmas=torch.tensor(checkpoint["model_kwargs"]["sigmas"]))
     try:
         model = build_model(checkpoint["arch"], **kwargs)
-        model.load_state_dict(checkpoint["model" if weights == "raw" else "ema"])
+        model.load_state_dict(state)
     except (RuntimeError, TypeError, ValueError, KeyError) as err:
         reason = str(err).strip().splitlines()[0][:200]
         raise NcsnError(

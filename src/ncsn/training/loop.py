@@ -1,10 +1,14 @@
-"""The training loop: DSM over the geometric schedule with Adam, EMA weights, resumable checkpoints.
+"""The training loop: DSM over the geometric schedule with Adam, two EMAs of the weights (torch's
+AveragedModel and a warm-up average, ncsn.training.ema), resumable checkpoints.
 
 Output layout under `out_dir` (results/train/{variant}):
   metrics.csv            one row per epoch
-  state/epoch_{e}.pt     one checkpoint per configured epoch
-  state/last.pt          the latest state, written every `save_every_steps` steps and after each epoch
+  state/epoch_{e}.pt     one checkpoint per configured epoch (`checkpoint_epochs`)
+  state/step_{s}.pt      one checkpoint per configured optimizer step count (`checkpoint_steps`)
+  state/last.pt          the latest state, written every `save_every_steps` steps, at each configured
+                         step and after each epoch
   state.stale*/          the state folder of an earlier run with other settings, set aside (never read again)
+Epoch and step checkpoints are hard links of state/last.pt as it was written at that point.
 The workflow publishes state/epoch_{e}.pt as checkpoints/epoch_{e}.pt (rule train_checkpoint):
 Snakemake deletes the outputs of a failed job, and the checkpoints already written must survive
 for the resumed job.
@@ -30,16 +34,17 @@ from tqdm import tqdm
 
 from ncsn import layout
 from ncsn.data.images import load_split
-from ncsn.errors import DivergenceError
+from ncsn.errors import ConfigError, DivergenceError
 from ncsn.losses import dsm_loss, dsm_losses
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.training import settings_match
 from ncsn.training.checkpoint import capture_rng, link_atomic, load_checkpoint, restore_rng, save_atomic
-from ncsn.training.ema import make_ema
+from ncsn.training.ema import make_ema, make_warmup_ema
 from ncsn.training.metrics import write_metrics
 from ncsn.training.settings import TrainSettings
 
-FORMAT_VERSION = 1
+# 2: checkpoints hold the warm-up EMA ("ema_warmup"); a state of version 1 is set aside, not resumed.
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -63,6 +68,9 @@ class RunPaths:
 
     def epoch(self, e: int) -> Path:
         return self.out_dir / layout.training_epoch_state(e)
+
+    def step(self, s: int) -> Path:
+        return self.out_dir / layout.training_step_state(s)
 
     @property
     def metrics(self) -> Path:
@@ -107,17 +115,24 @@ def _standard_error(values: Tensor) -> float:
     return float(values.std() / math.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
-def heldout_row(model: nn.Module, ema_model: nn.Module, images: Tensor, sigmas: Tensor, seed: int) -> dict:
-    """Held-out DSM loss of the raw and the EMA weights with their standard errors over the batch, and the
-    standard error of their paired difference (raw - EMA): the noise of the comparison the poster makes."""
+def heldout_row(
+    model: nn.Module, ema_model: nn.Module, warmup_model: nn.Module, images: Tensor, sigmas: Tensor, seed: int
+) -> dict:
+    """Held-out DSM loss of the raw, the EMA and the warm-up EMA weights with their standard errors over
+    the batch, and the standard errors of the paired differences raw - EMA and raw - warm-up EMA: the
+    noise of the comparison the poster makes."""
     raw = heldout_losses(model, images, sigmas, seed)
     ema = heldout_losses(ema_model, images, sigmas, seed)
+    warmup = heldout_losses(warmup_model, images, sigmas, seed)
     return {
         "heldout_loss_raw": float(raw.mean()),
         "heldout_loss_ema": float(ema.mean()),
         "heldout_loss_raw_se": _standard_error(raw),
         "heldout_loss_ema_se": _standard_error(ema),
         "heldout_loss_diff_se": _standard_error(raw - ema),
+        "heldout_loss_ema_warmup": float(warmup.mean()),
+        "heldout_loss_ema_warmup_se": _standard_error(warmup),
+        "heldout_loss_diff_ema_warmup_se": _standard_error(raw - warmup),
     }
 
 
@@ -153,6 +168,7 @@ class _Run:
         self.sigmas = settings.sigmas().to(self.device)
         self.model = build_model(settings.arch, **dict(settings.model_kwargs(), sigmas=self.sigmas)).to(self.device)
         self.ema = make_ema(self.model, settings.ema_rate)
+        self.ema_warmup = make_warmup_ema(self.model, settings.ema_rate)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
         self.data_gen = torch.Generator().manual_seed(seed)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 2)
@@ -169,6 +185,8 @@ class _Run:
             "model": self.model.state_dict(),
             "ema": self.ema.module.state_dict(),
             "ema_n_averaged": int(self.ema.n_averaged),
+            "ema_warmup": self.ema_warmup.module.state_dict(),
+            "ema_warmup_n_updates": self.ema_warmup.n_updates,
             "optimizer": self.optimizer.state_dict(),
             "progress": vars(self.progress).copy(),
             "rng": capture_rng(self.generators),
@@ -222,6 +240,8 @@ class _Run:
         self.model.load_state_dict(checkpoint["model"])
         self.ema.module.load_state_dict(checkpoint["ema"])
         self.ema.n_averaged.fill_(checkpoint["ema_n_averaged"])
+        self.ema_warmup.module.load_state_dict(checkpoint["ema_warmup"])
+        self.ema_warmup.n_updates = int(checkpoint["ema_warmup_n_updates"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.progress = Progress(**checkpoint["progress"])
         restore_rng(checkpoint["rng"], self.generators)
@@ -230,6 +250,28 @@ class _Run:
             f"resuming {self.variant} from {self.paths.last}: epoch {p.epoch} done, batch {p.batch} of the next, "
             f"step {p.step}"
         )
+        self.link_missing_snapshots()
+
+    def link_missing_snapshots(self) -> None:
+        """Link state/last.pt as the epoch or step checkpoint it is, when a run killed between writing it
+        and linking it left that checkpoint missing (a later step never reaches that point again)."""
+        p = self.progress
+        if p.batch == 0 and p.epoch in self.settings.checkpoint_epochs and not self.paths.epoch(p.epoch).exists():
+            link_atomic(self.paths.last, self.paths.epoch(p.epoch))
+        if p.step in self.settings.checkpoint_steps and not self.paths.step(p.step).exists():
+            link_atomic(self.paths.last, self.paths.step(p.step))
+
+    def check_checkpoint_steps(self) -> None:
+        """Every configured step must be reached by the run (before anything is trained or written)."""
+        total = self.settings.epochs * self.n_batches
+        late = [s for s in self.settings.checkpoint_steps if s > total]
+        if late:
+            raise ConfigError(
+                f"variant '{self.variant}': checkpoint_steps {late} exceed the run's {total} optimizer steps "
+                f"({self.settings.epochs} epochs x {self.n_batches} batches of {self.settings.batch_size} of "
+                f"{len(self.train_images)} training images); a checkpoint can only be written at a step that is "
+                f"trained. Lower 'variants.{self.variant}.checkpoint_steps' or raise its epochs in the config."
+            )
 
     def describe(self) -> str:
         s = self.settings
@@ -253,6 +295,7 @@ class _Run:
         loss.backward()
         self.optimizer.step()
         self.ema.update_parameters(self.model)
+        self.ema_warmup.update_parameters(self.model)
         p.step += 1
         p.batch = b + 1
         p.loss_sum += loss_value
@@ -278,20 +321,30 @@ class _Run:
         for b in bar:
             loss_value = self.step(b, epoch)
             bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-            if p.step % self.settings.save_every_steps == 0 and p.batch < self.n_batches:
-                p.seconds = time.perf_counter() - started
-                self.save_last()
+            if p.batch < self.n_batches:  # the epoch's last step is saved by end_epoch
+                self.save_within_epoch(started)
         bar.close()
         self.end_epoch(epoch, started)
 
+    def save_within_epoch(self, started: float) -> None:
+        """state/last.pt every `save_every_steps` steps, and at a configured step, linked as its checkpoint."""
+        p, snapshot = self.progress, self.progress.step in self.settings.checkpoint_steps
+        if snapshot or p.step % self.settings.save_every_steps == 0:
+            p.seconds = time.perf_counter() - started
+            self.save_last()
+        if snapshot:
+            link_atomic(self.paths.last, self.paths.step(p.step))
+
     def end_epoch(self, epoch: int, started: float) -> None:
-        """Record the epoch: metrics row, state/last.pt, the configured epoch checkpoint, metrics.csv."""
+        """Record the epoch: metrics row, state/last.pt, the configured epoch and step checkpoints, metrics.csv."""
         p = self.progress
         row = {
             "epoch": epoch,
             "step": p.step,
             "train_loss": p.loss_sum / self.n_batches,
-            **heldout_row(self.model, self.ema.module, self.heldout, self.sigmas, self.seed + 3),
+            **heldout_row(
+                self.model, self.ema.module, self.ema_warmup.module, self.heldout, self.sigmas, self.seed + 3
+            ),
             "seconds": round(time.perf_counter() - started, 3),
         }
         p.metrics.append(row)
@@ -300,6 +353,8 @@ class _Run:
         self.save_last()
         if epoch in self.settings.checkpoint_epochs:
             link_atomic(self.paths.last, self.paths.epoch(epoch))
+        if p.step in self.settings.checkpoint_steps:
+            link_atomic(self.paths.last, self.paths.step(p.step))
         write_metrics(p.metrics, self.paths.metrics)
 
 
@@ -314,8 +369,10 @@ def train(
     log=print,
 ) -> list[dict[str, float]]:
     """Train `variant` to `settings.epochs` epochs, resuming from state/last.pt when it belongs to the
-    same run; returns the metric rows. Raises DivergenceError on a non-finite loss."""
+    same run; returns the metric rows. Raises DivergenceError on a non-finite loss, and ConfigError (before
+    anything is trained) when a `checkpoint_steps` entry lies beyond the run's last step."""
     run = _Run(settings, variant, data_path, out_dir, seed, device, log)
+    run.check_checkpoint_steps()
     run.resume()
     log(run.describe())
     run.model.train()

@@ -1,4 +1,9 @@
-"""The per-variant metrics CSV: one row per trained epoch."""
+"""The per-variant metrics CSV: one row per trained epoch.
+
+Held-out DSM losses (see loop.heldout_row): `_raw`, `_ema` and `_ema_warmup` are the means over the fixed
+held-out batch of the raw, EMA and warm-up EMA weights, `_se` their standard errors, and
+`heldout_loss_diff_se` / `heldout_loss_diff_ema_warmup_se` the standard errors of the paired differences
+raw - EMA and raw - warm-up EMA."""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ COLUMNS = [
     "heldout_loss_raw_se",
     "heldout_loss_ema_se",
     "heldout_loss_diff_se",
+    "heldout_loss_ema_warmup",
+    "heldout_loss_ema_warmup_se",
+    "heldout_loss_diff_ema_warmup_se",
     "seconds",
 ]
 

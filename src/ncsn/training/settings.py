@@ -30,6 +30,7 @@ class TrainSettings:
     train_subset: int | None = None  # null = the whole training split
     save_every_steps: int = 200  # also write state/last.pt every this many optimizer steps
     heldout_size: int = 256  # images of the test split in the fixed held-out batch
+    checkpoint_steps: tuple[int, ...] = ()  # also keep state/step_{s}.pt when the optimizer step count reaches s
 
     def sigmas(self) -> torch.Tensor:
         return geometric_sigmas(self.noise["sigma_max"], self.noise["sigma_min"], self.noise["n_levels"])
@@ -69,11 +70,22 @@ def _check_values(data: dict[str, Any]) -> None:
         for name, value in numbers.items()
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0)
     ]
+    problems += _checkpoint_steps_problems(data.get("checkpoint_steps", ()))
     if problems:
         raise ConfigError(
             "training settings are invalid: " + "; ".join(problems) + ". Fix the variant in the "
             "config (config/README.md, section `variants`)."
         )
+
+
+def _checkpoint_steps_problems(steps: Any) -> list[str]:
+    """Why `checkpoint_steps` is not a list of optimizer-step counts (integers >= 1); [] when it is one."""
+    if not isinstance(steps, (list, tuple)):
+        return [f"'checkpoint_steps' must be a list of integers >= 1 (optimizer steps), got {steps!r}"]
+    bad = [s for s in steps if isinstance(s, bool) or not isinstance(s, int) or s < 1]
+    if bad:
+        return [f"'checkpoint_steps' must hold integers >= 1 (optimizer steps), got {bad!r} in {list(steps)!r}"]
+    return []
 
 
 def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
@@ -84,6 +96,8 @@ def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
     _check_keys(data)
     data["checkpoint_epochs"] = tuple(sorted(set(int(e) for e in data["checkpoint_epochs"])))
     _check_values(data)
+    if "checkpoint_steps" in data:
+        data["checkpoint_steps"] = tuple(sorted(set(data["checkpoint_steps"])))
     settings = TrainSettings(**data)
     late = [e for e in settings.checkpoint_epochs if not 1 <= e <= settings.epochs]
     if late:
@@ -94,7 +108,11 @@ def parse_settings(raw: str | dict[str, Any]) -> TrainSettings:
     return settings
 
 
+# Keys of a config variant that shape the workflow, not one training run (a run gets its seed on the command line).
+WORKFLOW_KEYS = ("seeds",)
+
+
 def merged_settings(config: dict[str, Any], variant: str) -> dict[str, Any]:
     """The --settings of `variant`: its config entry over the `training` section and the `noise` schedule."""
-    entry = config["variants"][variant]
+    entry = {k: v for k, v in config["variants"][variant].items() if k not in WORKFLOW_KEYS}
     return {**config["training"], **entry, "noise": entry.get("noise", config["noise"])}

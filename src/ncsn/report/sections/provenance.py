@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ncsn import layout
+from ncsn import layout, plan
 from ncsn.report import provenance
 from ncsn.report.html import Section
 
@@ -24,7 +24,11 @@ def provenance_section(results: Path, config: dict) -> Section:
     packages = pd.DataFrame({"package": list(versions), "version": list(versions.values())})
     costs = provenance.rule_costs(results / layout.BENCHMARKS)
     trained = provenance.training_seconds(
-        {name: results / layout.training_metrics(name) for name in config["variants"]}
+        {
+            name if len(plan.seeds(config, name)) == 1 else f"{name} seed {seed}": results
+            / layout.training_metrics(name, seed)
+            for name, seed in plan.runs(config)
+        }
     )
     if trained:
         text += (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ncsn import layout
+from ncsn import layout, plan
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import PIXELS, measured_with, read_csv, read_json, variants_of
 from ncsn.stats import Z_95
@@ -36,7 +36,7 @@ POSTER_FID_EMA = [v[1] for v in POSTER_TABLE1.values() if v[1] is not None]
 def loss_table(results: Path, config: dict) -> pd.DataFrame:
     frames = []
     for name in variants_of(config, "mnist"):
-        metrics = read_csv(results / layout.training_metrics(name))
+        metrics = read_csv(results / layout.training_metrics(name, plan.first_seed(config, name)))
         metrics.insert(0, "variant", name)
         frames.append(metrics)
     table = pd.concat(frames, ignore_index=True)
