@@ -21,6 +21,10 @@ class Claim:
     measured: str
     verdict: str
     note: str = ""
+    # The numbers behind the verdict, for claims.json (JSON values only): e.g. the deciding metric, the
+    # paired difference with its interval, the poster's effect, the minimum detectable effect and power,
+    # and where the measurement was taken (epochs / iterations).
+    evidence: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
