@@ -11,6 +11,7 @@ Across training seeds: `sign_test`.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
 import numpy as np
@@ -125,4 +126,34 @@ def sign_test(differences: Sequence[float]) -> dict[str, float | int]:
         "zeros": len(values) - n,
         "n": n,
         "smallest_p_value": min(1.0, 2 * 0.5**n),
+    }
+
+
+def calibration_summary(values: Sequence[float], bootstrap_sds: Sequence[float]) -> dict:
+    """How the bootstrap standard deviation of one set compares with the real spread of the same number
+    over disjoint, equally good sets (`values`, one per set; `bootstrap_sds`, each set's own bootstrap sd).
+
+    Returns the values, the spread across sets (sd, ddof=1) with its 95% interval from the chi-square
+    distribution of a sample variance (normal values assumed), the mean bootstrap sd, and their ratio
+    bootstrap / spread: below 1 the bootstrap is overconfident (its intervals too narrow), and it is so
+    beyond the noise of this check (`overconfident`) when the mean bootstrap sd lies below the lower end
+    of the spread's 95% interval.
+    """
+    values = [float(v) for v in values]
+    k = len(values)
+    if k < 2 or len(bootstrap_sds) != k:
+        raise ValueError(f"need >= 2 sets with one bootstrap sd each, got {k} values and {len(bootstrap_sds)} sds")
+    spread = float(statistics.stdev(values))
+    low = spread * math.sqrt((k - 1) / _scipy_stats.chi2.ppf(0.975, k - 1))
+    high = spread * math.sqrt((k - 1) / _scipy_stats.chi2.ppf(0.025, k - 1))
+    bootstrap = float(statistics.fmean(bootstrap_sds))
+    return {
+        "values": values,
+        "mean": float(statistics.fmean(values)),
+        "spread_sd": spread,
+        "spread_sd_low": low,
+        "spread_sd_high": high,
+        "bootstrap_sd": bootstrap,
+        "ratio": bootstrap / spread if spread > 0 else float("nan"),
+        "overconfident": bool(bootstrap < low),
     }

@@ -13,7 +13,14 @@ import torch
 from ncsn.cli_options import add_run_options, run_device
 from ncsn.metrics.extractors import Extractor, find_inception_weights, make_extractor
 from ncsn.metrics.fid import DEFAULT_BOOTSTRAP
-from ncsn.metrics.reference import REFERENCE_SPLIT, cache_name, data_floor, precompute, reference_images
+from ncsn.metrics.reference import (
+    REFERENCE_SPLIT,
+    cache_name,
+    calibration,
+    data_floor,
+    precompute,
+    reference_images,
+)
 from ncsn.torch_files import write_text_atomic
 
 
@@ -37,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also measure the data floor: this many test images (the sample sets' size), disjoint "
         "from the reference, scored against it",
     )
+    parser.add_argument(
+        "--calibration-sets",
+        type=int,
+        default=0,
+        help="with --floor-n: also score this many disjoint sets of --floor-n real images (the first is the "
+        "floor's) like sample sets, to set the bootstrap's standard deviation beside their real spread",
+    )
     parser.add_argument("--kid-subsets", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="bootstrap resamples per interval")
     add_run_options(parser)
@@ -52,6 +66,7 @@ def compute(
     cache_root: Path,
     batch_size: int,
     floor_n: int | None,
+    calibration_sets: int = 0,
     kid_subsets: int,
     n_bootstrap: int,
     seed: int,
@@ -78,7 +93,21 @@ def compute(
             n_bootstrap=n_bootstrap,
             device=device,
         )
-    return describe(data_path, extractor, weights, len(images), seed, cache_root, name, floor)
+    calibrated = None
+    if floor_n and calibration_sets >= 2:
+        calibrated = calibration(
+            data_path,
+            features,
+            extractor,
+            n_reference=len(images),
+            n=floor_n,
+            n_sets=calibration_sets,
+            seed=seed,
+            batch_size=batch_size,
+            kid_subsets=kid_subsets,
+            device=device,
+        )
+    return describe(data_path, extractor, weights, len(images), seed, cache_root, name, floor, calibrated)
 
 
 def describe(
@@ -90,6 +119,7 @@ def describe(
     cache_root: Path,
     name: str,
     floor: dict[str, Any] | None,
+    calibrated: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The reference description (the JSON that evaluate reads)."""
     return {
@@ -105,6 +135,7 @@ def describe(
         "cache_root": str(cache_root),
         "cache_name": name,
         "floor": floor,
+        "calibration": calibrated,
     }
 
 
@@ -122,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         cache_root=args.cache_root,
         batch_size=args.batch_size,
         floor_n=args.floor_n,
+        calibration_sets=args.calibration_sets,
         kid_subsets=args.kid_subsets,
         n_bootstrap=args.bootstrap,
         seed=args.seed,

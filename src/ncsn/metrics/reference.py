@@ -18,6 +18,7 @@ from ncsn.data.images import load_dataset
 from ncsn.errors import NcsnError
 from ncsn.metrics.extractors import Extractor
 from ncsn.metrics.fid import fid_kid_intervals, image_features
+from ncsn.stats import calibration_summary
 
 REFERENCE_SPLIT = "test"  # the classifier behind the domain features was trained on the train split
 
@@ -53,6 +54,25 @@ def floor_images(data_path: str | Path, n_reference: int, n: int, seed: int) -> 
         )
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))[:n]
     return train[chosen].unsqueeze(1).contiguous(), "train"
+
+
+def calibration_images(data_path: str | Path, n_reference: int, n: int, n_sets: int, seed: int) -> list[torch.Tensor]:
+    """`n_sets` disjoint sets of `n` real images, none a reference image: the first is the data floor's
+    set (`floor_images`), the others follow it in the same shuffled order of the test split, or of the
+    training split when the test split is too small (as for the floor)."""
+    test = _shuffled_test_images(data_path, seed)
+    if n_reference + n_sets * n <= len(test):
+        pool = test[n_reference:]
+    else:
+        train = load_dataset(data_path)["train"]["images"]
+        if n_sets * n > len(train):
+            raise NcsnError(
+                f"{n_sets} calibration sets of {n} real images need {n_sets * n} images besides the "
+                f"{n_reference} reference images, but {data_path} has {len(test)} test and {len(train)} training "
+                "images; lower evaluation.calibration_sets or evaluation.n_samples."
+            )
+        pool = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + 1))]
+    return [pool[i * n : (i + 1) * n].unsqueeze(1).contiguous() for i in range(n_sets)]
 
 
 def cache_name(dataset: str, n: int, seed: int) -> str:
@@ -97,3 +117,42 @@ def load_reference(path: str | Path) -> dict[str, Any]:
             f"reference description {path} does not exist; run the fid_reference rule "
             f"(python -m ncsn fid-reference) first."
         ) from None
+
+
+# Bootstrap resamples per calibration set: its bootstrap standard deviation to about +-10%.
+CALIBRATION_BOOTSTRAP = 50
+
+
+def calibration(
+    data_path: str | Path,
+    reference_features: torch.Tensor,
+    extractor: Extractor,
+    *,
+    n_reference: int,
+    n: int,
+    n_sets: int,
+    seed: int,
+    batch_size: int,
+    kid_subsets: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """FID and KID of `n_sets` disjoint sets of `n` real images against the reference, each scored like a
+    sample set (with its bootstrap standard deviation): how far the numbers of equally good sets really
+    spread, beside what the bootstrap of one set says (ncsn.stats.calibration_summary)."""
+    fids, kids, fid_sds, kid_sds = [], [], [], []
+    for images in calibration_images(data_path, n_reference, n, n_sets, seed):
+        features = image_features(images, extractor, batch_size=batch_size, device=device)
+        scored = fid_kid_intervals(
+            features, reference_features, n_bootstrap=CALIBRATION_BOOTSTRAP, kid_subsets=kid_subsets, seed=seed
+        )
+        fids.append(scored["fid"]["value"])
+        kids.append(scored["kid"]["value"])
+        fid_sds.append(scored["fid"]["sd"])
+        kid_sds.append(scored["kid"]["sd"])
+    return {
+        "n_sets": n_sets,
+        "n_samples": n,
+        "n_bootstrap": CALIBRATION_BOOTSTRAP,
+        "fid": calibration_summary(fids, fid_sds),
+        "kid": calibration_summary(kids, kid_sds),
+    }

@@ -2,6 +2,7 @@
 that ncsn.report.inputs lists and returns a Section, or None when its part of the study is not in the
 config (never because a file is missing: build_report refuses to start without them)."""
 
+from ncsn.report.sections.calibration import calibration_section
 from ncsn.report.sections.data import data_section
 from ncsn.report.sections.fashion import fashion_section
 from ncsn.report.sections.provenance import provenance_section
@@ -12,6 +13,7 @@ from ncsn.report.sections.toy import mixing_section, objective_cost_section, sco
 
 BUILDERS = [
     data_section,
+    calibration_section,
     score_field_section,
     mixing_section,
     objective_cost_section,
