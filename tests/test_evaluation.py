@@ -143,12 +143,22 @@ def test_table1_figure1_figure2(pipeline):
 
     f2 = [p for p in evaluations if "_ema_1e-05_3" in p.name]
     _run(
-        "figure2", "--evaluations", *f2, "--csv", root / "f2.csv", "--png", root / "f2.png", "--json", root / "f2.json"
+        "figure2",
+        "--evaluations",
+        *f2,
+        "--csv",
+        root / "f2.csv",
+        "--png",
+        root / "f2.png",
+        "--shares-png",
+        root / "f2s.png",
+        "--json",
+        root / "f2.json",
     )
     fig2 = json.loads((root / "f2.json").read_text())
     assert fig2["variants"]["net_a"]["epochs"] == [1, 2]
     assert all(0 <= c <= 10 for c in fig2["variants"]["net_b"]["classes_covered"])
-    for png in ("t1.png", "f1.png", "f1s.png", "f2.png"):
+    for png in ("t1.png", "f1.png", "f1s.png", "f2.png", "f2s.png"):
         assert (root / png).stat().st_size > 1000
 
 

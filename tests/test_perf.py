@@ -95,7 +95,7 @@ def test_ratio_range_is_taken_round_by_round():
     from ncsn.perf.bench import _round_ratio_range
 
     # medians 2.0 s vs 3.0 s give 1.5; single rounds give 4/2 = 2.0 and 3/3 = 1.0
-    ratios = _round_ratio_range("train", ours=[1.0, 2.0, 3.0], official=[2.0, 3.0, 3.0])
+    ratios = _round_ratio_range("train_vs_official", ours=[1.0, 2.0, 3.0], baseline=[2.0, 3.0, 3.0])
     assert ratios == {"train_vs_official_min": pytest.approx(1.0), "train_vs_official_max": pytest.approx(2.0)}
 
 

@@ -67,18 +67,46 @@ def test_snakemake_rejects_a_checkpoint_after_the_last_epoch(repo, quick, snakem
     assert "Traceback" not in output
 
 
-def test_dry_run_trains_every_variant_and_publishes_every_checkpoint(repo, quick, snakemake_cmd, tmp_path):
+def _dry_run_output(snakemake_cmd, repo, configfile, directory) -> str:
+    """What `snakemake -n` prints for `configfile` (it must succeed)."""
     proc = subprocess.run(
-        snakemake_cmd + ["-n", "--configfile", str(repo / "config/quick.yaml"), "--directory", str(tmp_path)],
+        snakemake_cmd + ["-n", "--configfile", str(configfile), "--directory", str(directory)],
         cwd=repo,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    output = proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_dry_run_trains_every_variant_and_publishes_every_checkpoint(repo, quick, snakemake_cmd, tmp_path):
+    output = _dry_run_output(snakemake_cmd, repo, repo / "config/quick.yaml", tmp_path)
     counts = dict(re.findall(r"^(train|train_checkpoint)\s+(\d+)$", output, flags=re.M))
     assert int(counts["train"]) == len(quick["variants"])
-    assert int(counts["train_checkpoint"]) == sum(len(v["checkpoint_epochs"]) for v in quick["variants"].values())
+    assert int(counts["train_checkpoint"]) == sum(
+        len(v["checkpoint_epochs"]) + len(v.get("checkpoint_steps", [])) for v in quick["variants"].values()
+    )
     for name in quick["variants"]:
         assert f"--variant {name} " in output and f"results/train/{name}/seed_0/metrics.csv" in output
+
+
+def test_the_table1_variant_is_trained_once_per_configured_seed(repo, quick, snakemake_cmd, tmp_path):
+    """variants.<name>.seeds: one train job per seed (the seed a wildcard of the train rule, passed as
+    --seed), and Table 1 samples raw and EMA weights of every run; the other variants keep one run."""
+    config = yaml.safe_load((repo / "config/quick.yaml").read_text())
+    table1 = config["evaluation"]["variants"][0]
+    config["variants"][table1]["seeds"] = [0, 7, 11]
+    configfile = tmp_path / "seeds.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    output = _dry_run_output(snakemake_cmd, repo, configfile, tmp_path / "run")
+    counts = dict(re.findall(r"^(train|sample)\s+(\d+)$", output, flags=re.M))
+    assert int(counts["train"]) == len(config["variants"]) + 2
+    for seed in (0, 7, 11):
+        assert f"--variant {table1} " in output and f"--seed {seed} " in output
+        assert f"results/train/{table1}/seed_{seed}/metrics.csv" in output
+        for epoch in config["evaluation"]["epochs"]:
+            for weights in ("raw", "ema"):
+                assert f"results/samples/{table1}/seed_{seed}/epoch_{epoch}/{weights}/" in output
+    others = [name for name in config["variants"] if name != table1]
+    assert all(f"results/train/{name}/seed_7/" not in output for name in others)

@@ -141,7 +141,7 @@ def _figure2(study, samples, tmp_path):
     edited = tmp_path / "evaluation.json"
     edited.write_text(json.dumps({**evaluation, "samples": str(samples)}))
     outputs = {"csv": tmp_path / "f.csv", "png": tmp_path / "f.png", "json": tmp_path / "f.json"}
-    return _argv("figure2", evaluations=edited, **outputs)
+    return _argv("figure2", evaluations=edited, shares_png=tmp_path / "shares.png", **outputs)
 
 
 # name -> (where the crafted file goes, the command line that reads it); `tmp` is the test's own folder

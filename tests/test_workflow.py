@@ -14,7 +14,7 @@ import pytest
 import yaml
 from helpers import side_by_side
 
-from ncsn import layout
+from ncsn import layout, plan
 from ncsn.config import load_config
 from ncsn.perf import cost
 
@@ -24,7 +24,7 @@ def expected_jobs(config: dict) -> dict[str, int]:
     rules as ncsn.perf.cost counts them, the light ones (one per dataset, checkpoint or stage) here."""
     jobs = {rule: int(n) for rule, n in cost.cost_table(config).set_index("rule")["jobs"].items() if rule != "all"}
     jobs["data"] = len(config["data"]["datasets"])
-    jobs["train_checkpoint"] = sum(len(v["checkpoint_epochs"]) for v in config["variants"].values())
+    jobs["train_checkpoint"] = len(plan.checkpoints(config))  # every kept epoch and step of every training run
     if "toy" in config:
         jobs.update(dict.fromkeys(["toy_score_field", "toy_mixing", "toy_objective_cost", "toy_samplers"], 1))
     if "throughput" in config:
@@ -176,7 +176,7 @@ def test_a_changed_file_reruns_the_jobs_that_read_it(repo, snakemake_cmd, fake_s
         path.write_bytes(b"changed")
         os.utime(path, (at, at))
 
-    change(results / layout.sample_set("fashion_refinenet", 0, "epoch_2", "ema", 1e-5, 2), time.time() + 60)
+    change(results / layout.sample_set("fashion_refinenet", 0, "step_3", "ema", 1e-5, 2), time.time() + 60)
     assert _planned(base, repo, ["figure1", "figure2", "table1"]) == {"figure2": 1}
     change(results / layout.dataset_tensors("mnist"), time.time() + 120)
     assert _planned(base, repo, ["evaluate"], targets=mnist_sets) == {"evaluate": len(mnist_sets)}

@@ -292,6 +292,18 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
             f"'evaluation.n_reference' = {config['evaluation']['n_reference']} exceeds the "
             f"{TEST_SPLIT_SIZE} test images"
         )
+    fashion = config.get("fashion", {})
+    if "n_samples" in fashion:
+        fashion_data = {variants[v]["dataset"] for v in fashion["variants"] if v in variants}
+        others = [s.variant for s in plan.table1_sets(config) + plan.figure1_sets(config)]
+        others += [s.variant for s in plan.method_sets(config)]
+        shared = sorted({v for v in others if v in variants and variants[v]["dataset"] in fashion_data})
+        if shared:
+            problems.append(
+                f"'fashion.n_samples' sets the sample size of {sorted(fashion_data)}, which {shared} (Table 1, the "
+                f"sweep or the samplers experiment) also sample with 'evaluation.n_samples': one dataset has one "
+                f"set size (its data floor and calibration sets are of that size); drop 'fashion.n_samples'"
+            )
     for variant, _, point, section in plan.requested_checkpoints(config):
         if variant not in variants:
             problems.append(f"'{section}' names variant {variant!r}, which is not in 'variants'")

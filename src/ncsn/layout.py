@@ -37,7 +37,7 @@ EXPERIMENT_FILES = {
         "grid": "figure1_samples.png",
         "json": "figure1.json",
     },
-    "figure2": {"csv": "figure2.csv", "png": "figure2.png", "json": "figure2.json"},
+    "figure2": {"csv": "figure2.csv", "png": "figure2.png", "shares": "figure2_shares.png", "json": "figure2.json"},
     "samplers": {"csv": "samplers.csv", "png": "samplers.png", "json": "samplers.json"},
 }
 

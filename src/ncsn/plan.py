@@ -24,6 +24,7 @@ Config = Mapping[str, Any]
 EXPERIMENT_SECTIONS = {"table1": "evaluation", "figure1": "sweep", "figure2": "fashion", "samplers": "samplers"}
 TOYS = ("score_field", "mixing", "objective_cost", "samplers")
 WEIGHTS = ("raw", "ema")  # Table 1's default (evaluation.weights)
+TRAIN_IMAGES = 60000  # the training split of MNIST and of Fashion-MNIST
 
 
 class SampleSet(NamedTuple):
@@ -134,10 +135,12 @@ def figure1_sets(config: Config) -> list[SampleSet]:
     return [SampleSet(*run, sw["weights"], eps, t) for eps, t in sweep_cells(sw, config["sampler"])]
 
 
-def fashion_points(config: Config) -> list[str]:
-    """The points of the Fashion-MNIST study: its epochs, then its steps."""
+def fashion_points(config: Config, variant: str | None = None) -> list[str]:
+    """The points of the Fashion-MNIST study (of `variant`): its epochs, then its steps, where
+    `fashion.variant_steps` gives `variant` steps of its own instead of `fashion.steps`."""
     fa = config["fashion"]
-    return [layout.epoch_point(e) for e in fa.get("epochs", [])] + [layout.step_point(s) for s in fa.get("steps", [])]
+    steps = fa.get("variant_steps", {}).get(variant, fa.get("steps", []))
+    return [layout.epoch_point(e) for e in fa.get("epochs", [])] + [layout.step_point(s) for s in steps]
 
 
 def figure2_sets(config: Config) -> list[SampleSet]:
@@ -148,13 +151,51 @@ def figure2_sets(config: Config) -> list[SampleSet]:
     return [
         SampleSet(v, first_seed(config, v), point, fa["weights"], eps, t)
         for v in fa["variants"]
-        for point in fashion_points(config)
+        for point in fashion_points(config, v)
+    ]
+
+
+def steps_per_epoch(config: Config, variant: str) -> int:
+    """Optimizer steps of one epoch of a variant (the training loop's batches: the last one may be short)."""
+    v = config["variants"][variant]
+    return -(-(v.get("train_subset") or TRAIN_IMAGES) // v["batch_size"])
+
+
+def point_steps(config: Config, variant: str, point: str) -> int:
+    """The optimizer steps a variant has taken at one of its points."""
+    kind, number = layout.parse_point(point)
+    return number if kind == "step" else number * steps_per_epoch(config, variant)
+
+
+def fashion_reference(config: Config) -> str:
+    """The Fashion-MNIST study's reference network: its first variant that is not the custom U-Net."""
+    names = config["fashion"]["variants"]
+    arch = {name: config.get("variants", {}).get(name, {}).get("arch") for name in names}
+    return next((name for name in names if arch[name] != "unet"), names[0])
+
+
+def figure2_setting_sets(config: Config) -> list[SampleSet]:
+    """Claim 4 of Figure 2 ("other sampler parameters did not improve stability"): the reference network's
+    last Fashion point (in optimizer steps) drawn at the (epsilon, T) cells of `fashion.other_settings`
+    (a cross through the poster's sampler by default, or a grid; sweep_design), the poster's own cell left
+    out (it is a set of figure2_sets). None without `fashion.other_settings`."""
+    if "evaluation" not in config or "fashion" not in config or "other_settings" not in config["fashion"]:
+        return []
+    fa, poster = config["fashion"], _poster_sampler(config)
+    variant = fashion_reference(config)
+    if variant not in config["variants"]:
+        return []  # the config check names the unknown variant (figure2_sets asks for it)
+    point = max(fashion_points(config, variant), key=lambda p: point_steps(config, variant, p))
+    return [
+        SampleSet(variant, first_seed(config, variant), point, fa["weights"], eps, t)
+        for eps, t in sweep_cells({"design": "cross", **fa["other_settings"]}, config["sampler"])
+        if (eps, t) != poster
     ]
 
 
 def sample_sets(config: Config) -> list[SampleSet]:
     """Every set of the poster's sampler, each once (an experiment may reuse another's set)."""
-    return _unique(table1_sets(config) + figure1_sets(config) + figure2_sets(config))
+    return _unique(table1_sets(config) + figure1_sets(config) + figure2_sets(config) + figure2_setting_sets(config))
 
 
 def method_sets(config: Config) -> list[MethodSet]:
@@ -167,6 +208,17 @@ def method_sets(config: Config) -> list[MethodSet]:
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------
+
+
+def set_size(config: Config, dataset: str) -> int:
+    """Images per sample set of `dataset` (and per data-floor and calibration set): `fashion.n_samples` for
+    the Fashion study's dataset when given, else `evaluation.n_samples`."""
+    fashion = config.get("fashion", {})
+    variants = config["variants"]
+    fashion_datasets = {variants[v]["dataset"] for v in fashion.get("variants", []) if v in variants}
+    if "n_samples" in fashion and dataset in fashion_datasets:
+        return fashion["n_samples"]
+    return config["evaluation"]["n_samples"]
 
 
 def evaluated_variants(config: Config) -> list[str]:
@@ -205,6 +257,7 @@ def requested_checkpoints(config: Config) -> list[Request]:
     wanted = [Request(s.variant, s.seed, s.point, "evaluation") for s in table1_sets(config)]
     wanted += [Request(s.variant, s.seed, s.point, "sweep") for s in figure1_sets(config)]
     wanted += [Request(s.variant, s.seed, s.point, "fashion") for s in figure2_sets(config)]
+    wanted += [Request(s.variant, s.seed, s.point, "fashion") for s in figure2_setting_sets(config)]
     wanted += [Request(s.variant, s.seed, s.point, "samplers") for s in method_sets(config)]
     return _unique(wanted)
 
@@ -219,6 +272,7 @@ def report_inputs(config: Config) -> list[str]:
     files += [layout.training_metrics(name, seed) for name, seed in runs(config)]
     files += [layout.toy(name, role) for name in toys(config) for role in layout.TOY_FILES[name]]
     files += [path for name in experiments(config) for path in layout.experiment_files(name)]
+    files += [layout.fid_reference(*reference) for reference in fid_references(config)]
     if "throughput" in config:
         files.append(layout.THROUGHPUT)
     return files

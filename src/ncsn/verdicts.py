@@ -36,6 +36,10 @@ DECIDING_PROFILES = ("laptop", "full")
 SNOW_FACTOR = 1.5
 # Collapse: one class holds at least this share of the samples.
 COLLAPSE_SHARE = 0.5
+# Figure 2: the poster shows its Fashion-MNIST samples at 30 000 and 40 000 iterations (optimizer steps); the
+# custom U-Net's class and the reference network's collapse from the first, bigger + dropout at the second.
+POSTER_FASHION_STEPS = (30000, 40000)
+UNET_CLASS = "Shirt"  # the class the poster's custom U-Net "only learned" (Fashion-MNIST's class 6)
 
 RULES = {
     "difference": (
@@ -82,6 +86,27 @@ RULES = {
         "and more diverse; partly: more diverse at some checkpoint but the reference never collapses; "
         "not reproduced: never more diverse"
     ),
+    "poster_iterations": (
+        f"A Figure 2 claim is decided only on snapshots at or beyond the iterations (optimizer steps) at which "
+        f"the poster shows it: {POSTER_FASHION_STEPS[0]} for the custom U-Net's class and the reference "
+        f"network's collapse, {POSTER_FASHION_STEPS[1]} for bigger + dropout. Where a profile's snapshots stop "
+        "below, the claim reads 'not comparable' whatever they show (the iterations reached are stated)"
+    ),
+    "unet_class": (
+        f"Each snapshot of the custom U-Net at or beyond {POSTER_FASHION_STEPS[0]} iterations is collapsed, "
+        "diverse or undecided by the collapse rule (95% Wilson interval of its top-class share against "
+        f"{COLLAPSE_SHARE:.0%}). Reproduced: collapsed onto {UNET_CLASS} at every one; partly: collapsed at some, "
+        f"but not onto {UNET_CLASS} at every one (another class, or not collapsed at some); inconclusive: "
+        "collapsed at none and undecided at some; not reproduced: diverse at every one"
+    ),
+    "other_settings": (
+        "On the reference network's last snapshot, another sampler setting (epsilon, T) improves diversity "
+        "when its top-class share is lower than the poster's sampler's beyond the noise (two-proportion "
+        "z-test, 95%). Reproduced: the poster's sampler's set is collapsed and no other setting improves it; "
+        "partly: some setting improves it, but its set is still collapsed; not reproduced: some setting "
+        "improves it to a set that is not collapsed; inconclusive: the poster's sampler's set is not "
+        "collapsed (there is no collapse for another setting to undo)"
+    ),
     "paired_difference": (
         "Paired sets (raw and EMA samples of one checkpoint: same initial and Langevin noise, image i of "
         "one drawn with the noise of image i of the other) are resampled with the same bootstrap indices; "
@@ -105,6 +130,42 @@ RULES = {
         "two-sided exact sign test (zero differences dropped). Present: p < 0.05 with more positive "
         "differences; absent: p < 0.05 with more negative ones (the opposite direction); inconclusive: "
         "otherwise. Below 6 seeds with a nonzero difference no outcome reaches p < 0.05"
+    ),
+    "ema_kid": (
+        "Decided on KID (unbiased at a few hundred samples; FID at n = 100-200 on 128-D features is mostly "
+        "small-sample bias and is shown as a description). One case per (training seed, poster epoch 5 / "
+        "10 / 15 that was evaluated): d = KID(raw) - KID(EMA), paired (same noise, same resamples), judged "
+        "by the effect rule against the poster's effect in our units, KID(raw) (1 - FID_EMA / FID_raw of "
+        "the poster at that epoch); a case whose KID(raw) is not above 0 has no effect in our units and is "
+        "left out. Verdict over the cases by the effect_cases rule"
+    ),
+    "spike": (
+        "Decided on KID, per training seed, over its consecutive evaluated epochs from epoch 5 on (the "
+        "poster's range): each rise d = KID(later) - KID(earlier), paired, of the raw and of the EMA weights "
+        "is judged by the effect rule against the poster's spike in our units, KID(raw, earlier) "
+        "(11.32 / 2.97 - 1) (the same size for both weights). Per weights the strongest outcome over the "
+        "rises counts (present > present, smaller > inconclusive > absent). Per seed: present = a raw rise "
+        "present and every EMA rise absent; present, smaller = a raw rise present with an EMA rise present, "
+        "smaller, or a raw rise present, smaller with every EMA rise absent; absent = every raw rise absent, "
+        "or an EMA rise present, or both present, smaller (no contrast); inconclusive = otherwise. Verdict "
+        "over the seeds by the effect_cases rule"
+    ),
+    "loss_effect": (
+        "One case per (training seed, poster epoch 1 / 5 / 10 / 15 in the training metrics): d = held-out "
+        "loss(raw) - loss(EMA), paired (same images, same noise: the standard error of the per-image "
+        "differences), judged by the effect rule against the poster's relative reduction applied to our raw "
+        "loss, loss(raw) (1 - loss_EMA / loss_raw of the poster at that epoch). Verdict over the cases by "
+        "the effect_cases rule"
+    ),
+    "ema_convention": (
+        "For each EMA convention (constant decay m from the first update; warm-up decay min(m, (1+n)/(10+n)) "
+        "at update n), one case per (training seed, epoch 1 and 5) of the paired held-out loss difference "
+        "raw - EMA and, where that EMA was sampled, per (seed, epoch 5) of the paired KID difference, each "
+        "judged by the effect rule against the poster's relative reduction at that epoch applied to our raw "
+        "value. The ordering holds at a case when the difference is above 0 beyond the noise (present or "
+        "present, smaller: the claim is an ordering, not a size). Per convention: reproduced = holds at "
+        "every case; partly = at some; inconclusive = at none, some inconclusive; not reproduced = absent "
+        "at every case. The claim's verdict is the best convention's (both are reported; nothing is tuned)"
     ),
 }
 
@@ -207,6 +268,44 @@ def decide_across_seeds(differences: Sequence[float], alpha: float = 0.05) -> st
     return PRESENT if test["positive"] > test["negative"] else ABSENT
 
 
+# The order of strength of a case's outcomes, strongest first (`strongest`).
+STRENGTH = (PRESENT, PRESENT_SMALLER, INCONCLUSIVE, ABSENT)
+# Verdicts from the best to the worst for the poster (`best_verdict`).
+VERDICT_ORDER = ("reproduced", "partly reproduced", INCONCLUSIVE, "not reproduced")
+
+
+def strongest(outcomes: Sequence[str]) -> str:
+    """The strongest of several `decide_effect` outcomes (present > present, smaller > inconclusive >
+    absent): whether some rise of a series is a spike."""
+    if not outcomes:
+        raise ValueError("no outcome to choose from")
+    return min(outcomes, key=STRENGTH.index)
+
+
+def spike_outcome(raw: str, ema: str) -> str:
+    """One training seed of "the raw weights spike, the EMA weights do not" (RULES["spike"]), from the
+    strongest outcome of the raw weights' rises and the strongest of the EMA weights' rises."""
+    if raw == ABSENT or ema == PRESENT:
+        return ABSENT
+    if raw == PRESENT and ema == ABSENT:
+        return PRESENT
+    if (raw == PRESENT and ema == PRESENT_SMALLER) or (raw == PRESENT_SMALLER and ema == ABSENT):
+        return PRESENT_SMALLER
+    if raw == PRESENT_SMALLER and ema == PRESENT_SMALLER:
+        return ABSENT  # both rise beyond the noise, neither by the poster's spike: no contrast
+    return INCONCLUSIVE
+
+
+def ordering_verdict(outcomes: Sequence[str]) -> str:
+    """`effect_verdict` for a claim about an ordering (not a size): "present, smaller" counts as present."""
+    return effect_verdict([PRESENT if o == PRESENT_SMALLER else o for o in outcomes])
+
+
+def best_verdict(verdicts: Sequence[str]) -> str:
+    """The best of several verdicts for the poster (reproduced > partly > inconclusive > not reproduced)."""
+    return min(verdicts, key=VERDICT_ORDER.index)
+
+
 def paired_lower(difference: float, se: float, z: float = Z) -> bool:
     """A paired difference (e.g. raw - EMA) is positive beyond `z` standard errors."""
     return math.isfinite(se) and difference > z * se
@@ -281,6 +380,38 @@ def capacity_verdict(
     if postponed:
         return "reproduced"
     return "partly reproduced" if any(other_more_diverse) else "not reproduced"
+
+
+def reaches(steps: Sequence[float | None], poster_steps: int) -> list[bool]:
+    """Per snapshot: taken at or beyond the poster's iterations (an unknown count reaches nothing)."""
+    return [step is not None and math.isfinite(step) and step >= poster_steps for step in steps]
+
+
+def iterations_gate(verdict: str, steps: Sequence[float | None], poster_steps: int) -> str:
+    """The verdict where some snapshot reaches the poster's iterations; "not comparable" where none does."""
+    return verdict if any(reaches(steps, poster_steps)) else "not comparable"
+
+
+def unet_class_verdict(states: Sequence[str], top_classes: Sequence[str], target: str = UNET_CLASS) -> str:
+    """The custom U-Net's class claim over its snapshots at the poster's iterations (RULES["unet_class"])."""
+    if not states:
+        raise ValueError("a claim needs at least one decided case")
+    if all(s == "collapsed" and c == target for s, c in zip(states, top_classes, strict=True)):
+        return "reproduced"
+    if "collapsed" in states:
+        return "partly reproduced"
+    return INCONCLUSIVE if "undecided" in states else "not reproduced"
+
+
+def settings_verdict(baseline_state: str, improves: Sequence[bool], states: Sequence[str]) -> str:
+    """Claim 4 of Figure 2 (RULES["other_settings"]): the state of the poster's sampler's set, and per other
+    setting whether its top-class share is lower beyond the noise and its own state."""
+    if baseline_state != "collapsed":
+        return INCONCLUSIVE
+    rescued = [state for better, state in zip(improves, states, strict=True) if better]
+    if any(state != "collapsed" for state in rescued):
+        return "not reproduced"
+    return "partly reproduced" if rescued else "reproduced"
 
 
 def interval_text(value: float, sd: float, digits: int = 3) -> str:

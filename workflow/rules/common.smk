@@ -85,6 +85,11 @@ def trained_point(wildcards):
 # ---- sampling -----------------------------------------------------------------------------------------
 
 
+def set_size_of(wildcards):
+    """Images per sample set of the variant's dataset (plan.set_size)."""
+    return plan.set_size(config, dataset_of(wildcards.variant))
+
+
 def sampler_flags(*, seeding=True):
     """Flags of every sample command: speed switches and, for the poster's sampler, the seeding
     (sampler.seeding; "set" is the default)."""
@@ -102,7 +107,8 @@ def denoise_flag():
 def sample_params():
     """The params of a job of the poster's sampler, whole set or shard (the `shard` flag apart)."""
     return dict(
-        ev=evaluation_values("n_samples", "sample_batch_size", "init"),
+        ev=evaluation_values("sample_batch_size", "init"),
+        n=set_size_of,
         denoise=denoise_flag(),
         flags=sampler_flags(),
         seed=config["seed"],
@@ -113,7 +119,7 @@ def sample_params():
 # The command of a job of the poster's sampler: a whole set (params.shard empty) or one shard of it.
 SAMPLE_COMMAND = (
     "python -m ncsn sample --checkpoint {input:q} --weights {wildcards.weights} "
-    "--step-lr {wildcards.eps} --n-steps-each {wildcards.T} --n-samples {params.ev[n_samples]} "
+    "--step-lr {wildcards.eps} --n-steps-each {wildcards.T} --n-samples {params.n} "
     "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.denoise} "
     "{params.flags} {params.shard} --seed {params.seed} --device {params.device} --threads {threads} "
     "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"
@@ -169,6 +175,12 @@ def poster_inputs(cells):
         "evaluations": [res(layout.evaluation(*cell)) for cell in cells],
         "samples": [res(layout.sample_set(*cell)) for cell in cells],
     }
+
+
+def setting_inputs(cells):
+    """The evaluation JSONs and sample sets of Figure 2's other sampler settings (plan.figure2_setting_sets),
+    as inputs named apart from the poster's sampler's; none without fashion.other_settings."""
+    return {f"setting_{name}": paths for name, paths in poster_inputs(cells).items()}
 
 
 def training_runs_of(variants):

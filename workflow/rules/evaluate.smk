@@ -58,7 +58,8 @@ if "evaluation" in config:
 
     rule fid_reference:
         """Reference features of a dataset's test images, once per dataset and extractor, cached under
-        results/fid_cache keyed by the extractor weights' hash."""
+        results/fid_cache keyed by the extractor weights' hash; the data floor and the calibration sets
+        (disjoint sets of real images scored like sample sets)."""
         input:
             data=res(layout.dataset_tensors("{dataset}")),
             weights=lambda w: extractor_weights(w.dataset),
@@ -77,15 +78,18 @@ if "evaluation" in config:
         resources:
             gpu=1,
         params:
-            ev=evaluation_values("n_reference", "n_samples", "kid_subsets", "fid_batch_size"),
+            ev=evaluation_values("n_reference", "kid_subsets", "fid_batch_size"),
+            n=lambda w: plan.set_size(config, w.dataset),
             bootstrap=config["evaluation"].get("bootstrap", 200),
+            calibration_sets=config["evaluation"].get("calibration_sets", 20),
             cache_root=lambda w, output: os.path.dirname(output[0]),
             seed=config["seed"],
             device=config["device"],
         shell:
             "python -m ncsn fid-reference --data {input.data:q} --extractor {wildcards.extractor} "
-            "--weights {input.weights:q} --n {params.ev[n_reference]} --floor-n {params.ev[n_samples]} "
-            "--kid-subsets {params.ev[kid_subsets]} --bootstrap {params.bootstrap} --seed {params.seed} "
+            "--weights {input.weights:q} --n {params.ev[n_reference]} --floor-n {params.n} "
+            "--kid-subsets {params.ev[kid_subsets]} --bootstrap {params.bootstrap} "
+            "--calibration-sets {params.calibration_sets} --seed {params.seed} "
             "--cache-root {params.cache_root:q} --batch-size {params.ev[fid_batch_size]} "
             "--device {params.device} --threads {threads} --out {output:q} > {log} 2>&1"
 
@@ -173,12 +177,17 @@ if "evaluation" in config and "sweep" in config:
 if "evaluation" in config and "fashion" in config:
 
     rule figure2:
-        """Figure 2: Fashion-MNIST samples per variant and checkpoint with their class histograms."""
+        """Figure 2: Fashion-MNIST samples per variant and snapshot with their class histograms, the top-class
+        share against iterations, and the reference network's last snapshot at other sampler settings."""
         input:
             **poster_inputs(plan.figure2_sets(config)),
+            **setting_inputs(plan.figure2_setting_sets(config)),
         output:
             csv=report(res(layout.experiment("figure2", "csv")), caption="../report/figure2.rst", category="Figure 2"),
             png=report(res(layout.experiment("figure2", "png")), caption="../report/figure2.rst", category="Figure 2"),
+            shares=report(
+                res(layout.experiment("figure2", "shares")), caption="../report/figure2.rst", category="Figure 2"
+            ),
             json=res(layout.experiment("figure2", "json")),
         log:
             log_of("evaluate", "figure2"),
@@ -188,5 +197,6 @@ if "evaluation" in config and "fashion" in config:
             profile=config["profile"],
         shell:
             "python -m ncsn figure2 --evaluations {input.evaluations} --samples {input.samples} "
-            "--profile {params.profile} --csv {output.csv:q} --png {output.png:q} --json {output.json:q} "
-            "> {log} 2>&1"
+            "--setting-evaluations {input.setting_evaluations} --setting-samples {input.setting_samples} "
+            "--profile {params.profile} --csv {output.csv:q} --png {output.png:q} --shares-png {output.shares:q} "
+            "--json {output.json:q} > {log} 2>&1"

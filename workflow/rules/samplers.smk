@@ -34,14 +34,15 @@ if "samplers" in config:
         resources:
             gpu=1,
         params:
-            ev=evaluation_values("n_samples", "sample_batch_size", "init"),
+            ev=evaluation_values("sample_batch_size", "init"),
+            n=set_size_of,
             settings=lambda w: json.dumps(config["samplers"]["methods"][w.method], sort_keys=True),
             flags=sampler_flags(seeding=False),
             seed=config["seed"],
             device=config["device"],
         shell:
             "python -m ncsn sample --checkpoint {input:q} --weights {wildcards.weights} --method {wildcards.method} "
-            "--nfe {wildcards.nfe} --method-settings {params.settings:q} --n-samples {params.ev[n_samples]} "
+            "--nfe {wildcards.nfe} --method-settings {params.settings:q} --n-samples {params.n} "
             "--batch-size {params.ev[sample_batch_size]} --init {params.ev[init]} {params.flags} "
             "--seed {params.seed} --device {params.device} --threads {threads} "
             "--out {output.samples:q} --grid {output.grid:q} > {log} 2>&1"

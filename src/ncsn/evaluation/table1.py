@@ -1,5 +1,15 @@
 """`python -m ncsn table1`: Table 1 of the poster (EMA stability) - FID of the raw and the EMA weights of
-each MNIST variant at the evaluated epochs, beside the training losses."""
+each MNIST variant at the evaluated epochs, beside the training losses.
+
+Paired differences: the raw, EMA and warm-up-EMA sets of one checkpoint are drawn from the same initial
+and Langevin noise, sets of different epochs of one training run too, and every set of equal size and
+sampling seed is bootstrapped with the same resample indices. So raw - EMA at an epoch, and the change of
+one weights type between consecutive evaluated epochs, get their standard deviation from the per-resample
+differences (ncsn.stats.paired_difference), in which the shared noise cancels. table1.csv holds, per
+(variant, seed, epoch), `{fid,kid}_diff_{a}_{b}` = a - b with `..._sd`; table1.json holds the consecutive
+epochs' changes under "consecutive_epochs". Evaluations without replicates (older files) leave the sd NaN
+(null in the JSON).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +28,7 @@ from ncsn.evaluation.common import (
     write_json,
 )
 from ncsn.sampling.sets import load_samples
-from ncsn.stats import Z_95
+from ncsn.stats import Z_95, paired_difference
 
 PIXELS = 28 * 28
 # Poster Table 1 (custom U-Net; FID with an unstated extractor and sample count).
@@ -34,16 +44,108 @@ LOSSES = [
     "heldout_loss_raw_se",
     "heldout_loss_ema_se",
     "heldout_loss_diff_se",
+    "heldout_loss_ema_warmup",
+    "heldout_loss_ema_warmup_se",
+    "heldout_loss_diff_ema_warmup_se",
 ]
 
 
 RUN = ["variant", "seed"]  # a training run: a variant trained from one seed
 KEYS = [*RUN, "epoch"]
+# Metric name in the columns -> (its value, its replicates) in an evaluation JSON.
+PAIRED_METRICS = {"fid": ("fid", "fid_replicates"), "kid": ("kid_mean", "kid_replicates")}
+# The weights pairs a - b of one checkpoint whose paired differences Table 1 keeps (when both were sampled).
+WEIGHT_PAIRS = [("raw", "ema"), ("raw", "ema_warmup"), ("ema", "ema_warmup")]
+NAN = float("nan")
 
 
-def build_table(evals: pd.DataFrame, metrics: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
+def evaluation_sets(evaluations: list[dict]) -> dict[tuple, dict]:
+    """Each evaluation JSON by (variant, training seed, epoch, weights)."""
+    out = {}
+    for ev in evaluations:
+        info = ev["sample_info"]
+        out[(info["variant"], info.get("training_seed"), int(info["epoch"]), info["weights"])] = ev
+    return out
+
+
+def paired_sets(a: dict, b: dict) -> bool:
+    """Two evaluated sets whose replicates pair resample by resample: both keep their replicates, in equal
+    numbers, for sets of the same size drawn with the same sampling seed and scored against the same
+    reference (so resample i of one used the indices of resample i of the other, and image j of one was
+    drawn with the noise of image j of the other)."""
+    same = ("n_samples", "n_reference", "extractor_name", "n_bootstrap")
+    return (
+        all(len(ev.get(key) or []) >= 2 for ev in (a, b) for key in ("fid_replicates", "kid_replicates"))
+        and len(a["fid_replicates"]) == len(b["fid_replicates"])
+        and len(a["kid_replicates"]) == len(b["kid_replicates"])
+        and all(a.get(key) == b.get(key) for key in same)
+        and a["sample_info"].get("seed") == b["sample_info"].get("seed")
+    )
+
+
+def difference(a: dict | None, b: dict | None, metric: str) -> tuple[float, float]:
+    """(a - b, its paired standard deviation) of one metric ("fid" / "kid") of two evaluated sets: NaN
+    when a set is missing, the sd NaN when the two are not paired (`paired_sets`)."""
+    if a is None or b is None:
+        return NAN, NAN
+    value, replicates = PAIRED_METRICS[metric]
+    if not paired_sets(a, b):
+        return float(a[value] - b[value]), NAN
+    d = paired_difference(a[value], a[replicates], b[value], b[replicates])
+    return d["value"], d["sd"]
+
+
+def paired_columns(table: pd.DataFrame, sets: dict[tuple, dict]) -> pd.DataFrame:
+    """`{fid,kid}_diff_{a}_{b}` (a - b) and `..._sd` (paired) per row, for every pair of WEIGHT_PAIRS whose
+    weights were both sampled somewhere; raw - EMA always (NaN without them)."""
+    sampled = {key[3] for key in sets}
+    table = table.copy()
+    for a, b in WEIGHT_PAIRS:
+        if (a, b) != ("raw", "ema") and not {a, b} <= sampled:
+            continue
+        for metric in PAIRED_METRICS:
+            found = [
+                difference(sets.get((v, s, int(e), a)), sets.get((v, s, int(e), b)), metric)
+                for v, s, e in zip(table["variant"], table["seed"], table["epoch"])
+            ]
+            column = f"{metric}_diff_{a}_{b}"
+            table[column] = [d for d, _ in found]
+            table[column + "_sd"] = [sd for _, sd in found]
+    return table
+
+
+def _json_number(x: float) -> float | None:
+    return None if pd.isna(x) else float(x)
+
+
+def consecutive_epochs(sets: dict[tuple, dict]) -> list[dict]:
+    """Per (variant, seed, weights), the change of FID and KID from each evaluated epoch to the next
+    (later - earlier) with its paired standard deviation (null when the sets are not paired)."""
+    runs: dict[tuple, list[int]] = {}
+    for variant, seed, epoch, weights in sets:
+        runs.setdefault((variant, seed, weights), []).append(epoch)
+    out = []
+    order = sorted(runs, key=lambda run: (str(run[0]), -1 if run[1] is None else run[1], str(run[2])))
+    for variant, seed, weights in order:
+        epochs = runs[(variant, seed, weights)]
+        epochs = sorted(epochs)
+        for earlier, later in zip(epochs, epochs[1:]):
+            a, b = sets[(variant, seed, later, weights)], sets[(variant, seed, earlier, weights)]
+            row = {"variant": variant, "seed": seed, "weights": weights, "epoch_from": earlier, "epoch_to": later}
+            for metric in PAIRED_METRICS:
+                d, sd = difference(a, b, metric)
+                row[f"{metric}_change"], row[f"{metric}_change_sd"] = _json_number(d), _json_number(sd)
+            row["paired"] = paired_sets(a, b)
+            out.append(row)
+    return out
+
+
+def build_table(
+    evals: pd.DataFrame, metrics: dict[tuple[str, int], pd.DataFrame], sets: dict[tuple, dict] | None = None
+) -> pd.DataFrame:
     """One row per (variant, seed, epoch): FID / KID of the raw and EMA weights with their bootstrap
-    standard deviations (`fid_sd_raw`, ...), the data floor at the same sample size, and the DSM losses."""
+    standard deviations (`fid_sd_raw`, ...), the data floor at the same sample size, the DSM losses, and
+    (with `sets`, the evaluations by `evaluation_sets`) the paired differences of `paired_columns`."""
     values = [c for c in VALUES if c in evals]
     wide = evals.pivot_table(index=KEYS, columns="weights", values=values).reset_index()
     wide.columns = ["_".join(c for c in col if c) for col in wide.columns]
@@ -53,6 +155,8 @@ def build_table(evals: pd.DataFrame, metrics: dict[tuple[str, int], pd.DataFrame
     losses = losses[[*KEYS, *[c for c in LOSSES if c in losses]]]
     table = wide.merge(per_epoch, on=KEYS).merge(losses, on=KEYS, how="left")
     table["extractor"] = ",".join(sorted(evals["extractor"].unique()))
+    if sets is not None:
+        table = paired_columns(table, sets)
     return table.sort_values(KEYS).reset_index(drop=True)
 
 
@@ -103,6 +207,8 @@ def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) ->
         t = table[table["variant"] == variant]
         _errorbar(top, t["epoch"], t["fid_raw"], t.get("fid_sd_raw"), "o-", "raw weights")
         _errorbar(top, t["epoch"], t["fid_ema"], t.get("fid_sd_ema"), "s-", "EMA weights")
+        if "fid_ema_warmup" in t:
+            _errorbar(top, t["epoch"], t["fid_ema_warmup"], t.get("fid_sd_ema_warmup"), "^--", "EMA with warm-up")
         if "floor_fid" in t and t["floor_fid"].notna().all():
             f, sd = float(t["floor_fid"].iloc[0]), float(t["floor_fid_sd"].iloc[0])
             top.axhspan(max(f - Z_95 * sd, f / 10), f + Z_95 * sd, color="0.85", label="data floor (real images)")
@@ -115,7 +221,10 @@ def figure(table: pd.DataFrame, metrics: dict[str, pd.DataFrame], path: Path) ->
         for key, style, label in [
             ("heldout_loss_raw", "o-", "held-out, raw"),
             ("heldout_loss_ema", "s-", "held-out, EMA"),
+            ("heldout_loss_ema_warmup", "^--", "held-out, EMA with warm-up"),
         ]:
+            if key not in m:
+                continue
             se = m.get(key + "_se")
             _errorbar(bottom, m["epoch"], m[key] / PIXELS, None if se is None else se / PIXELS, style, label)
         bottom.set_yscale("log")
@@ -178,9 +287,11 @@ def _metrics_item(item: str) -> tuple[tuple[str, int], pd.DataFrame]:
 
 
 def run(args: argparse.Namespace) -> int:
-    evals = evaluation_rows(load_evaluations(args.evaluations, args.samples))
+    evaluations = load_evaluations(args.evaluations, args.samples)
+    evals = evaluation_rows(evaluations)
+    sets = evaluation_sets(evaluations)
     metrics = dict(_metrics_item(item) for item in args.metrics)
-    table = build_table(evals, metrics)
+    table = build_table(evals, metrics, sets)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False)
     first = first_runs(table, metrics)
@@ -194,6 +305,8 @@ def run(args: argparse.Namespace) -> int:
             "measured_with": measured_with(evals),
             "sampler": evals[["step_lr", "n_steps_each"]].drop_duplicates().to_dict("records"),
             "variants": summarize(first),
+            # FID / KID changes between consecutive evaluated epochs of every training run, paired
+            "consecutive_epochs": consecutive_epochs(sets),
             "poster": {
                 "epochs": list(POSTER),
                 "fid_raw": [v[0] for v in POSTER.values()],

@@ -114,10 +114,11 @@ def _train_jobs(config: dict) -> list[dict]:
 
 def _sample_jobs(config: dict, extractor: float) -> list[dict]:
     """sample (or its shards) and evaluate, per sample set."""
-    rows, n_samples = [], config["evaluation"]["n_samples"]
+    rows = []
     shards = config["sampler"].get("shards", 1)
     for the_set in sorted(plan.sample_sets(config), key=lambda s: str(tuple(s))):
         variant, seed, point, weights, eps, t = the_set
+        n_samples = plan.set_size(config, config["variants"][variant]["dataset"])
         flops = _net_flops(config, variant) * _sample_nfe(config, t) * n_samples
         label = f"{variant} seed {seed} {layout.point_label(point)} {weights} eps {eps:g} T {t}"
         if shards == 1:
@@ -135,8 +136,9 @@ def _sample_jobs(config: dict, extractor: float) -> list[dict]:
 
 def _method_jobs(config: dict, extractor: float) -> list[dict]:
     """sample_method and evaluate_method of the samplers study."""
-    rows, n_samples = [], config["evaluation"]["n_samples"]
+    rows = []
     for the_set in plan.method_sets(config):
+        n_samples = plan.set_size(config, config["variants"][the_set.variant]["dataset"])
         label = f"{the_set.variant} {layout.point_label(the_set.point)} {the_set.method} NFE {the_set.nfe}"
         flops = _net_flops(config, the_set.variant) * the_set.nfe * n_samples
         rows += [

@@ -49,6 +49,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertica
 th { background: #f3f3f3; } td.num, th.num { text-align: right; } td.num { white-space: nowrap; }
 table.claims td { font-size: 0.95em; } table.claims td.rule { color: #555; font-size: 0.85em; }
 details { margin: 0.6em 0; } summary { cursor: pointer; color: #335; }
+.scroll { overflow-x: auto; max-width: 100%; }
 .note { background: #f6f6fb; border-left: 3px solid #99c; padding: 0.5em 0.8em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #555; }
@@ -88,7 +89,8 @@ def table_html(frame: pd.DataFrame, float_format: str = "{:.4g}") -> str:
         "<tr>" + "".join(cell(c, v) for c, v in zip(frame.columns, row)) + "</tr>"
         for row in frame.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # a wide table scrolls inside its own box, so the page keeps the window's width
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def claims_html(claims: list[Claim], with_section: list[str] | None = None) -> str:
