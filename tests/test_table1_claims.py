@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ncsn import cli, verdicts
+from ncsn import cli, stats, verdicts
 from ncsn.evaluation import table1
 from ncsn.report.sections.stability import (
     SPIKE_RATIO,
@@ -416,3 +416,17 @@ def test_spike_and_ordering_rules():
     assert verdicts.best_verdict(["not reproduced", "inconclusive", "partly reproduced"]) == "partly reproduced"
     for key in ("ema_kid", "spike", "loss_effect", "ema_convention"):
         assert verdicts.RULES[key]
+
+
+def test_an_underpowered_case_says_which_set_size_would_reach_80_percent():
+    """Inconclusive at n = 200 (paired sd 0.02 against a poster effect of ~0.008): the case names the set size
+    whose sd (shrinking as 1/sqrt(n)) gives the poster's effect 80% power, and its cost against this one;
+    a well-powered case names none."""
+    weak = _claims(_fid_table([0.01] * 3, [0.001] * 3, 0.02))[EMA_FID]
+    case = weak.evidence["cases"][0]
+    assert case["n"] == 200 and case["power"] < 0.8
+    assert stats.power(case["poster_effect"], case["sd"] * (200 / case["n_for_80_power"]) ** 0.5) >= 0.8
+    assert case["sampling_cost_factor"] == pytest.approx(case["n_for_80_power"] / 200)
+    assert f"80% power at n ~ {case['n_for_80_power']}" in weak.measured
+    strong = _claims(_fid_table([0.01] * 3, [0.001] * 3, 0.0005))[EMA_FID]
+    assert all("n_for_80_power" not in c for c in strong.evidence["cases"])

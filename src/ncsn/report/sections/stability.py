@@ -19,7 +19,7 @@ import pandas as pd
 from ncsn import layout, plan
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import PIXELS, measured_with, read_csv, read_json, variants_of
-from ncsn.stats import Z_95, minimum_detectable_effect, power, sign_test
+from ncsn.stats import Z_95, minimum_detectable_effect, n_for_power, power, sign_test
 from ncsn.verdicts import (
     ABSENT,
     RULES,
@@ -92,12 +92,19 @@ def _fmt(x, digits: int = 3) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
 
 
-def effect_case(value: float, sd: float, poster_effect: float, paired: bool, **where) -> dict:
+def effect_case(value: float, sd: float, poster_effect: float, paired: bool, n: int | None = None, **where) -> dict:
     """One case of a directional claim (signed so that > 0 is the claim): its outcome by `decide_effect`,
     with the 95% interval, the minimum detectable effect at this noise and the power for the poster's
-    effect, as JSON values (`where`: the seed, epoch(s) and weights it was measured at)."""
+    effect, as JSON values (`where`: the seed, epoch(s) and weights it was measured at). With the set size
+    `n` of the sample sets behind it, a case below 80% power also says which set size would reach 80%
+    (`n_for_80_power`, sd taken to shrink as 1/sqrt(n)) and what that costs against this one."""
     known = math.isfinite(sd) and sd > 0
+    extra = {}
+    if known and n and poster_effect > 0 and power(poster_effect, sd) < 0.8:
+        needed = n_for_power(poster_effect, sd, n)
+        extra = {"n": int(n), "n_for_80_power": int(needed), "sampling_cost_factor": _num(needed / n)}
     return {
+        **extra,
         **where,
         "difference": _num(value),
         "sd": _num(sd),
@@ -108,6 +115,12 @@ def effect_case(value: float, sd: float, poster_effect: float, paired: bool, **w
         "power": _num(power(poster_effect, sd)) if known else None,
         "outcome": decide_effect(value, sd, poster_effect),
     }
+
+
+def _set_size(row: dict) -> int | None:
+    """The images per sample set of a Table 1 row (None when the table does not say)."""
+    n = row.get("n_samples")
+    return int(n) if n is not None and pd.notna(n) else None
 
 
 def case_text(case: dict, scale: float = 1.0) -> str:
@@ -124,11 +137,16 @@ def case_text(case: dict, scale: float = 1.0) -> str:
         return None if x is None else x * scale
 
     low, high = case["interval"]
+    needed = (
+        f"; 80% power at n ~ {case['n_for_80_power']}, {case['sampling_cost_factor']:.1f}x this set's sampling"
+        if "n_for_80_power" in case
+        else ""
+    )
     return (
         f"{', '.join(where)}: {_fmt(s(case['difference']))} [{_fmt(s(low))}, {_fmt(s(high))}]"
         f"{'' if case['paired'] else ' (unpaired)'} vs the poster's {_fmt(s(case['poster_effect']))}: "
         f"{case['outcome']} (MDE {_fmt(s(case['minimum_detectable_effect']), 2)}, power "
-        f"{_fmt(case['power'], 2)})"
+        f"{_fmt(case['power'], 2)}{needed})"
     )
 
 
@@ -332,7 +350,8 @@ def ema_kid_claim(name: str, t: pd.DataFrame, config: dict) -> Claim:
                 left_out.append(f"seed {seed} epoch {epoch}" if seed is not None else f"epoch {epoch}")
                 continue
             value, sd, paired = kid_difference(r, "raw", "ema")
-            case = effect_case(value, sd, raw * (1 - poster_ema / poster_raw), paired, seed=seed, epoch=epoch)
+            effect = raw * (1 - poster_ema / poster_raw)
+            case = effect_case(value, sd, effect, paired, n=_set_size(r), seed=seed, epoch=epoch)
             case["fid_difference"] = _num(r.get("fid_diff_raw_ema", r["fid_raw"] - r["fid_ema"]))
             case["fid_difference_sd"] = _num(r.get("fid_diff_raw_ema_sd"))
             cases.append(case)
@@ -409,7 +428,7 @@ def spike_cases(late: pd.DataFrame, changes: dict) -> list[dict]:
             for weights, found in rises.items():
                 value, sd, paired = kid_change(changes, seed, weights, earlier, later)
                 where = {"seed": seed, "epoch_from": int(earlier["epoch"]), "epoch_to": int(later["epoch"])}
-                found.append(effect_case(value, sd, effect, paired, weights=weights, **where))
+                found.append(effect_case(value, sd, effect, paired, n=_set_size(earlier), weights=weights, **where))
         if not rises["raw"]:
             continue
         raw = strongest([c["outcome"] for c in rises["raw"]])
@@ -599,7 +618,8 @@ def convention_claim(name: str, losses: pd.DataFrame, fid: pd.DataFrame | None, 
             poster_raw, poster_ema = POSTER_TABLE1[epoch][:2]
             if raw > 0 and pd.notna(value):
                 where = {"seed": int(r["seed"]), "epoch": epoch, "metric": "KID"}
-                cases.append(effect_case(value, sd, raw * (1 - poster_ema / poster_raw), paired, **where))
+                effect = raw * (1 - poster_ema / poster_raw)
+                cases.append(effect_case(value, sd, effect, paired, n=_set_size(r), **where))
         verdict = ordering_verdict([c["outcome"] for c in cases])
         holds = sum(c["outcome"] not in (ABSENT, "inconclusive") for c in cases)
         per_convention[weights] = {"label": label, "verdict": verdict, "holds": holds, "cases": cases}
