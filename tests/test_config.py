@@ -158,6 +158,14 @@ CROSS_KEY_CASES = {
         lambda c: c["evaluation"].update(epochs=[7]),
         "'evaluation' asks for epoch 7 of 'mnist_unet'",
     ),
+    "fashion steps of a variant the study does not sample": (
+        lambda c: c["fashion"].update(variant_steps={"mnist_unet": [1]}),
+        "'fashion.variant_steps' names ['mnist_unet'], not in 'fashion.variants'",
+    ),
+    "fashion set size on a dataset Table 1 samples": (
+        lambda c: (c["fashion"].update(n_samples=10), c["fashion"]["variants"].append("mnist_unet")),
+        "'fashion.n_samples' sets the sample size of ['fashion_mnist', 'mnist']",
+    ),
 }
 
 

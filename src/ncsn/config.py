@@ -293,6 +293,12 @@ def evaluation_problems(config: Mapping[str, Any]) -> list[str]:
             f"{TEST_SPLIT_SIZE} test images"
         )
     fashion = config.get("fashion", {})
+    strays = sorted(set(fashion.get("variant_steps", {})) - set(fashion.get("variants", [])))
+    if strays:
+        problems.append(
+            f"'fashion.variant_steps' names {strays}, not in 'fashion.variants' {fashion['variants']}: their steps "
+            f"would never be sampled; add them to 'fashion.variants' or remove them"
+        )
     if "n_samples" in fashion:
         fashion_data = {variants[v]["dataset"] for v in fashion["variants"] if v in variants}
         others = [s.variant for s in plan.table1_sets(config) + plan.figure1_sets(config)]
