@@ -1,5 +1,5 @@
 """Table 1's paired differences (ncsn.evaluation.table1) and the claims built on them
-(ncsn.report.sections.stability): constructed evaluations and tables whose outcome is known."""
+(ncsn.report.sections.table1_claims): constructed evaluations and tables whose outcome is known."""
 
 from __future__ import annotations
 
@@ -13,13 +13,8 @@ import pytest
 
 from ncsn import cli, stats, verdicts
 from ncsn.evaluation import table1
-from ncsn.report.sections.stability import (
-    SPIKE_RATIO,
-    convention_claims,
-    fid_claims,
-    loss_claims,
-    side_by_side,
-)
+from ncsn.report.sections.stability import side_by_side
+from ncsn.report.sections.table1_claims import SPIKE_RATIO, convention_claims, fid_claims, loss_claims
 
 LAPTOP = {"profile": "laptop", "variants": {"unet": {"ema_rate": 0.999}}}
 QUICK = {"profile": "quick", "variants": {"unet": {"ema_rate": 0.999}}}

@@ -12,8 +12,8 @@ from ncsn import verdicts
 from ncsn.metrics.classes import coverage_summary, total_variation_summary, wilson_interval
 from ncsn.metrics.fid import fid_kid_intervals
 from ncsn.report.sections.fashion import fashion_claims
-from ncsn.report.sections.stability import fid_claims, loss_claims
 from ncsn.report.sections.sweep import optimum_claim, snow_claim
+from ncsn.report.sections.table1_claims import fid_claims, loss_claims
 
 LAPTOP = {"profile": "laptop", "fashion": {"variants": ["ref", "big"]}}
 QUICK = {"profile": "quick", "fashion": {"variants": ["ref", "big"]}}
