@@ -15,10 +15,10 @@ import pytest
 import torch
 from helpers import side_by_side
 
-from ncsn import cli, layout, plan
+from ncsn import cli, layout, plan, verdicts
 from ncsn.config import load_config
-from ncsn.metrics.classes import wilson_interval
 from ncsn.report.sections.fashion import fashion_claims, settings_claim
+from ncsn.stats import wilson_interval
 from ncsn.verdicts import POSTER_FASHION_STEPS
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -89,6 +89,37 @@ def test_unet_class_claim(unet, verdict):
         assert claim.evidence["decided_on"]["points"] == [] and claim.evidence["rule_verdict"] == "not comparable"
         assert "stop at 2000 iterations" in claim.measured and "config/config.yaml" in claim.measured
     assert "batch 16" in claim.note  # iterations at another batch than the full profile's are said
+
+
+def test_fashion_claims_carry_their_power_and_the_poster_effect():
+    """Every Figure 2 claim says what its sets could detect: collapse claims the shares called collapsed /
+    diverse with 80% power at their n, comparisons the smallest drop of the top-class share found."""
+    ref = snapshots([0.3, 0.9], ["Bag", "Shirt"], POSTER)
+    big = snapshots([0.25, 0.3], ["Bag", "Coat"], POSTER)
+    unet = snapshots([0.9, 0.95], ["Shirt", "Shirt"], POSTER)
+    other = {
+        "variant": "ref",
+        "point": layout.step_point(40000),
+        "step": 40000,
+        "baseline": {**{k: v[-1] for k, v in ref.items() if isinstance(v, list)}, "step_lr": 1e-5, "n_steps_each": 100},
+        "settings": [
+            {**{k: v[-1] for k, v in big.items() if isinstance(v, list)}, "step_lr": 1e-4, "n_steps_each": 30}
+        ],
+    }
+    claims = claims_of({"ref": ref, "big": big, "unet": unet}, other=other)
+    for kind in ("unet", "collapse"):
+        evidence = claims[kind].evidence
+        assert evidence["minimum_detectable"]["n"] == N and evidence["poster_effect"]["top_share"] == 1.0
+        assert 0.5 < evidence["minimum_detectable"]["collapsed_from"] < 0.7 and evidence["power_at_poster_effect"] == 1
+        assert "with 80% probability" in claims[kind].note
+    for kind in ("capacity", "settings"):
+        drops = claims[kind].evidence["minimum_detectable_drop"]
+        assert all(0 < d < 0.5 for d in drops) and claims[kind].evidence["power"] == 0.8
+        assert "found with 80% probability" in (claims[kind].note or "")
+    # at 0.9 against 0.9 the capacity case's drop is that of the two-proportion test
+    assert claims["capacity"].evidence["minimum_detectable_drop"][1] == pytest.approx(
+        verdicts.detectable_share_drop(0.9, N, N)
+    )
 
 
 def test_unet_class_claim_is_decided_only_on_snapshots_at_the_poster_iterations():

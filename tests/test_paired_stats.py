@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
+import numpy as np
 import pytest
 import torch
-from scipy.stats import norm
+from scipy.stats import binom, norm
 from torch_fidelity.metric_fid import fid_features_to_statistics
 
+from ncsn import verdicts
 from ncsn.metrics.fid import fid_from_features, fid_kid_intervals, resample_indices
 from ncsn.stats import (
     Z_95,
+    detectable_shares,
     minimum_detectable_effect,
     n_for_power,
     paired_difference,
     power,
     sign_test,
     unpaired_difference,
+    wilson_interval,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small tensors: threads only add overhead
@@ -166,3 +171,42 @@ def test_bootstrap_sd_is_not_overconfident(case, scale, shift):
     assert ratio > 0.5, (bootstrap_sd, spread)
     if case == "shifted":
         assert ratio < 2.0, (bootstrap_sd, spread)
+
+
+def _called(n: int, side: str, threshold: float = 0.5) -> np.ndarray:
+    """Per count k of n: does the Wilson interval of k / n lie above (at or above) / below the threshold."""
+    bounds = [wilson_interval(k, n) for k in range(n + 1)]
+    return np.array([low >= threshold if side == "above" else high < threshold for low, high in bounds])
+
+
+@pytest.mark.parametrize("n", [20, 100, 200])
+def test_detectable_shares_have_the_requested_power(n):
+    """Summed over counts (not the beta quantile the function uses): at the returned share a set of n is
+    called above / below the threshold with probability 0.8, and a little closer to the threshold less often."""
+    found = detectable_shares(n, 0.5, power=0.8)
+    counts = np.arange(n + 1)
+    for side, share, closer in (("above", found["above_from"], -0.02), ("below", found["below_under"], 0.02)):
+        called = _called(n, side)
+        assert binom.pmf(counts, n, share)[called].sum() == pytest.approx(0.8, abs=1e-6)
+        assert binom.pmf(counts, n, share + closer)[called].sum() < 0.75
+    assert 0.5 < found["above_from"] < 0.85 and found["below_under"] == pytest.approx(1 - found["above_from"])
+    assert detectable_shares(200, 0.5)["above_from"] < detectable_shares(100, 0.5)["above_from"]
+
+
+def test_two_proportion_power_matches_the_rule_it_describes():
+    """proportion_lower_power against a Monte Carlo run of verdicts.proportion_lower itself."""
+    rng = np.random.default_rng(0)
+    n_a, n_b, p_a, p_b, draws = 100, 80, 0.55, 0.7, 20000
+    k_a, k_b = rng.binomial(n_a, p_a, draws), rng.binomial(n_b, p_b, draws)
+    simulated = np.mean([verdicts.proportion_lower(a / n_a, n_a, b / n_b, n_b) for a, b in zip(k_a, k_b)])
+    exact = verdicts.proportion_lower_power(p_a, n_a, p_b, n_b)
+    assert exact == pytest.approx(simulated, abs=0.015)  # Monte Carlo sd ~0.0035
+    assert 0.3 < exact < 0.8
+
+
+def test_detectable_share_drop_is_where_the_power_reaches_80_percent():
+    drop = verdicts.detectable_share_drop(0.9, 100, 100)
+    assert verdicts.proportion_lower_power(0.9 - drop, 100, 0.9, 100) == pytest.approx(0.8, abs=1e-3)
+    assert 0.05 < drop < 0.3
+    assert verdicts.detectable_share_drop(0.9, 400, 400) < drop  # larger sets see smaller drops
+    assert math.isnan(verdicts.detectable_share_drop(0.05, 10, 10))  # nothing below 5% of 10 is seen

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from ncsn import verdicts
-from ncsn.metrics.classes import coverage_summary, total_variation_summary, wilson_interval
+from ncsn.metrics.classes import coverage_summary, total_variation_summary
 from ncsn.metrics.fid import fid_kid_intervals
 from ncsn.report.sections.fashion import fashion_claims
 from ncsn.report.sections.sweep import optimum_claim, snow_claim
 from ncsn.report.sections.table1_claims import fid_claims, loss_claims
+from ncsn.stats import wilson_interval
 
 LAPTOP = {"profile": "laptop", "fashion": {"variants": ["ref", "big"]}}
 QUICK = {"profile": "quick", "fashion": {"variants": ["ref", "big"]}}

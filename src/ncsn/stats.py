@@ -5,7 +5,8 @@ Differences: a difference of two measured numbers carries a standard deviation a
 `unpaired_difference` otherwise). Power: how large a true difference must be for such an interval to
 exclude 0, and how large a set would be needed (`minimum_detectable_effect`, `power`, `n_for_power`);
 they turn "not seen" into "not seen, and an effect of size X would have been seen with 80% probability".
-Across training seeds: `sign_test`.
+Across training seeds: `sign_test`. Shares (a class histogram's top class): `wilson_interval`, and the
+true shares a set of n samples tells apart from a threshold with a given power (`detectable_shares`).
 """
 
 from __future__ import annotations
@@ -157,3 +158,33 @@ def calibration_summary(values: Sequence[float], bootstrap_sds: Sequence[float])
         "ratio": bootstrap / spread if spread > 0 else float("nan"),
         "overconfident": bool(bootstrap < low),
     }
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial share (sound near 0 and 1, unlike the normal one), by scipy."""
+    if n <= 0:
+        return (0.0, 1.0)
+    ci = _scipy_stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+def detectable_shares(n: int, threshold: float, power: float = 0.8, confidence: float = 0.95) -> dict[str, float]:
+    """Which true shares a set of n items places on either side of `threshold` with probability `power`,
+    when a share counts as above the threshold if its Wilson interval lies wholly at or above it, and as
+    below if the interval lies wholly below it (ncsn.verdicts.share_state).
+
+    Exact: with k0 the fewest successes whose interval lies at or above the threshold, a true share p is
+    called above with probability P(Bin(n, p) >= k0) = I_p(k0, n - k0 + 1) (the regularized incomplete
+    beta function), so the smallest share called above with probability `power` is the beta quantile
+    Beta(k0, n - k0 + 1).ppf(power); likewise below the threshold with k1 the most successes whose
+    interval lies below it. Returns {"n", "threshold", "power", "above_from", "below_under"}; a side that
+    no count reaches at this n is NaN.
+    """
+    if n < 1:
+        raise ValueError(f"detectable_shares needs at least one item, got n={n}")
+    bounds = [wilson_interval(k, n, confidence) for k in range(n + 1)]
+    above = [k for k, (low, _) in enumerate(bounds) if low >= threshold]
+    below = [k for k, (_, high) in enumerate(bounds) if high < threshold]
+    above_from = float(_scipy_stats.beta.ppf(power, above[0], n - above[0] + 1)) if above else float("nan")
+    below_under = float(_scipy_stats.beta.ppf(1 - power, below[-1] + 1, n - below[-1])) if below else float("nan")
+    return {"n": n, "threshold": threshold, "power": power, "above_from": above_from, "below_under": below_under}

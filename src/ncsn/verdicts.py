@@ -28,8 +28,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+from scipy import optimize, stats
+
 from ncsn.stats import Z_95 as Z
-from ncsn.stats import sign_test
+from ncsn.stats import detectable_shares, sign_test
 
 DECIDING_PROFILES = ("laptop", "full")
 # Snow: samples whose neighbouring-pixel variation exceeds the test images' by this factor.
@@ -346,6 +349,47 @@ def proportion_lower(p_a: float, n_a: int, p_b: float, n_b: int, z: float = Z) -
     pooled = (p_a * n_a + p_b * n_b) / (n_a + n_b)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
     return se > 0 and (p_b - p_a) / se > z
+
+
+def proportion_lower_power(p_a: float, n_a: int, p_b: float, n_b: int, z: float = Z) -> float:
+    """The probability that `proportion_lower` finds share a lower than share b, when the true shares are
+    p_a and p_b and each is measured on its own set (n_a, n_b items): exact, summed over every pair of
+    counts (binomial probabilities), not a normal approximation."""
+    k_a, k_b = np.arange(n_a + 1)[:, None], np.arange(n_b + 1)[None, :]
+    share_a, share_b = k_a / n_a, k_b / n_b
+    pooled = (k_a + k_b) / (n_a + n_b)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lower = (se > 0) & ((share_b - share_a) / np.where(se > 0, se, 1) > z)
+    weight = stats.binom.pmf(k_a, n_a, p_a) * stats.binom.pmf(k_b, n_b, p_b)
+    return float((weight * lower).sum())
+
+
+def detectable_share_drop(p_b: float, n_a: int, n_b: int, power: float = 0.8) -> float:
+    """The smallest drop d below a true share p_b that `proportion_lower` finds with probability `power`
+    (share a = p_b - d measured on n_a items, share b on n_b); NaN when even a share of 0 is not found
+    that often."""
+    if proportion_lower_power(0.0, n_a, p_b, n_b) < power:
+        return float("nan")
+    if proportion_lower_power(p_b, n_a, p_b, n_b) >= power:
+        return 0.0
+    p_a = optimize.brentq(lambda p: proportion_lower_power(p, n_a, p_b, n_b) - power, 0.0, p_b, xtol=1e-4)
+    return float(p_b - p_a)
+
+
+def share_power(n: int, power: float = 0.8) -> dict[str, float]:
+    """What a set of n samples can tell about its top-class share (`share_state`): the smallest true share
+    called collapsed, and the largest called diverse, with probability `power`."""
+    shares = detectable_shares(n, COLLAPSE_SHARE, power)
+    return {"n": n, "power": power, "collapsed_from": shares["above_from"], "diverse_under": shares["below_under"]}
+
+
+def share_power_text(power: dict) -> str:
+    return (
+        f"Power: with {power['n']} samples, a true top-class share of {power['collapsed_from']:.0%} or more is "
+        f"called collapsed, and one of {power['diverse_under']:.0%} or less diverse, with "
+        f"{power['power']:.0%} probability"
+    )
 
 
 def optimum_verdict(tied_with_best: bool, larger_steps_worse: bool, fewer_steps_worse: bool) -> str:

@@ -26,8 +26,8 @@ from ncsn.evaluation.common import (
     save_figure,
     write_json,
 )
-from ncsn.metrics.classes import wilson_interval
 from ncsn.sampling.sets import load_samples
+from ncsn.stats import wilson_interval
 from ncsn.verdicts import COLLAPSE_SHARE, POSTER_FASHION_STEPS
 
 POSTER = (

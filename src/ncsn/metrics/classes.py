@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy.stats import binomtest
+
+from ncsn.stats import wilson_interval
 
 
 def class_histogram(predictions: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -23,14 +24,6 @@ def entropy(histogram: torch.Tensor) -> float:
 def classes_covered(histogram: torch.Tensor, min_share: float = 0.05) -> int:
     """Classes holding at least `min_share` of the samples."""
     return int((histogram >= min_share - 1e-12).sum())
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial share (sound near 0 and 1, unlike the normal one), by scipy."""
-    if n <= 0:
-        return (0.0, 1.0)
-    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return (float(ci.low), float(ci.high))
 
 
 def coverage_summary(predictions: torch.Tensor, n_classes: int, min_share: float = 0.05) -> dict:

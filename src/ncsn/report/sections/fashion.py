@@ -7,6 +7,7 @@ shown by the poster at 30 000 / 40 000 iterations and are decided only on snapsh
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -21,11 +22,14 @@ from ncsn.verdicts import (
     UNET_CLASS,
     capacity_verdict,
     collapse_verdict,
+    detectable_share_drop,
     gate,
     iterations_gate,
     proportion_lower,
     reaches,
     settings_verdict,
+    share_power,
+    share_power_text,
     share_state,
     unet_class_verdict,
 )
@@ -118,6 +122,35 @@ def _batch_note(config: dict, name: str) -> str:
     return f" Iterations at batch {batch}, the full profile's 128: {batch / 128:.2g}x the images per iteration."
 
 
+# The poster shows its collapsed sets as images of one class: a top-class share of (about) 100%.
+POSTER_COLLAPSED_SHARE = 1.0
+
+
+def _collapse_power(ns: list[int]) -> tuple[str, dict]:
+    """What sets of these sizes can tell (the smallest set bounds it), with the poster's effect, for a
+    collapse claim: a sentence and its claims.json evidence."""
+    power = share_power(min(ns))
+    evidence = {
+        "poster_effect": {"top_share": POSTER_COLLAPSED_SHARE, "what": "all samples of one class"},
+        "minimum_detectable": power,
+        # A set of one class (every count = n) is called collapsed whenever any count is, i.e. always.
+        "power_at_poster_effect": 1.0 if math.isfinite(power["collapsed_from"]) else 0.0,
+    }
+    return f" {share_power_text(power)}; the poster's sets (one class, share 100%) are far above it.", evidence
+
+
+def _drop_power(reference_shares: list[float], n: list[int], n_reference: list[int]) -> tuple[str, dict]:
+    """For a comparison against a reference share per case: the smallest drop below it that the
+    two-proportion test finds with 80% probability, per case."""
+    drops = [detectable_share_drop(p, a, b) for p, a, b in zip(reference_shares, n, n_reference)]
+    text = ", ".join("n/a" if math.isnan(d) else f"{d:.0%}" for d in drops)
+    return (
+        f" Power: a top-class share lower than the compared set's by {text} (points, per case) is found with 80% "
+        "probability.",
+        {"minimum_detectable_drop": drops, "power": 0.8},
+    )
+
+
 def unet_claim(name: str, v: dict, config: dict) -> Claim:
     """Claim 1: the custom U-Net only learned 'shirt', at its snapshots at or beyond the poster's iterations."""
     poster = POSTER_FASHION_STEPS[0]
@@ -132,16 +165,24 @@ def unet_claim(name: str, v: dict, config: dict) -> Claim:
         else "not comparable"
     )
     sentence, reached = _iterations(steps, poster)
+    power_text, power = _collapse_power([v["n_samples"][i] for i in cases] or v["n_samples"])
     return Claim(
         claim=f"The custom U-Net's samples collapse onto the class {UNET_CLASS} ({name})",
         poster="'Our custom U-Net only learned the \"shirt\" class'",
         measured=f"{_described(name, v)}; states: {', '.join(states)}.{sentence}",
         verdict=_gated(config, verdict, steps, poster),
-        note="Rule: " + RULES["unet_class"] + ". " + RULES["poster_iterations"] + "." + _batch_note(config, name),
+        note="Rule: "
+        + RULES["unet_class"]
+        + ". "
+        + RULES["poster_iterations"]
+        + "."
+        + _batch_note(config, name)
+        + power_text,
         evidence={
             "variant": name,
             "target_class": UNET_CLASS,
             **reached,
+            **power,
             "snapshots": _evidence(v),
             "decided_on": _evidence(v, cases),
             "rule_verdict": verdict,
@@ -154,6 +195,7 @@ def collapse_claim(reference: str, ref: dict, config: dict) -> Claim:
     steps = _steps(ref)
     sentence, reached = _iterations(steps, POSTER_FASHION_STEPS[0])
     verdict = collapse_verdict(ref_states)
+    power_text, power = _collapse_power(ref["n_samples"])
     return Claim(
         claim=f"The reference network's samples collapse onto one class ({reference})",
         poster=(
@@ -162,8 +204,14 @@ def collapse_claim(reference: str, ref: dict, config: dict) -> Claim:
         ),
         measured=f"{_described(reference, ref)}; states: {', '.join(ref_states)}.{sentence}",
         verdict=_gated(config, verdict, steps, POSTER_FASHION_STEPS[0]),
-        note="Rule: " + RULES["collapse"] + ". " + RULES["poster_iterations"] + "." + _batch_note(config, reference),
-        evidence={"variant": reference, **reached, "snapshots": _evidence(ref), "rule_verdict": verdict},
+        note="Rule: "
+        + RULES["collapse"]
+        + ". "
+        + RULES["poster_iterations"]
+        + "."
+        + _batch_note(config, reference)
+        + power_text,
+        evidence={"variant": reference, **reached, **power, "snapshots": _evidence(ref), "rule_verdict": verdict},
     )
 
 
@@ -188,6 +236,7 @@ def capacity_claim(name: str, other: dict, reference: str, ref: dict, config: di
     poster = POSTER_FASHION_STEPS[1]
     sentence, reached = _iterations(steps, poster)
     verdict = capacity_verdict(_states(r), _states(o), more_diverse)
+    power_text, power = _drop_power(r["top_share"], o["n_samples"], r["n_samples"])
     return Claim(
         claim=f"More capacity and dropout keep the samples diverse for longer ({name} vs {reference})",
         poster=(
@@ -200,11 +249,18 @@ def capacity_claim(name: str, other: dict, reference: str, ref: dict, config: di
             f"{[layout.point_label(p) for p, m in zip(points, more_diverse) if m] or 'none'}.{sentence}"
         ),
         verdict=_gated(config, verdict, steps, poster),
-        note="Rule: " + RULES["capacity"] + ". " + RULES["poster_iterations"] + "." + _batch_note(config, name),
+        note="Rule: "
+        + RULES["capacity"]
+        + ". "
+        + RULES["poster_iterations"]
+        + "."
+        + _batch_note(config, name)
+        + power_text,
         evidence={
             "variant": name,
             "reference": reference,
             **reached,
+            **power,
             "common_points": points,
             "iterations": steps,
             "reference_state": _states(r),
@@ -233,6 +289,9 @@ def settings_claim(study: dict, config: dict) -> Claim:
     states = [share_state(s["top_share_low"], s["top_share_high"]) for s in settings]
     verdict = settings_verdict(base_state, improves, states)
     where = _snapshot(study["point"], study.get("step"))
+    power_text, power = _drop_power(
+        [base["top_share"]] * len(settings), [s["n_samples"] for s in settings], [base["n_samples"]] * len(settings)
+    )
     return Claim(
         claim=f"Other sampler settings do not undo the collapse ({study['variant']}, {where})",
         poster="'Experiments with other parameters (sigma, T, epsilon) did not improve stability'",
@@ -247,9 +306,10 @@ def settings_claim(study: dict, config: dict) -> Claim:
         note=(
             "Rule: " + RULES["other_settings"] + ". The poster names no iterations for this claim: it is decided "
             f"on the snapshot this profile reaches ({where}). Sigma is not varied: the reference network is "
-            "conditioned on its trained noise levels, and the sampler takes the checkpoint's own schedule."
+            "conditioned on its trained noise levels, and the sampler takes the checkpoint's own schedule." + power_text
         ),
         evidence={
+            **power,
             "variant": study["variant"],
             "point": study["point"],
             "iterations": study.get("step"),
