@@ -37,6 +37,9 @@ from ncsn.stats import detectable_shares, sign_test
 DECIDING_PROFILES = ("laptop", "full")
 # Snow: samples whose neighbouring-pixel variation exceeds the test images' by this factor.
 SNOW_FACTOR = 1.5
+# Figure 1 (images only): the effect of interest of a comparison between sweep cells, as a fraction of the
+# compared cell's KID (RULES["sweep_effect"]).
+SWEEP_EFFECT_RATIO = 0.5
 # Collapse: one class holds at least this share of the samples.
 COLLAPSE_SHARE = 0.5
 # Figure 2: the poster shows its Fashion-MNIST samples at 30 000 and 40 000 iterations (optimizer steps); the
@@ -66,15 +69,25 @@ RULES = {
         "reproduced: otherwise (no raw spike, or EMA spikes as often)"
     ),
     "optimum": (
-        "Three checks: (a) the poster's cell (epsilon 1e-5, T 100) is within the noise of the best cell; "
-        "(b) at T = 100 every epsilon of 10x the poster's or more is worse beyond the noise; (c) at "
-        "epsilon = 1e-5 every T below 100 is worse beyond the noise. Reproduced: all three; partly: one "
-        "or two; not reproduced: none"
+        "Decided on paired KID differences between cells (same initial noise, same bootstrap indices), each "
+        "case by the effect rule: (a) the cell of lowest KID is not lower than the poster's cell (epsilon "
+        "1e-5, T 100) by the effect of interest (a lower best cell beyond the noise but by less reads "
+        "'present, smaller'); (b) at T = 100 every epsilon of 10x the poster's or more is worse than the "
+        "poster's cell; (c) at epsilon = 1e-5 every T below 100 is worse than it. Reproduced: every case "
+        "present; partly: some present; inconclusive: none present, some inconclusive; not reproduced: "
+        "every case absent"
     ),
     "snow": (
-        f"At the largest epsilon, for some T: (a) the neighbouring-pixel variation exceeds {SNOW_FACTOR}x the "
-        "test images' beyond its standard error and (b) the FID is worse than the best cell's beyond the "
-        "noise. Reproduced: both; partly: one; not reproduced: neither"
+        f"At the largest epsilon, per T: (a) the neighbouring-pixel variation exceeds {SNOW_FACTOR}x the "
+        "test images' beyond its standard error and (b) the KID is worse than the lowest-KID cell's (paired "
+        "difference, effect rule). Present: both, with (b) of the effect's size; present, smaller: one of "
+        "the two, or both with a smaller (b); inconclusive: neither seen and (b) inconclusive; absent: "
+        "neither. The claim takes the strongest T"
+    ),
+    "sweep_effect": (
+        "The poster's Figure 1 has no numbers, so the effect of interest was fixed before any run: a KID higher "
+        "than the compared cell's by half of that cell's KID (SWEEP_EFFECT_RATIO); 'inconclusive' means the "
+        "interval of the difference covers both 0 and that effect"
     ),
     "collapse": (
         f"A sample set is collapsed when the 95% Wilson interval of its top-class share lies above "
@@ -392,8 +405,14 @@ def share_power_text(power: dict) -> str:
     )
 
 
-def optimum_verdict(tied_with_best: bool, larger_steps_worse: bool, fewer_steps_worse: bool) -> str:
-    return by_count(sum([tied_with_best, larger_steps_worse, fewer_steps_worse]), 3)
+def snow_outcome(speckled: bool, worse: str) -> str:
+    """One T of the snow claim (RULES["snow"]): speckled beyond the noise, and the effect-rule outcome of
+    "its KID is worse than the lowest-KID cell's"."""
+    if speckled:
+        return PRESENT if worse == PRESENT else PRESENT_SMALLER
+    if worse in (PRESENT, PRESENT_SMALLER):
+        return PRESENT_SMALLER
+    return INCONCLUSIVE if worse == INCONCLUSIVE else ABSENT
 
 
 def stability_verdict(raw_spikes: int, ema_spikes: int) -> str:

@@ -85,11 +85,18 @@ def sample_matrix(evals: pd.DataFrame, path: Path, per_cell: int = 25) -> None:
     save_figure(fig, path, dpi=100)
 
 
-def summary(evals: pd.DataFrame, profile: str) -> dict:
+def cell_key(step_lr: float, n_steps_each: int) -> str:
+    return f"eps={step_lr:g},T={n_steps_each}"
+
+
+def summary(evals: pd.DataFrame, profile: str, replicates: dict[str, dict] | None = None) -> dict:
+    """The sweep's cells and its best cell. `replicates` (cell key -> {"fid_replicates", "kid_replicates"}:
+    the bootstrap values, resample by resample) lets the report compare cells paired: every cell is drawn
+    from the same initial noise and resampled with the same indices."""
     best = evals.loc[evals["fid"].idxmin()]
-    key = "eps={:g},T={}".format
+    replicates = replicates or {}
     cells = {
-        key(r.step_lr, r.n_steps_each): {
+        cell_key(r.step_lr, r.n_steps_each): {
             "step_lr": float(r.step_lr),
             "n_steps_each": int(r.n_steps_each),
             "fid": float(r.fid),
@@ -98,6 +105,8 @@ def summary(evals: pd.DataFrame, profile: str) -> dict:
             "kid_sd": float(r.kid_sd),
             "total_variation": float(r.total_variation),
             "total_variation_se": float(r.total_variation_se),
+            "n_samples": int(r.n_samples),
+            **replicates.get(cell_key(r.step_lr, r.n_steps_each), {}),
         }
         for r in evals.itertuples()
     }
@@ -126,12 +135,19 @@ def summary(evals: pd.DataFrame, profile: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    evals = evaluation_rows(load_evaluations(args.evaluations, args.samples)).sort_values(["n_steps_each", "step_lr"])
+    evaluations = load_evaluations(args.evaluations, args.samples)
+    evals = evaluation_rows(evaluations).sort_values(["n_steps_each", "step_lr"])
+    replicates = {
+        cell_key(ev["sample_info"]["step_lr"], ev["sample_info"]["n_steps_each"]): {
+            key: [float(x) for x in ev[key]] for key in ("fid_replicates", "kid_replicates") if ev.get(key)
+        }
+        for ev in evaluations
+    }
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     evals.to_csv(args.csv, index=False)
     heatmap(evals, args.heatmap)
     sample_matrix(evals, args.grid, args.per_cell)
-    result = summary(evals, args.profile)
+    result = summary(evals, args.profile, replicates)
     write_json(args.json, result)
     best = result["best"]
     print(f"best FID {best['fid']:.3f} at epsilon={best['step_lr']:g}, T={best['n_steps_each']}")
