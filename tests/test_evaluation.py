@@ -140,6 +140,10 @@ def test_table1_figure1_figure2(pipeline):
     best = json.loads((root / "f1.json").read_text())["best"]
     sweep = pd.read_csv(root / "f1.csv")
     assert best["fid"] == pytest.approx(sweep["fid"].min()) and len(sweep) == 3
+    cells = json.loads((root / "f1.json").read_text())["cells"].values()
+    # every cell keeps its bootstrap replicates, resample by resample, for paired comparisons in the report
+    assert len({len(c["kid_replicates"]) for c in cells}) == 1 and all(len(c["kid_replicates"]) > 1 for c in cells)
+    assert all(c["n_samples"] == 20 for c in cells)
 
     f2 = [p for p in evaluations if "_ema_1e-05_3" in p.name]
     _run(
@@ -163,20 +167,17 @@ def test_table1_figure1_figure2(pipeline):
 
 
 def test_samplers_command_finds_the_first_nfe_within_the_yardstick(pipeline):
-    """Sets whose pixels are the reference's images need no more NFE; pure noise never reaches it."""
+    """Sets whose pixels are the reference's images need no more NFE; blank images never reach it."""
     root, _ = pipeline
     from ncsn.data.images import load_split
 
     real, _ = load_split(root / "fashion_mnist.pt", "test")
     real = (real[:20] * 255).round().to(torch.uint8)
-    g = torch.Generator().manual_seed(1)
     evaluations = []
     for method, nfe in [("ald", 10), ("ald", 100), ("cas", 10), ("cas", 100), ("noise", 10), ("noise", 100)]:
-        images = (
-            real
-            if method != "noise" and (method == "cas" or nfe == 100)
-            else torch.randint(0, 256, (20, 1, 28, 28), generator=g, dtype=torch.uint8)
-        )
+        converged = method != "noise" and (method == "cas" or nfe == 100)
+        # blank images stand for a sampler far from the data: far from it in any feature space
+        images = real if converged else torch.zeros(20, 1, 28, 28, dtype=torch.uint8)
         info = {
             "variant": "net_a",
             "epoch": 2,
@@ -223,6 +224,11 @@ def test_samplers_command_finds_the_first_nfe_within_the_yardstick(pipeline):
     assert summary["methods"]["cas"]["first_nfe_within"] == 10
     assert summary["methods"]["ald"]["first_nfe_within"] == 100
     assert summary["methods"]["noise"]["first_nfe_within"] is None
+    # decided on paired KID differences: the same images as the yardstick differ by exactly 0 in every resample
+    same = summary["methods"]["cas"]["kid_difference_at_first"]
+    assert same["paired"] and same["value"] == 0 and same["sd"] == 0
+    noise = summary["methods"]["noise"]["kid_differences"]["10"]
+    assert noise["paired"] and noise["low"] > 0 and noise["minimum_detectable_excess"] > 0
     assert (root / "sa.png").stat().st_size > 1000
     # without the yardstick in the ladder: a message, not a traceback
     assert (

@@ -344,12 +344,6 @@ def excess_spread(values: Sequence[float], sds: Sequence[float]) -> float:
     return math.sqrt(max(0.0, variance - noise))
 
 
-def not_worse(value: float, sd: float, reference: float, reference_sd: float, z: float = Z) -> bool:
-    """Not worse (higher) than the reference beyond the noise: value - reference is at most z standard
-    errors of the difference (the samplers experiment's "reaches the poster's sampler")."""
-    return value - reference <= z * math.sqrt(sd**2 + reference_sd**2)
-
-
 def share_state(low: float, high: float, threshold: float = COLLAPSE_SHARE) -> str:
     """ "collapsed", "diverse" or "undecided" from the interval of the top-class share."""
     if low >= threshold:

@@ -12,8 +12,10 @@ from ncsn.report.sections.common import floor_sentence, measured_with, read_csv,
 from ncsn.verdicts import deciding, interval_text
 
 RULE = (
-    "a sampler reaches the yardstick at the smallest NFE whose FID is not above the yardstick's by more "
-    "than 1.96 standard errors of the difference (bootstrap standard deviations of both sets)"
+    "a sampler reaches the yardstick at the smallest NFE whose KID is not above the yardstick's beyond the "
+    "noise: the 95% interval of the paired difference KID(budget) - KID(yardstick) reaches 0 (same initial "
+    "noise, same bootstrap indices). 'Reaches' means no excess was seen; the excess it would have seen with "
+    "80% power (MDE) is given with each answer"
 )
 
 
@@ -21,9 +23,16 @@ def _answer(method: str, result: dict, baseline: dict) -> str:
     if result["first_nfe_within"] is None:
         return f"{method}: none of its budgets up to NFE {result['largest_nfe']} reaches it"
     speedup = baseline["nfe"] / result["first_nfe_within"]
+    d = result.get("kid_difference_at_first")
+    kid = (
+        f"KID - yardstick {d['value']:.3g} [{d['low']:.3g}, {d['high']:.3g}]{'' if d['paired'] else ' (unpaired)'}, "
+        f"MDE {d['minimum_detectable_excess']:.2g}; "
+        if d
+        else ""
+    )
     return (
         f"{method}: NFE {result['first_nfe_within']} "
-        f"(FID {interval_text(result['fid_at_first'], result['fid_sd_at_first'])}, "
+        f"({kid}FID {interval_text(result['fid_at_first'], result['fid_sd_at_first'])}, "
         f"{speedup:.3g}x fewer evaluations, {result['seconds_per_image_at_first']:.3g} s per image)"
     )
 
@@ -42,7 +51,9 @@ def samplers_text(summary: dict, config: dict) -> str:
         f"evaluations (NFE) per image; the samplers that followed NCSN claim the same quality for less. One "
         f"checkpoint ({summary['variant']}, epoch {summary['epoch']}, {summary['weights']} weights) sampled by "
         f"each method at every budget; {measured_with(summary)}.{floor_sentence(summary)} Yardstick: ALD at NFE "
-        f"{baseline['nfe']}, FID {interval_text(baseline['fid'], baseline['fid_sd'])}, "
+        f"{baseline['nfe']}, "
+        + (f"KID {interval_text(baseline['kid'], baseline['kid_sd'])}, " if "kid" in baseline else "")
+        + f"FID {interval_text(baseline['fid'], baseline['fid_sd'])}, "
         f"{baseline['seconds_per_image']:.3g} s per image.{scale}</p>"
         f"<p><b>Which NFE reaches the yardstick?</b> {answers}. Rule: {RULE}. The methods other than ALD "
         "evaluate the U-Net between its trained noise levels (it takes sigma by value) and start from the "
