@@ -251,6 +251,17 @@ def test_pipeline_profiles_and_unusable_cases_are_not_comparable():
     assert early[EMA_FID].verdict == "not comparable" and SPIKE not in early
 
 
+def test_the_absolute_fid_claim_carries_its_number_interval_and_data_floor():
+    claim = _claims(_fid_table([0.01] * 3, [0.001, 0.002, 0.003], 0.0005))["With EMA the FID drops to 0.22"]
+    assert claim.verdict == "not comparable"
+    e = claim.evidence
+    assert (e["metric"], e["epoch"], e["seed"], e["poster_value"]) == ("FID", 15, 0, 0.2249)
+    assert e["value"] == pytest.approx(1.3) and e["interval"] == pytest.approx([1.3 - 0.98, 1.3 + 0.98], abs=1e-3)
+    assert e["data_floor"]["fid_interval"] == pytest.approx([1.0 - 0.196, 1.0 + 0.196], abs=1e-3)
+    assert "feature extractor" in e["not_comparable_because"]
+    json.dumps(e)  # claims.json takes it as it is
+
+
 # ---- the spike ------------------------------------------------------------------------------------------
 
 

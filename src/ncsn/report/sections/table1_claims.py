@@ -33,7 +33,7 @@ from ncsn.report.sections.effect_cases import (
     sign_tests,
     sign_text,
 )
-from ncsn.stats import sign_test
+from ncsn.stats import Z_95, sign_test
 from ncsn.verdicts import (
     ABSENT,
     RULES,
@@ -415,6 +415,38 @@ def fid_only_claims(name: str, t: pd.DataFrame, config: dict) -> list[Claim]:
     return claims
 
 
+def _interval(value, sd) -> list | None:
+    """[low, high] of the 95% interval as JSON numbers, None where there is no sd."""
+    value, sd = json_number(value), json_number(sd)
+    if value is None or sd is None:
+        return None
+    return [value - Z_95 * sd, value + Z_95 * sd]
+
+
+def _final_fid_evidence(last: pd.Series, seed, t: pd.DataFrame, how: str) -> dict:
+    """A single number, so no difference: the value with its interval beside the data floor, and why the
+    poster's number cannot be set beside it."""
+    floor = t.iloc[0]
+    has_floor = "floor_fid" in t and not t["floor_fid"].isna().all()
+    return {
+        "metric": "FID",
+        "value": json_number(last.fid_ema),
+        "interval": _interval(last.fid_ema, last.get("fid_sd_ema")),
+        "seed": None if seed is None else int(seed),
+        "epoch": int(last.epoch),
+        "weights": "ema",
+        "poster_value": 0.2249,
+        "data_floor": {
+            "fid": json_number(floor.floor_fid) if has_floor else None,
+            "fid_interval": _interval(floor.floor_fid, floor.floor_fid_sd) if has_floor else None,
+            "kid": json_number(floor.floor_kid) if has_floor else None,
+            "kid_interval": _interval(floor.floor_kid, floor.floor_kid_sd) if has_floor else None,
+        },
+        "measured_with": how,
+        "not_comparable_because": "the poster states neither its feature extractor nor its number of samples",
+    }
+
+
 def final_fid_claim(name: str, t: pd.DataFrame, how: str) -> Claim:
     seed, first = runs_of(t)[0]
     last = first.sort_values("epoch").iloc[-1]
@@ -431,6 +463,7 @@ def final_fid_claim(name: str, t: pd.DataFrame, how: str) -> Claim:
             "The poster states neither its feature extractor nor its number of samples, so its absolute FID "
             f"cannot be set beside ours ({how}); the data floor is what real images score here."
         ),
+        evidence=_final_fid_evidence(last, seed, t, how),
     )
 
 
