@@ -15,6 +15,7 @@ from ncsn import verdicts
 from ncsn.metrics.fid import fid_from_features, fid_kid_intervals, resample_indices
 from ncsn.stats import (
     Z_95,
+    difference,
     detectable_shares,
     minimum_detectable_effect,
     n_for_power,
@@ -97,6 +98,14 @@ def test_paired_and_unpaired_difference_on_hand_computed_numbers():
     assert paired == pytest.approx({"value": 2.0, "sd": 1.0, "low": 2.0 - Z_95, "high": 2.0 + Z_95})
     unpaired = unpaired_difference(3.0, 3.0, 1.0, 4.0)
     assert unpaired == pytest.approx({"value": 2.0, "sd": 5.0, "low": 2.0 - 5 * Z_95, "high": 2.0 + 5 * Z_95})
+
+
+def test_difference_pairs_only_where_both_sets_kept_equally_many_replicates():
+    both = difference(3.0, [3.0, 4.0, 5.0], 9.0, 1.0, [1.0, 1.0, 1.0], 9.0)
+    assert both["paired"] and both["sd"] == pytest.approx(1.0)
+    for a_reps, b_reps in [([3.0, 4.0, 5.0], [1.0, 1.0]), (None, [1.0, 1.0, 1.0]), ([3.0], [1.0])]:
+        d = difference(3.0, a_reps, 3.0, 1.0, b_reps, 4.0)
+        assert not d["paired"] and d["sd"] == pytest.approx(5.0)
 
 
 @pytest.mark.parametrize("sd", [0.01, 1.0, 7.5])

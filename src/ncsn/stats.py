@@ -56,6 +56,23 @@ def unpaired_difference(a: float, sd_a: float, b: float, sd_b: float) -> dict[st
     return normal_interval(a - b, math.sqrt(sd_a**2 + sd_b**2))
 
 
+def difference(
+    a: float,
+    a_replicates: Sequence[float] | None,
+    sd_a: float,
+    b: float,
+    b_replicates: Sequence[float] | None,
+    sd_b: float,
+) -> dict:
+    """a - b with its 95% interval and whether it is paired: paired (`paired_difference`) when both numbers
+    kept equally many (at least 2) bootstrap replicates, which the study's sets of one sampling seed and
+    size do; otherwise from their own standard deviations (`unpaired_difference`)."""
+    a_replicates, b_replicates = a_replicates or [], b_replicates or []
+    if len(a_replicates) >= 2 and len(a_replicates) == len(b_replicates):
+        return {**paired_difference(a, a_replicates, b, b_replicates), "paired": True}
+    return {**unpaired_difference(a, sd_a, b, sd_b), "paired": False}
+
+
 def two_sided_critical_value(alpha: float = 0.05) -> float:
     """z_{1 - alpha/2}: the two-sided z-test at level alpha rejects when |difference| / sd exceeds it."""
     return float(_scipy_stats.norm.ppf(1 - alpha / 2))

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ncsn.errors import NcsnError
 from ncsn.evaluation.common import evaluation_rows, load_evaluations, measured_with, plt, save_figure, write_json
-from ncsn.stats import Z_95, minimum_detectable_effect, paired_difference, unpaired_difference
+from ncsn.stats import Z_95, difference, minimum_detectable_effect
 
 Replicates = dict[tuple[str, int], list[float]]
 
@@ -40,11 +40,8 @@ def kid_difference(row, reference: pd.Series, replicates: Replicates) -> dict[st
     detect with 80% power."""
     mine = replicates.get((row.method, int(row.nfe)), [])
     theirs = replicates.get((reference["method"], int(reference["nfe"])), [])
-    if len(mine) >= 2 and len(mine) == len(theirs):
-        d, paired = paired_difference(row.kid_mean, mine, reference["kid_mean"], theirs), True
-    else:
-        d, paired = unpaired_difference(row.kid_mean, row.kid_sd, reference["kid_mean"], reference["kid_sd"]), False
-    return {**d, "paired": paired, "minimum_detectable_excess": minimum_detectable_effect(d["sd"])}
+    d = difference(row.kid_mean, mine, row.kid_sd, reference["kid_mean"], theirs, reference["kid_sd"])
+    return {**d, "minimum_detectable_excess": minimum_detectable_effect(d["sd"])}
 
 
 def first_within(rows: pd.DataFrame, reference: pd.Series, replicates: Replicates | None = None) -> dict[str, dict]:

@@ -10,7 +10,7 @@ from ncsn import layout
 from ncsn.report.html import Claim, Section
 from ncsn.report.sections.common import floor_sentence, measured_with, read_csv, read_json
 from ncsn.report.sections.effect_cases import effect_case, evidence, short_number
-from ncsn.stats import paired_difference, unpaired_difference
+from ncsn.stats import difference
 from ncsn.verdicts import (
     ABSENT,
     INCONCLUSIVE,
@@ -48,12 +48,11 @@ def _cell(cells: dict, step_lr: float, n_steps_each: int) -> dict | None:
 def _kid_difference(a: dict, b: dict) -> tuple[float, float, bool]:
     """KID(a) - KID(b) with its standard deviation: paired when both cells kept their bootstrap replicates
     (same initial noise, same resample indices), unpaired from their own standard deviations otherwise."""
-    ra, rb = a.get("kid_replicates") or [], b.get("kid_replicates") or []
-    if len(ra) >= 2 and len(ra) == len(rb):
-        d = paired_difference(a["kid"], ra, b["kid"], rb)
-        return d["value"], d["sd"], True
-    d = unpaired_difference(a["kid"], a.get("kid_sd", float("nan")), b["kid"], b.get("kid_sd", float("nan")))
-    return d["value"], d["sd"], False
+    nan = float("nan")
+    d = difference(
+        a["kid"], a.get("kid_replicates"), a.get("kid_sd", nan), b["kid"], b.get("kid_replicates"), b.get("kid_sd", nan)
+    )
+    return d["value"], d["sd"], d["paired"]
 
 
 def _effect_of_interest(than: dict) -> float:
