@@ -349,8 +349,16 @@ def _interval(table: pd.DataFrame) -> list[str]:
     ]
 
 
-def _top_class(table: pd.DataFrame, classes: list[str] | None) -> list:
-    return [classes[int(c)] if classes else c for c in table["top_class"]]
+def _class_columns(table: pd.DataFrame, classes: list[str] | None) -> dict:
+    """The columns every class-histogram table shows: set size, top class with its share, coverage, FID."""
+    return {
+        "n": table["n_samples"],
+        "top class": [classes[int(c)] if classes else c for c in table["top_class"]],
+        "top class share [95%]": _interval(table),
+        "classes >= 5%": table["classes_covered"],
+        "entropy (nats)": table["class_entropy"],
+        "FID": table["fid"],
+    }
 
 
 def fashion_table(table: pd.DataFrame, classes: list[str] | None = None) -> pd.DataFrame:
@@ -362,12 +370,7 @@ def fashion_table(table: pd.DataFrame, classes: list[str] | None = None) -> pd.D
             "snapshot": [layout.point_label(p) for p in points],
             "iterations": table["step"].astype("Int64") if "step" in table else None,
             "weights": table["weights"],
-            "n": table["n_samples"],
-            "top class": _top_class(table, classes),
-            "top class share [95%]": _interval(table),
-            "classes >= 5%": table["classes_covered"],
-            "entropy (nats)": table["class_entropy"],
-            "FID": table["fid"],
+            **_class_columns(table, classes),
             "class shares": [
                 ", ".join(f"{c[len('share_') :]} {row[c]:.0%}" for c in shares) for _, row in table.iterrows()
             ],
@@ -383,12 +386,7 @@ def settings_table(table: pd.DataFrame, classes: list[str] | None = None) -> pd.
             "iterations": table["step"].astype("Int64"),
             "epsilon": table["step_lr"],
             "T": table["n_steps_each"],
-            "n": table["n_samples"],
-            "top class": _top_class(table, classes),
-            "top class share [95%]": _interval(table),
-            "classes >= 5%": table["classes_covered"],
-            "entropy (nats)": table["class_entropy"],
-            "FID": table["fid"],
+            **_class_columns(table, classes),
         }
     )
 
