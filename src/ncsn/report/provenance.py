@@ -26,7 +26,8 @@ PACKAGES = (
 
 
 def git_revision(repo: Path = Path(__file__).parent) -> str:
-    """Commit hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    """Commit hash, with ``+dirty`` when tracked files differ from it; ``unknown`` outside git. The
+    published reports under reports/ are tracked, and regenerating one changes it: they do not count."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -35,7 +36,8 @@ def git_revision(repo: Path = Path(__file__).parent) -> str:
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        top = git("rev-parse", "--show-toplevel")
+        dirty = bool(git("-C", top, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"))
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
