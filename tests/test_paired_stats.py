@@ -15,8 +15,8 @@ from ncsn import verdicts
 from ncsn.metrics.fid import fid_from_features, fid_kid_intervals, resample_indices
 from ncsn.stats import (
     Z_95,
-    difference,
     detectable_shares,
+    difference,
     minimum_detectable_effect,
     n_for_power,
     paired_difference,
