@@ -90,6 +90,7 @@ def test_measure_reports_throughput_and_memory():
         f"{sample_gflops:.1f}",
         f"{100 * sample_gflops / 100.0:.0f}",
         "-",
+        "-",  # no traced twin timed
         "-",
     ]
 
@@ -138,15 +139,17 @@ def test_bf16_and_compile_competitors_wrap_our_network():
     assert competitors(UNET4, None, compile_ours=True, bf16=True) == [
         "ours",
         "ours+plain",
+        "ours+trace",
         "ours+compile",
         "ours+bf16",
         "ours+compile+bf16",
     ]
-    assert competitors(UNET4, None, compile_ours=False, bf16=True, plain=False) == ["ours", "ours+bf16"]
-    assert [memory_key(n) for n in ("ours+compile", "ours+compile+bf16", "ours+bf16", "ours+plain")] == [
+    assert competitors(UNET4, None, compile_ours=False, bf16=True, plain=False, trace=False) == ["ours", "ours+bf16"]
+    assert [memory_key(n) for n in ("ours+compile", "ours+compile+bf16", "ours+bf16", "ours+plain", "ours+trace")] == [
         "ours",
         "ours+bf16",
         "ours+bf16",
+        "ours",
         "ours",
     ]
     torch.manual_seed(0)
@@ -185,6 +188,7 @@ def test_bench_csv_keeps_the_sizes_measured_before_an_interruption(tmp_path, mon
     assert [(r["width"], r["network"], r["train_images_per_s"]) for r in rows] == [
         ("4", "ours", "10.0"),
         ("4", "ours+plain", "10.0"),
+        ("4", "ours+trace", "10.0"),
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["bench.csv"]  # no temporary file left behind
 
@@ -217,3 +221,21 @@ def test_our_network_is_timed_in_turn_with_its_plain_twin():
     assert "sample_vs_plain" not in rows[1]
     table_row = format_table(rows).splitlines()[2]
     assert f"{rows[0]['sample_vs_plain']:.2f} (" in table_row  # the ratio with its range over the rounds
+
+
+def test_the_traced_network_is_timed_in_turn_with_ours_and_carries_x_eager():
+    """ours+trace is the CPU's sampling path: its row has the sampling speed over ours's (eager) with the
+    range over the rounds; ours's row has no such ratio."""
+    from ncsn.perf.bench import measure_speed
+
+    speed = measure_speed(["ours", "ours+trace"], UNET4, "cpu", None, train_batch=4, sample_batch=4, rounds=3)
+    traced = speed["ours+trace"]
+    assert 0 < traced["sample_vs_eager_min"] <= traced["sample_vs_eager_max"]
+    assert "sample_vs_eager_min" not in speed["ours"]
+    memory = {"ours": {"params": 1, "gflop_per_image": 1.0, "peak_mib": 1.0}}
+    rows = size_rows(UNET4, speed, memory, peak_gflops=100.0, common={"device": "cpu"})
+    assert [r["network"] for r in rows] == ["ours", "ours+trace"]
+    assert rows[1]["sample_vs_eager"] == pytest.approx(
+        traced["sample_evals_per_s"] / speed["ours"]["sample_evals_per_s"]
+    )
+    assert f"{rows[1]['sample_vs_eager']:.2f} (" in format_table(rows).splitlines()[3]

@@ -11,6 +11,13 @@ Off by default, and not worth it on the CPU: on this project's 2-core machine (t
 C++ backend) the compiled networks run 2x (U-Net, width 16) to 3x (reference network, ngf 8) slower
 than eager, after 15 and 56 s of compiling (`python -m ncsn bench --compile`). On a GPU, measure with
 the same command.
+
+What does pay off on the CPU is `traced_score_fn`: the network traced once per input shape with
+torch.jit.trace and frozen (weights folded in as constants), which runs the same kernels on the same
+inputs without the Python interpreter between them. On the 2-core machine (2 threads, batch 100) it
+evaluates the U-Net at width 16 1.19x, the reference network at ngf 8 1.20x and at ngf 12 with dropout
+1.15x faster than eager, with outputs bitwise equal to eager's, after 0.4 to 2 s of tracing
+(`python -m ncsn bench`, "x eager"). Sampling on the CPU uses it by default (`sample --eager` to turn it off).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 
 import torch
@@ -98,3 +106,40 @@ def bf16_autocast(score_fn: ScoreFn, device_type: str) -> ScoreFn:
             return score_fn(x, sigma).to(x.dtype)
 
     return bf16_score_fn
+
+
+def traced_score_fn(model: nn.Module, enabled: bool = True, log=None) -> ScoreFn:
+    """`model` for inference as a frozen TorchScript trace, one per input shape, traced at the first call
+    with that shape; `model` itself where autograd is on or the module is in training mode (a trace
+    records one branch: the inference form of ncsn.models.group_norm, dropout off). The trace holds the
+    weights as they were when it was made: for drawing samples from a fixed checkpoint, not for a module
+    that is still being trained. If tracing fails, a warning is printed once and `model` is used from
+    then on. A network that checks its inputs on the host (the reference network's `level_index`, which
+    refuses noise levels outside its schedule) is still asked before every traced call, since the trace
+    keeps only the tensor operations."""
+    if not enabled:
+        return model
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    traces: dict[tuple, torch.jit.ScriptModule] = {}
+    state = {"failed": False}
+    check_inputs = getattr(model, "level_index", None)
+
+    def score_fn(x: Tensor, sigma: Tensor) -> Tensor:
+        if state["failed"] or model.training or torch.is_grad_enabled():
+            return model(x, sigma)
+        if check_inputs is not None:
+            check_inputs(sigma)
+        key = (tuple(x.shape), tuple(sigma.shape), x.dtype, sigma.dtype, x.device)
+        if key not in traces:
+            try:
+                with warnings.catch_warnings():  # torch.jit's deprecation and tracer warnings: a log line each
+                    warnings.simplefilter("ignore")
+                    traces[key] = torch.jit.freeze(torch.jit.trace(model, (x, sigma), check_trace=False))
+            except Exception as err:
+                reason = (str(err).strip().splitlines() or [""])[0][:300]
+                log(f"warning: tracing the network failed ({type(err).__name__}: {reason}); running it eagerly")
+                state["failed"] = True
+                return model(x, sigma)
+        return traces[key](x, sigma)
+
+    return score_fn

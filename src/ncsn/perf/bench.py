@@ -15,6 +15,9 @@ Our network is timed beside its plain twin, `ours+plain` (PyTorch's own group no
 pooling instead of this project's faster forms of the same layers: ncsn.models.forms), in the same
 process on the same inputs, round by round; "x plain" is ours's speed over the twin's (ratio of the
 medians, with the lowest and highest ratio of a single round in brackets). --no-plain leaves it out.
+Beside both runs `ours+trace`, our network as the frozen TorchScript trace that sampling uses on the CPU
+(ncsn.models.compiled.traced_score_fn); "x eager" is its sampling speed over ours's. Its training column
+is eager's (a trace serves inference only). --no-trace leaves it out.
 
 With --official PATH (a checkout of ermongroup/ncsn) the official CondRefineNetDilated of the same
 width is timed beside our reference network (dropout-free sizes), in the same process on the same
@@ -50,7 +53,7 @@ from ncsn.allocator import keep_freed_memory
 from ncsn.cli_options import add_run_options
 from ncsn.config import load_config
 from ncsn.device import resolve_device
-from ncsn.models.compiled import bf16_autocast, compile_score_fn
+from ncsn.models.compiled import bf16_autocast, compile_score_fn, traced_score_fn
 from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.noise import geometric_sigmas
@@ -105,13 +108,21 @@ def parse_size(text: str) -> dict[str, Any]:
 
 
 def competitors(
-    size: dict[str, Any], official: Path | None, compile_ours: bool, bf16: bool = False, plain: bool = True
+    size: dict[str, Any],
+    official: Path | None,
+    compile_ours: bool,
+    bf16: bool = False,
+    plain: bool = True,
+    trace: bool = True,
 ) -> list[str]:
     """ours, official (a dropout-free reference network, with a checkout), and ours's variants:
-    ours+plain (unless plain=False), ours+compile, ours+bf16, ours+compile+bf16 as the switches ask."""
+    ours+plain (unless plain=False), ours+trace (the sampling path of the CPU, unless trace=False),
+    ours+compile, ours+bf16, ours+compile+bf16 as the switches ask."""
     names = ["ours"]
     if plain:
         names.append("ours+plain")
+    if trace:
+        names.append("ours+trace")
     if official is not None and size["arch"] == "refinenet" and size["dropout"] == 0:
         names.append("official")
     if compile_ours:
@@ -139,14 +150,16 @@ def wrapped_score_fn(name: str, model: torch.nn.Module, device: torch.device):
         return None
     if name == "ours+plain":
         return plain_score_fn(model)
+    if name == "ours+trace":
+        return traced_score_fn(model)
     score_fn = compile_score_fn(model) if "+compile" in name else model
     return bf16_autocast(score_fn, device.type) if name.endswith("+bf16") else score_fn
 
 
 def memory_key(name: str) -> str:
     """The competitor whose peak memory a row reports: a compiled network's is its eager twin's, and
-    the plain twin's is ours's (not measured apart)."""
-    return name.replace("+compile", "").replace("+plain", "")
+    the plain and traced twins' are ours's (not measured apart)."""
+    return name.replace("+compile", "").replace("+plain", "").replace("+trace", "")
 
 
 def build(name: str, size: dict[str, Any], device: torch.device, official: Path | None):
@@ -233,13 +246,18 @@ def measure_speed(
     return result
 
 
-# baseline competitor -> the name its ratios carry ("x official", "x plain")
-RATIO_BASELINES = {"official": "official", "ours+plain": "plain"}
+# baseline competitor -> the name its ratios carry ("x official", "x plain", "x eager")
+RATIO_BASELINES = {"official": "official", "ours+plain": "plain", "ours": "eager"}
 
 
 def _compared_with(baseline: str, name: str) -> bool:
-    """Every other competitor is compared with the official network; ours alone with its plain twin."""
-    return name != baseline if baseline == "official" else name == "ours"
+    """Every other competitor is compared with the official network; ours with its plain twin; the traced
+    network with ours run eagerly (its training column is eager too: a trace serves inference only)."""
+    if baseline == "official":
+        return name != baseline
+    if baseline == "ours":
+        return name == "ours+trace"
+    return name == "ours"
 
 
 def _round_ratio_range(key: str, ours: list[float], baseline: list[float]) -> dict[str, float]:
@@ -337,6 +355,7 @@ COLUMNS = [  # (header, key, format)
     ("sample GFLOP/s", "sample_gflops", "{:.1f}"),
     ("% peak ", "sample_pct_peak", "{:.0f}"),
     ("x plain ", "sample_vs_plain", "{:.2f}"),
+    ("x eager", "sample_vs_eager", "{:.2f}"),
     ("x official ", "sample_vs_official", "{:.2f}"),
 ]
 
@@ -410,6 +429,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not time the plain twin of our network (PyTorch's own forms of its layers)",
     )
+    parser.add_argument(
+        "--no-trace",
+        dest="trace",
+        action="store_false",
+        help="do not time our network as the frozen TorchScript trace that sampling runs on the CPU",
+    )
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--sample-batch", type=int, default=256)
     parser.add_argument(
@@ -437,7 +462,7 @@ def measure_size(
     `settings`: device, threads, official, rounds, train_batch, sample_batch."""
     threads, device, official = settings["threads"], settings["device"], settings["official"]
     batches = dict(train_batch=settings["train_batch"], sample_batch=settings["sample_batch"])
-    if set(names) <= {"ours", "ours+plain"}:
+    if set(names) <= {"ours", "ours+plain", "ours+trace"}:
         ours, speed = in_fresh_process(
             threads, measure_alone, names=names, size=size, device=device, rounds=settings["rounds"], **batches
         )
@@ -482,7 +507,12 @@ def compute(
     rows = []
     for size in sizes:
         names = competitors(
-            size, settings["official"], settings["compile"], settings["bf16"], settings.get("plain", True)
+            size,
+            settings["official"],
+            settings["compile"],
+            settings["bf16"],
+            settings.get("plain", True),
+            settings.get("trace", True),
         )
         memory, speed = measure_size(size, names, settings)
         rows += size_rows(size, speed, memory, peak["conv_peak_gflops"], common)
@@ -525,6 +555,7 @@ def run(args: argparse.Namespace) -> int:
         "compile": args.compile,
         "bf16": args.bf16,
         "plain": args.plain,
+        "trace": args.trace,
         "rounds": args.rounds,
         "train_batch": args.train_batch,
         "sample_batch": args.sample_batch,

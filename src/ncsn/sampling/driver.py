@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ncsn.errors import NcsnError
-from ncsn.models.compiled import bf16_autocast, compile_score_fn
+from ncsn.models.compiled import bf16_autocast, compile_score_fn, traced_score_fn
 from ncsn.sampling.dynamics import ScoreFn, annealed_langevin, initial_noise, to_uint8
 from ncsn.sampling.methods import METHODS
 
@@ -27,10 +27,16 @@ SEEDINGS = ("set", "batch")
 BatchSampler = Callable[[ScoreFn, torch.Tensor, torch.Generator], torch.Tensor]
 
 
-def score_function(model: torch.nn.Module, device: torch.device, compile: bool = False, bf16: bool = False):
-    """The model as score_fn, optionally under torch.compile and (CUDA only) bf16 autocast; the
-    scores come back in the dtype of x, so the Langevin updates stay in float32."""
-    score_fn = compile_score_fn(model, enabled=compile)
+def score_function(
+    model: torch.nn.Module, device: torch.device, compile: bool = False, bf16: bool = False, trace: bool | None = None
+):
+    """The model as score_fn: under torch.compile when asked, else on the CPU a frozen TorchScript trace
+    (`trace`, default: on the CPU; the same scores as eager, faster: ncsn.models.compiled); optionally
+    (CUDA only) under bf16 autocast, the scores coming back in the dtype of x so that the Langevin updates
+    stay in float32."""
+    if trace is None:
+        trace = device.type == "cpu"
+    score_fn = compile_score_fn(model, enabled=True) if compile else traced_score_fn(model, enabled=trace)
     if not bf16:
         return score_fn
     if device.type != "cuda":
@@ -162,13 +168,15 @@ def draw_samples(
     bf16: bool = False,
     seeding: str = "set",
     batches: range | None = None,
+    trace: bool | None = None,
 ) -> torch.Tensor:
-    """uint8 images [n_samples, *image_shape] of `model` by annealed Langevin dynamics over `sigmas`."""
+    """uint8 images [n_samples, *image_shape] of `model` by annealed Langevin dynamics over `sigmas`
+    (`compile`, `bf16`, `trace`: how the network is evaluated, see `score_function`)."""
     device = torch.device(device)
     sigmas = sigmas.to(device)
     images, _ = draw(
         annealed_langevin_batches(sigmas, step_lr, n_steps_each, denoise),
-        score_function(model, device, compile=compile, bf16=bf16),
+        score_function(model, device, compile=compile, bf16=bf16, trace=trace),
         n_samples=n_samples,
         batch_size=batch_size,
         seed=seed,
