@@ -15,9 +15,11 @@ the same command.
 What does pay off on the CPU is `traced_score_fn`: the network traced once per input shape with
 torch.jit.trace and frozen (weights folded in as constants), which runs the same kernels on the same
 inputs without the Python interpreter between them. On the 2-core machine (2 threads, batch 100) it
-evaluates the U-Net at width 16 1.19x, the reference network at ngf 8 1.20x and at ngf 12 with dropout
-1.15x faster than eager, with outputs bitwise equal to eager's, after 0.4 to 2 s of tracing
-(`python -m ncsn bench`, "x eager"). Sampling on the CPU uses it by default (`sample --eager` to turn it off).
+evaluates the U-Net at width 16 1.07x (1.06-1.14 by round), the reference network at ngf 8 1.11x
+(1.09-1.17) and at ngf 12 with dropout 1.10x (1.05-1.13) faster than eager, with outputs bitwise equal to
+eager's, after 0.4 to 2 s of tracing (`python -m ncsn bench --size unet:16 --size refinenet:8 --size
+refinenet:12:0.1 --sample-batch 100 --no-plain --threads 2`, "x eager"). Sampling on the CPU uses it by
+default (`sample --eager` to turn it off).
 """
 
 from __future__ import annotations
@@ -134,7 +136,10 @@ def traced_score_fn(model: nn.Module, enabled: bool = True, log=None) -> ScoreFn
             try:
                 with warnings.catch_warnings():  # torch.jit's deprecation and tracer warnings: a log line each
                     warnings.simplefilter("ignore")
-                    traces[key] = torch.jit.freeze(torch.jit.trace(model, (x, sigma), check_trace=False))
+                    traced = torch.jit.freeze(torch.jit.trace(model, (x, sigma), check_trace=False))
+                    for _ in range(2):  # TorchScript profiles a graph's first run and optimises it at the second
+                        traced(x, sigma)
+                    traces[key] = traced
             except Exception as err:
                 reason = (str(err).strip().splitlines() or [""])[0][:300]
                 log(f"warning: tracing the network failed ({type(err).__name__}: {reason}); running it eagerly")
