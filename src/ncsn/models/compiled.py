@@ -64,6 +64,11 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _one_line(err: Exception) -> str:
+    """'RuntimeError: first line of the message' (at most 300 characters of it), for a fallback warning."""
+    return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:300]}"
+
+
 def compile_score_fn(model: nn.Module, enabled: bool = True, log=None, timeout_s: float = COMPILE_TIMEOUT_S) -> ScoreFn:
     """`model` under torch.compile, falling back to `model` itself (with a one-line warning) when
     compiling fails or a call takes longer than `timeout_s`."""
@@ -91,8 +96,7 @@ def compile_score_fn(model: nn.Module, enabled: bool = True, log=None, timeout_s
             if isinstance(err, CompileTimeout) or "CompileTimeout" in str(err):  # dynamo may wrap it
                 log(f"warning: torch.compile did not finish within {timeout_s:g} s; running uncompiled")
             else:
-                reason = (str(err).strip().splitlines() or [""])[0][:300]
-                log(f"warning: torch.compile failed ({type(err).__name__}: {reason}); running uncompiled")
+                log(f"warning: torch.compile failed ({_one_line(err)}); running uncompiled")
             state["fn"] = model
             return out
 
@@ -141,8 +145,7 @@ def traced_score_fn(model: nn.Module, enabled: bool = True, log=None) -> ScoreFn
                         traced(x, sigma)
                     traces[key] = traced
             except Exception as err:
-                reason = (str(err).strip().splitlines() or [""])[0][:300]
-                log(f"warning: tracing the network failed ({type(err).__name__}: {reason}); running it eagerly")
+                log(f"warning: tracing the network failed ({_one_line(err)}); running it eagerly")
                 state["failed"] = True
                 return model(x, sigma)
         return traces[key](x, sigma)

@@ -33,7 +33,7 @@ from ncsn.report.sections.effect_cases import (
     sign_tests,
     sign_text,
 )
-from ncsn.stats import Z_95, sign_test
+from ncsn.stats import normal_interval, sign_test
 from ncsn.verdicts import (
     ABSENT,
     RULES,
@@ -420,7 +420,8 @@ def _interval(value, sd) -> list | None:
     value, sd = json_number(value), json_number(sd)
     if value is None or sd is None:
         return None
-    return [value - Z_95 * sd, value + Z_95 * sd]
+    interval = normal_interval(value, sd)
+    return [interval["low"], interval["high"]]
 
 
 def _final_fid_evidence(last: pd.Series, seed, t: pd.DataFrame, how: str) -> dict:
