@@ -23,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ncsn.models import native
+from ncsn.models.forms import plain
 from ncsn.models.group_norm import group_norm_silu
+from ncsn.models.norms import under_transform
 
 MEMORY_FORMAT = torch.channels_last
 
@@ -51,9 +54,10 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
-        # In place only on fresh convolution outputs (a convolution does not keep its output for backward).
-        h = self.conv1(group_norm_silu(x, self.norm1)).add_(self.emb(emb)[:, :, None, None])
-        h = self.conv2(self.dropout(group_norm_silu(h, self.norm2)))
+        h = self.conv1(group_norm_silu(x, self.norm1))
+        # The noise-level embedding is added to h inside the next norm (no pass of its own in the native kernel).
+        h = self.conv2(self.dropout(group_norm_silu(h, self.norm2, offset=self.emb(emb))))
+        # In place only on a fresh convolution output (a convolution does not keep its output for backward).
         return h.add_(self.skip(x))
 
 
@@ -112,4 +116,18 @@ class UNet(nn.Module):
             if not isinstance(up, nn.Identity):
                 # Sizes 7 -> 14 -> 28: upsample to the next skip's size (odd sizes round correctly).
                 h = up(F.interpolate(h, size=skips[-1].shape[2:], mode="nearest"))
-        return (self.out_conv(group_norm_silu(h, self.out_norm)) / sigma[:, None, None, None]).contiguous()
+        h = group_norm_silu(h, self.out_norm)
+        if _native_output(h, self.out_conv, sigma):
+            return native.conv3x3_to_one(h, native.conv_taps(self.out_conv.weight), self.out_conv.bias, sigma)
+        return (self.out_conv(h) / sigma[:, None, None, None]).contiguous()
+
+
+def _native_output(h: Tensor, conv: nn.Conv2d, sigma: Tensor) -> bool:
+    """Whether the last convolution and the division by sigma run as the native kernel: without autograd,
+    on the CPU in float32, unless the plain forms or a torch.func / torch.compile transform are asked for."""
+    needs_grad = torch.is_grad_enabled() and (h.requires_grad or conv.weight.requires_grad)
+    return (
+        not (needs_grad or plain() or under_transform())
+        and native.available()
+        and native.accepts_conv3x3_to_one(h, conv, sigma)
+    )

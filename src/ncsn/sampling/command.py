@@ -20,6 +20,7 @@ import torch
 from ncsn.cli_options import add_run_options, run_device
 from ncsn.errors import NcsnError
 from ncsn.json_settings import json_object
+from ncsn.models import native
 from ncsn.sampling.driver import SEEDINGS, draw_method, draw_samples, score_function, shard_batches
 from ncsn.sampling.methods import METHODS, check_method, check_settings
 from ncsn.sampling.sets import write_sample_set
@@ -165,6 +166,7 @@ def sample_langevin(
         "device": str(device),
         "compile": args.compile,
         "eager": args.eager,
+        "native_kernels": device.type == "cpu" and native.available(),
         "bf16": args.bf16,
         "seconds": round(seconds, 1),
     }

@@ -1,0 +1,221 @@
+/* CPU kernels of the U-Net's layers that PyTorch runs slowly on channels_last float32 tensors; built and
+ * loaded by ncsn/models/native.py (once per machine, cached). Samples are spread over PyTorch's own
+ * OpenMP threads (the library links the libgomp that PyTorch loaded); each sample's result is computed by
+ * one thread in a fixed order, so results do not depend on the number of threads. Compiled without
+ * -ffinite-math-only, so that NaN and infinity propagate as in PyTorch (exp is a polynomial the compiler
+ * can vectorise, not libm's) or -fassociative-math (which would undo exp's rounding trick).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* 16 floats in one vector register (GCC and Clang vector extension; lowered to narrower registers where
+ * the CPU has no 512-bit ones). */
+typedef float f32x16 __attribute__((vector_size(64)));
+
+static inline f32x16 load16(const float *p) {
+    f32x16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store16(float *p, f32x16 v) { memcpy(p, &v, sizeof v); }
+
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef double f64x8 __attribute__((vector_size(64)));
+
+/* where mask (all ones or zeros per lane), a; else b */
+static inline f32x16 select16(i32x16 mask, f32x16 a, f32x16 b) {
+    return (f32x16)((mask & (i32x16)a) | (~mask & (i32x16)b));
+}
+
+/* exp(v) within 2 ulp for |v| <= 88 (clamped beyond; NaN stays NaN): 2^n * e^r with |r| <= ln(2)/2,
+ * e^r by its degree-7 Taylor-like minimax polynomial (Cephes' expf coefficients). */
+static inline float exp_clamped(float v) {
+    v = v > 88.0f ? 88.0f : v;
+    v = v < -88.0f ? -88.0f : v;
+    float t = v * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: rounds v / ln(2) to an integer */
+    float n = t - 12582912.0f;
+    union { float f; int32_t i; } rounded = {t};
+    int32_t exponent = rounded.i - 0x4B400000;
+    float r = v - n * 0.693359375f; /* ln(2) in two parts, exact products */
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } scale = {(exponent + 127) << 23};
+    return p * scale.f;
+}
+
+/* exp_clamped on 16 lanes, step by step the same. */
+static inline f32x16 exp_clamped16(f32x16 v) {
+    const f32x16 hi = {88.0f, 88.0f, 88.0f, 88.0f, 88.0f, 88.0f, 88.0f, 88.0f,
+                       88.0f, 88.0f, 88.0f, 88.0f, 88.0f, 88.0f, 88.0f, 88.0f};
+    v = select16(v > hi, hi, v);
+    v = select16(v < -hi, -hi, v);
+    f32x16 t = v * 1.44269504088896341f + 12582912.0f;
+    f32x16 n = t - 12582912.0f;
+    i32x16 exponent = (i32x16)t - 0x4B400000;
+    f32x16 r = v - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    f32x16 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return p * (f32x16)((exponent + 127) << 23);
+}
+
+/* silu(group_norm(x + offset)) of x, out: [n][hw][c] float32 (out may be x); weight, bias: [c]; offset:
+ * [n][c] or NULL. PyTorch's form of this function makes six passes over the activations, each from main
+ * memory; here each sample's [hw][c] slab is read once from memory and once more from the core's cache:
+ *   1. per channel, the sums of d and d^2 in double for d = x - x[pixel 0] (the shift keeps the one-pass
+ *      variance accurate for activations far from zero mean);
+ *   2. per group, mean and variance by the law of total variance (mean of the channel variances plus
+ *      the variance of the channel means), in double;
+ *   3. out = silu(x * scale_c + shift_c), scale_c = weight_c / std_g, shift_c = bias_c + (offset_c -
+ *      mean_g) * scale_c: the per-sample, per-channel offset (the U-Net's noise-level embedding) is added
+ *      to x without a pass of its own.
+ * Channel counts that are multiples of 16 run on vectors of 16, others one channel at a time. */
+void ncsn_group_norm_silu_nhwc(const float *x, float *out, int64_t n, int64_t hw, int64_t c, int64_t groups,
+                               const float *weight, const float *bias, const float *offset, float eps) {
+    const int64_t per_group = c / groups;
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + s * hw * c;
+        float *os = out + s * hw * c;
+        const float *off = offset ? offset + s * c : 0;
+        float shift_ref[c], scale[c], shift[c];
+        double sum[c], sq[c], mean[c], var[c];
+        for (int64_t k = 0; k < c; k++) shift_ref[k] = xs[k];
+        if (c % 16 == 0) {
+            /* 16 channels at a time, pixel after pixel: d in float, its sums in double (four vector registers) */
+            for (int64_t k0 = 0; k0 < c; k0 += 16) {
+                const f32x16 ref = load16(shift_ref + k0);
+                f64x8 s1_lo = {0.0}, s1_hi = {0.0}, s2_lo = {0.0}, s2_hi = {0.0};
+                for (int64_t p = 0; p < hw; p++) {
+                    const f32x16 d = load16(xs + p * c + k0) - ref;
+                    const f64x8 lo = __builtin_convertvector(__builtin_shufflevector(d, d, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+                    const f64x8 hi =
+                        __builtin_convertvector(__builtin_shufflevector(d, d, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+                    s1_lo += lo;
+                    s1_hi += hi;
+                    s2_lo += lo * lo;
+                    s2_hi += hi * hi;
+                }
+                for (int k = 0; k < 8; k++) {
+                    sum[k0 + k] = s1_lo[k];
+                    sum[k0 + 8 + k] = s1_hi[k];
+                    sq[k0 + k] = s2_lo[k];
+                    sq[k0 + 8 + k] = s2_hi[k];
+                }
+            }
+        } else {
+            for (int64_t k = 0; k < c; k++) sum[k] = sq[k] = 0.0;
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t k = 0; k < c; k++) {
+                    const double d = xs[p * c + k] - shift_ref[k];
+                    sum[k] += d;
+                    sq[k] += d * d;
+                }
+        }
+        for (int64_t k = 0; k < c; k++) {
+            double m = sum[k] / hw, v = sq[k] / hw - m * m;
+            mean[k] = shift_ref[k] + m + (off ? off[k] : 0.0f);
+            var[k] = v > 0.0 ? v : 0.0;
+        }
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t k0 = g * per_group, k1 = k0 + per_group;
+            double mean_g = 0.0, var_g = 0.0;
+            for (int64_t k = k0; k < k1; k++) mean_g += mean[k];
+            mean_g /= per_group;
+            for (int64_t k = k0; k < k1; k++) var_g += var[k] + (mean[k] - mean_g) * (mean[k] - mean_g);
+            var_g /= per_group;
+            const double rstd = 1.0 / sqrt(var_g + eps);
+            for (int64_t k = k0; k < k1; k++) {
+                const double sc = rstd * weight[k];
+                scale[k] = (float)sc;
+                shift[k] = (float)(bias[k] + ((off ? off[k] : 0.0f) - mean_g) * sc);
+            }
+        }
+        if (c % 16 == 0) {
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t k0 = 0; k0 < c; k0 += 16) {
+                    const f32x16 a = load16(xs + p * c + k0) * load16(scale + k0) + load16(shift + k0);
+                    store16(os + p * c + k0, a / (1.0f + exp_clamped16(-a)));
+                }
+        } else {
+            for (int64_t p = 0; p < hw; p++) {
+                const float *row = xs + p * c;
+                float *orow = os + p * c;
+                for (int64_t k = 0; k < c; k++) {
+                    float a = row[k] * scale[k] + shift[k];
+                    orow[k] = a / (1.0f + exp_clamped(-a));
+                }
+            }
+        }
+    }
+}
+
+/* out[s][p] = (bias + sum over the 3 x 3 taps q and channels k of x[s][p + q][k] * weight[q][k]) / divisor[s]:
+ * a 3 x 3 convolution (padding 1, stride 1) from c channels to one, of channels_last float32 x [n][h][w][c];
+ * weight [9][c] (tap-major: row, column); divisor [n] or NULL (1). oneDNN's kernels, made for many output
+ * channels, take as long for this one output channel as for sixteen. */
+/* The sum over the 3 x 3 taps inside the image and channels k0 .. k0 + 16 of px[k] * wq[k]: 16 partial
+ * sums in one vector, added at the end as a tree (4 dependent steps instead of 16). */
+static inline float taps_dot16(const float *xs, const float *weight, int64_t h, int64_t w, int64_t c, int64_t i,
+                               int64_t j, int64_t k0) {
+    f32x16 acc = {0.0f};
+    for (int64_t di = -1; di <= 1; di++) {
+        if (i + di < 0 || i + di >= h) continue;
+        for (int64_t dj = -1; dj <= 1; dj++) {
+            if (j + dj < 0 || j + dj >= w) continue;
+            acc += load16(xs + ((i + di) * w + (j + dj)) * c + k0) * load16(weight + ((di + 1) * 3 + (dj + 1)) * c + k0);
+        }
+    }
+    float lanes[16];
+    memcpy(lanes, &acc, sizeof lanes);
+    for (int k = 0; k < 8; k++) lanes[k] += lanes[k + 8];
+    for (int k = 0; k < 4; k++) lanes[k] += lanes[k + 4];
+    return (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
+}
+
+/* The same for any number of channels, one at a time. */
+static inline float taps_dot(const float *xs, const float *weight, int64_t h, int64_t w, int64_t c, int64_t i,
+                             int64_t j) {
+    float total = 0.0f;
+    for (int64_t di = -1; di <= 1; di++) {
+        if (i + di < 0 || i + di >= h) continue;
+        for (int64_t dj = -1; dj <= 1; dj++) {
+            if (j + dj < 0 || j + dj >= w) continue;
+            const float *px = xs + ((i + di) * w + (j + dj)) * c;
+            const float *wq = weight + ((di + 1) * 3 + (dj + 1)) * c;
+            for (int64_t k = 0; k < c; k++) total += px[k] * wq[k];
+        }
+    }
+    return total;
+}
+
+void ncsn_conv3x3_to_one_nhwc(const float *x, float *out, int64_t n, int64_t h, int64_t w, int64_t c,
+                              const float *weight, const float *bias, const float *divisor) {
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + s * h * w * c;
+        const float d = divisor ? divisor[s] : 1.0f;
+        for (int64_t i = 0; i < h; i++) {
+            for (int64_t j = 0; j < w; j++) {
+                float total = 0.0f;
+                if (c % 16 == 0)
+                    for (int64_t k0 = 0; k0 < c; k0 += 16) total += taps_dot16(xs, weight, h, w, c, i, j, k0);
+                else
+                    total = taps_dot(xs, weight, h, w, c, i, j);
+                out[(s * h + i) * w + j] = (total + (bias ? bias[0] : 0.0f)) / d;
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+"""Native CPU kernels of the U-Net's layers that PyTorch runs slowly, built on first use with the machine's C
+compiler (csrc/kernels.c says how each works):
+
+- `group_norm_silu(x, weight, bias, groups, eps, offset)`: silu(group_norm(x + offset)) in one C loop per
+  sample, where the PyTorch form in ncsn.models.group_norm makes six passes over the activations;
+- `conv3x3_to_one(x, weight, bias, divisor)`: the U-Net's last 3 x 3 convolution (to one channel) and its
+  division by sigma, which oneDNN computes as slowly as a convolution to sixteen channels.
+
+Both are PyTorch operators (`ncsn::...`), so that torch.jit.trace records them in the traced sampling
+network like any other operator; they take float32 channels_last tensors on the CPU without autograd
+(`accepts_*`), and the callers use PyTorch's layers otherwise.
+
+The library is compiled once per machine (about a second) into $NCSN_KERNEL_CACHE (default
+~/.cache/ncsn/kernels), under a name that hashes the source, the flags, the compiler and the CPU, so a
+changed source, compiler or node builds its own; the file is written under a temporary name and renamed,
+so jobs that start side by side never load a half-written library. Where there is no compiler, the build
+fails or NCSN_NATIVE_KERNELS=0 is set, `available()` is False (with a one-line warning, once, for a failed
+build) and the callers use PyTorch's layers: the same results up to float rounding, slower.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
+# No -ffast-math: its -ffinite-math-only would stop NaN and infinity from propagating (see csrc/kernels.c).
+FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-freciprocal-math", "-fopenmp", "-fPIC", "-shared"]
+BUILD_TIMEOUT_S = 120
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def cache_dir() -> Path:
+    if os.environ.get("NCSN_KERNEL_CACHE"):
+        return Path(os.environ["NCSN_KERNEL_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ncsn" / "kernels"
+
+
+def _cpu_description() -> str:
+    """What -march=native depends on: the CPU's model and feature flags (Linux), else the platform."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine() + platform.processor()
+    return "\n".join(sorted({line for line in lines if line.startswith(("model name", "flags", "Features"))}))
+
+
+def _compiler_version(compiler: str) -> str:
+    try:
+        return subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _build(compiler: str) -> Path:
+    """The compiled library's path, compiling it first if the cache does not hold it."""
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(
+        b"\0".join(
+            [source, " ".join(FLAGS).encode(), _compiler_version(compiler).encode(), _cpu_description().encode()]
+        )
+    ).hexdigest()[:16]
+    library = cache_dir() / f"kernels-{key}.so"
+    if library.exists():
+        return library
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=library.parent, prefix=".build-") as tmp:
+        built = Path(tmp) / library.name
+        result = subprocess.run(
+            [compiler, *FLAGS, str(SOURCE), "-o", str(built), "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+        )
+        if result.returncode != 0:
+            first = (result.stderr.strip().splitlines() or ["no message"])[0][:300]
+            raise RuntimeError(f"{compiler} exited with {result.returncode}: {first}")
+        os.replace(built, library)
+    return library
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    """The loaded kernels, or None where they are off or cannot be built."""
+    if os.environ.get("NCSN_NATIVE_KERNELS", "1") == "0":
+        return None
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    try:
+        if not compiler:
+            raise RuntimeError("no C compiler found (cc, gcc or $CC)")
+        library = ctypes.CDLL(str(_build(compiler)))
+        pointer, size = ctypes.c_void_p, ctypes.c_int64
+        library.ncsn_group_norm_silu_nhwc.argtypes = [pointer, pointer] + [size] * 4 + [pointer] * 3 + [ctypes.c_float]
+        library.ncsn_conv3x3_to_one_nhwc.argtypes = [pointer, pointer] + [size] * 4 + [pointer] * 3
+    except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as err:
+        _warn(
+            f"native kernels unavailable ({type(err).__name__}: {str(err).strip()[:300]}); using PyTorch's "
+            f"layers (slower, the same results up to float rounding). NCSN_NATIVE_KERNELS=0 silences this."
+        )
+        return None
+    library.ncsn_group_norm_silu_nhwc.restype = library.ncsn_conv3x3_to_one_nhwc.restype = None
+    return library
+
+
+def available() -> bool:
+    return _library() is not None
+
+
+def _on_cpu_float32(*tensors: Tensor | None) -> bool:
+    return all(t is None or (t.device.type == "cpu" and t.dtype == torch.float32) for t in tensors)
+
+
+def accepts_group_norm_silu(x: Tensor, weight: Tensor, bias: Tensor, offset: Tensor | None) -> bool:
+    """Whether `group_norm_silu` computes this call (float32 channels_last activations on the CPU)."""
+    return (
+        x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and _on_cpu_float32(x, weight, bias, offset)
+        and weight.is_contiguous()
+        and bias.is_contiguous()
+        and (offset is None or (offset.shape == x.shape[:2] and offset.is_contiguous()))
+    )
+
+
+def accepts_conv3x3_to_one(x: Tensor, conv: nn.Conv2d, divisor: Tensor | None) -> bool:
+    """Whether `conv3x3_to_one` computes `conv(x) / divisor[:, None, None, None]`."""
+    return (
+        x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and conv.out_channels == 1
+        and conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and _on_cpu_float32(x, conv.weight, conv.bias, divisor)
+        and (divisor is None or (divisor.shape == x.shape[:1] and divisor.is_contiguous()))
+    )
+
+
+def _group_norm_silu(
+    x: Tensor, weight: Tensor, bias: Tensor, groups: int, eps: float, offset: Tensor | None = None
+) -> Tensor:
+    n, c, h, w = x.shape
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    _library().ncsn_group_norm_silu_nhwc(
+        x.data_ptr(),
+        out.data_ptr(),
+        n,
+        h * w,
+        c,
+        groups,
+        weight.data_ptr(),
+        bias.data_ptr(),
+        None if offset is None else offset.data_ptr(),
+        eps,
+    )
+    return out
+
+
+def conv_taps(weight: Tensor) -> Tensor:
+    """A convolution's [1, C, 3, 3] weight as `conv3x3_to_one` takes it: [9 taps, C] (a constant in a frozen trace)."""
+    return weight.reshape(weight.shape[1], 9).t().contiguous()
+
+
+def _conv3x3_to_one(x: Tensor, taps: Tensor, bias: Tensor | None, divisor: Tensor | None = None) -> Tensor:
+    n, c, h, w = x.shape
+    out = torch.empty(n, 1, h, w, dtype=x.dtype)
+    _library().ncsn_conv3x3_to_one_nhwc(
+        x.data_ptr(),
+        out.data_ptr(),
+        n,
+        h,
+        w,
+        c,
+        taps.data_ptr(),
+        None if bias is None else bias.data_ptr(),
+        None if divisor is None else divisor.data_ptr(),
+    )
+    return out
+
+
+# Plain operator definitions: torch.library.custom_op would import torch._dynamo (1.7 s) at the first call.
+_OPERATORS = torch.library.Library("ncsn", "DEF")
+_OPERATORS.define(
+    "group_norm_silu(Tensor x, Tensor weight, Tensor bias, int groups, float eps, Tensor? offset=None) -> Tensor"
+)
+_OPERATORS.impl("group_norm_silu", _group_norm_silu, "CPU")
+_OPERATORS.impl("group_norm_silu", lambda x, *_: torch.empty_like(x, memory_format=torch.channels_last), "Meta")
+_OPERATORS.define("conv3x3_to_one(Tensor x, Tensor taps, Tensor? bias, Tensor? divisor=None) -> Tensor")
+_OPERATORS.impl("conv3x3_to_one", _conv3x3_to_one, "CPU")
+_OPERATORS.impl("conv3x3_to_one", lambda x, *_: x.new_empty(x.shape[0], 1, *x.shape[2:]), "Meta")
+
+group_norm_silu = torch.ops.ncsn.group_norm_silu
+"""silu(F.group_norm(x + offset[:, :, None, None], groups, weight, bias, eps)), for arguments that
+`accepts_group_norm_silu` (the caller checks `available()` first)."""
+conv3x3_to_one = torch.ops.ncsn.conv3x3_to_one
+"""F.conv2d(x, weight, bias, padding=1) / divisor[:, None, None, None] for one output channel, taps =
+conv_taps(weight), for arguments that `accepts_conv3x3_to_one`."""
