@@ -1,9 +1,10 @@
 """Which form of a few layers the networks compute: this project's fast forms (the default) or PyTorch's
 plain ones, the same mathematics up to float rounding.
 
-The fast forms: group norm + SiLU of the U-Net in per-channel passes (ncsn.models.group_norm; the
-reference network's layers had their fast forms written in place before: ncsn.models.norms and
-.activations). `plain_forms()` switches back to F.group_norm + F.silu, so that `python -m ncsn bench`
+The fast forms: group norm + SiLU of the U-Net in per-channel passes (ncsn.models.group_norm) or as a
+native kernel, and its last convolution as a native kernel (ncsn.models.native); the reference network's
+layers had their fast forms written in place before (ncsn.models.norms and .activations). `plain_forms()`
+switches back to F.group_norm + F.silu and PyTorch's convolution, so that `python -m ncsn bench`
 times both in one process and the tests compare them. A new fast form of a layer checks `plain()` too.
 """
 

@@ -16,8 +16,11 @@ product with the normalised input; two fused passes make the input's gradient). 
 per-channel variance is also more accurate than PyTorch's kernel (max error 5e-6 against float64 where
 `F.group_norm` errs by 1e-3, for activations of mean 30 and std 2).
 
-Under `ncsn.models.forms.plain_forms()` the function is `F.silu(F.group_norm(...))`, the form before
-this module (for the benchmark's side-by-side timing and for tests).
+Without autograd, on float32 channels_last tensors on the CPU, the native kernel of ncsn.models.native
+computes the same function in one read of the activations (and folds in the U-Net's per-channel
+noise-level embedding, `offset`); this module's form is what runs elsewhere (autograd, float64, a GPU, no C
+compiler). Under `ncsn.models.forms.plain_forms()` the function is `F.silu(F.group_norm(...))`, the form
+before this module (for the benchmark's side-by-side timing and for tests).
 """
 
 from __future__ import annotations
