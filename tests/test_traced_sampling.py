@@ -5,10 +5,12 @@ on) to the module, and fall back to eager with one line when tracing fails."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
 
-from ncsn.models.compiled import traced_score_fn
+from ncsn.models.compiled import _ctrl_c_deferred, traced_score_fn
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
 from ncsn.sampling.driver import draw_samples, score_function
@@ -96,3 +98,15 @@ def test_the_cpu_traces_by_default_and_eager_or_compile_turn_it_off():
     assert score_function(model, cpu, trace=False) is model
     assert score_function(model, cpu) is not model
     assert score_function(model, torch.device("cuda")) is model  # not measured on a GPU: eager there
+
+
+def test_ctrl_c_inside_a_traced_call_takes_effect_when_it_returns():
+    """Python code inside a trace (the native operators) must not see KeyboardInterrupt: TorchScript would
+    hand it back as a RuntimeError. The interrupt is held until the traced call returns, then raised."""
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with _ctrl_c_deferred():
+            signal.raise_signal(signal.SIGINT)
+            finished.append(True)  # reached: the interrupt waited for the block's end
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -64,6 +64,27 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) that arrives in the block takes effect when the block ends. Python code that the
+    TorchScript interpreter runs (the native operators of ncsn.models.native) would otherwise raise
+    KeyboardInterrupt inside a trace, which TorchScript hands back as a RuntimeError: a traceback and exit
+    status 1 instead of the CLI's one line and 130, and a failed trace instead of a stop while tracing."""
+    previous = signal.getsignal(signal.SIGINT)
+    # signal handlers belong to the main thread; None: a handler installed outside Python, left alone
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)  # now handled as it would have been
+
+
 def _one_line(err: Exception) -> str:
     """'RuntimeError: first line of the message' (at most 300 characters of it), for a fallback warning."""
     return f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:300]}"
@@ -135,6 +156,10 @@ def traced_score_fn(model: nn.Module, enabled: bool = True, log=None) -> ScoreFn
             return model(x, sigma)
         if check_inputs is not None:
             check_inputs(sigma)
+        with _ctrl_c_deferred():
+            return traced_call(x, sigma)
+
+    def traced_call(x: Tensor, sigma: Tensor) -> Tensor:
         key = (tuple(x.shape), tuple(sigma.shape), x.dtype, sigma.dtype, x.device)
         if key not in traces:
             try:
