@@ -3,7 +3,7 @@ compiler (csrc/kernels.c says how each works):
 
 - `group_norm_silu(x, weight, bias, groups, eps, offset)`: silu(group_norm(x + offset)) in one C loop per
   sample, where the PyTorch form in ncsn.models.group_norm makes six passes over the activations;
-- `conv3x3_to_one(x, weight, bias, divisor)`: the U-Net's last 3 x 3 convolution (to one channel) and its
+- `conv3x3_to_one(x, taps, bias, divisor)`: the U-Net's last 3 x 3 convolution (to one channel) and its
   division by sigma, which oneDNN computes as slowly as a convolution to sixteen channels.
 
 Both are PyTorch operators (`ncsn::...`), so that torch.jit.trace records them in the traced sampling
