@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ncsn.models.norms import under_transform
+from ncsn.models.norms import needs_grad, under_transform
 
 
 def _formula(x: Tensor) -> Tensor:
@@ -56,12 +56,12 @@ def elu(x: Tensor, inplace: bool = False) -> Tensor:
     """ELU with alpha = 1, the values of F.elu up to float rounding.  With `inplace`, x is overwritten
     when no gradient flows through it (sampling), saving a tensor-sized allocation; with a gradient
     the result is always a new tensor."""
-    needs_grad = torch.is_grad_enabled() and x.requires_grad
+    gradient = needs_grad(x)
     if x.device.type != "cpu" or torch.compiler.is_compiling():
         # CUDA's ELU is one fast kernel; under torch.compile inductor generates its own vectorised code.
-        return torch.nn.functional.elu(x, inplace=inplace and not needs_grad)
+        return torch.nn.functional.elu(x, inplace=inplace and not gradient)
     if under_transform():  # torch.func differentiates whatever runs, with or without requires_grad
         return _differentiable_formula(x)
-    if needs_grad:
+    if gradient:
         return _ELU.apply(x)
     return _formula_(x) if inplace else _formula(x)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ncsn.models.norms import under_transform
+from ncsn.models.norms import needs_grad, under_transform
 
 NNPACK_MIN_CHANNEL_PRODUCT = 128 * 64  # measured: 64 -> 64 at 28 x 28 gains too little to pay the layout copies
 
@@ -118,7 +118,7 @@ class Conv3x3(nn.Conv2d):
     def _conv_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if not self.takes_nnpack(x):
             return super()._conv_forward(x, weight, bias)
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias)):
+        if needs_grad(x, weight, bias):
             return _NNPACKConv3x3.apply(x, weight, bias)
         return _nnpack(x, weight, bias, _memory_format(x))
 

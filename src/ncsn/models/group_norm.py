@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from ncsn.models import native
 from ncsn.models.forms import plain
-from ncsn.models.norms import under_transform
+from ncsn.models.norms import needs_grad, under_transform
 
 
 def _statistics(x: Tensor, num_groups: int, eps: float) -> tuple[Tensor, Tensor]:
@@ -88,16 +88,18 @@ class _GroupNormSiLU(torch.autograd.Function):
         return grad_x, sum_grad_normalised.sum(dim=0), sum_grad.sum(dim=0), None, None
 
 
+def _shifted(x: Tensor, offset: Tensor | None) -> Tensor:
+    return x if offset is None else x + offset[:, :, None, None]
+
+
 def group_norm_silu(x: Tensor, norm: nn.GroupNorm, offset: Tensor | None = None) -> Tensor:
     """silu(norm(x + offset[:, :, None, None])), offset [N, C] or None (x itself is not changed): the
     native kernel when autograd is off and it takes the call (float32, channels_last, CPU), else the
     inference form when autograd is off, the Function above when it is on."""
     if plain() or under_transform():  # torch.func transforms and torch.compile: the differentiable form
-        return F.silu(norm(x if offset is None else x + offset[:, :, None, None]))
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, norm.weight, offset)):
-        shifted = x if offset is None else x + offset[:, :, None, None]
-        return _GroupNormSiLU.apply(shifted, norm.weight, norm.bias, norm.num_groups, norm.eps)
+        return F.silu(norm(_shifted(x, offset)))
+    if needs_grad(x, norm.weight, offset):
+        return _GroupNormSiLU.apply(_shifted(x, offset), norm.weight, norm.bias, norm.num_groups, norm.eps)
     if native.available() and native.accepts_group_norm_silu(x, norm.weight, norm.bias, offset):
         return native.group_norm_silu(x, norm.weight, norm.bias, norm.num_groups, norm.eps, offset)
-    shifted = x if offset is None else x + offset[:, :, None, None]
-    return group_norm_silu_inference(shifted, norm.num_groups, norm.weight, norm.bias, norm.eps)
+    return group_norm_silu_inference(_shifted(x, offset), norm.num_groups, norm.weight, norm.bias, norm.eps)

@@ -78,6 +78,11 @@ class _CondInstanceNormPlus(torch.autograd.Function):
         return (grad_x, *grad_affine, None)
 
 
+def needs_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd will record an operation on these tensors (None: no tensor)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def under_transform() -> bool:
     """True under torch.func transforms (jvp, vmap, ...) or torch.compile, where the hand-written
     autograd Functions of ncsn.models give way to differentiable plain forms."""
@@ -86,8 +91,7 @@ def under_transform() -> bool:
 
 def cond_instance_norm_plus(x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float = EPS) -> Tensor:
     """x: [N, C, H, W] (any memory format); gamma, alpha, beta: [N, C]."""
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, gamma, alpha, beta))
-    if needs_grad and not under_transform():
+    if needs_grad(x, gamma, alpha, beta) and not under_transform():
         return _CondInstanceNormPlus.apply(x, gamma, alpha, beta, eps)
     return _plain(x, gamma, alpha, beta, eps)
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from ncsn.models import native
 from ncsn.models.forms import plain
 from ncsn.models.group_norm import group_norm_silu
-from ncsn.models.norms import under_transform
+from ncsn.models.norms import needs_grad, under_transform
 
 MEMORY_FORMAT = torch.channels_last
 
@@ -125,9 +125,8 @@ class UNet(nn.Module):
 def _native_output(h: Tensor, conv: nn.Conv2d, sigma: Tensor) -> bool:
     """Whether the last convolution and the division by sigma run as the native kernel: without autograd,
     on the CPU in float32, unless the plain forms or a torch.func / torch.compile transform are asked for."""
-    needs_grad = torch.is_grad_enabled() and (h.requires_grad or conv.weight.requires_grad)
     return (
-        not (needs_grad or plain() or under_transform())
+        not (needs_grad(h, conv.weight) or plain() or under_transform())
         and native.available()
         and native.accepts_conv3x3_to_one(h, conv, sigma)
     )
