@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -163,3 +164,53 @@ def test_freed_memory_is_kept_for_the_next_step():
     pages = 4 * (4 * 25 + 4 * 50) * 2**20 // 4096
     assert faults_default > pages / 2  # glibc's default hands the blocks back and every step faults them in
     assert faults_tuned < pages / 100  # kept: reused without a fault
+
+
+HUGE_PAGES = """
+import ctypes, ctypes.util
+from ncsn.allocator import ask_for_huge_pages, huge_pages_asked, keep_freed_memory
+ask_for_huge_pages()  # restarts this very script once, as `python -m ncsn` restarts itself
+keep_freed_memory()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+size = 64 * 2**20
+ctypes.memset(libc.malloc(size), 1, size)
+huge = [int(line.split()[1]) for line in open("/proc/self/smaps_rollup") if line.startswith("AnonHugePages:")]
+print(int(huge_pages_asked()), huge[0] // 1024)
+"""
+
+
+def _huge_page_mib(tuning: str) -> tuple[bool, int]:
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    out = subprocess.run(
+        [sys.executable, "-c", HUGE_PAGES],
+        env={**env, "NCSN_MALLOC_TUNING": tuning},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out[0] == "1", int(out[1])
+
+
+def test_malloc_hands_out_huge_pages_after_the_restart():
+    from ncsn.allocator import huge_pages_environment
+
+    if huge_pages_environment({}) is None or not Path("/proc/self/smaps_rollup").exists():
+        pytest.skip("transparent huge pages are not handed out on request here (THP mode, C library)")
+    asked, huge_mib = _huge_page_mib("1")
+    assert asked and huge_mib >= 32  # most of the 64 MiB block in 2 MiB pages
+    asked, huge_mib = _huge_page_mib("0")
+    assert not asked and huge_mib < 8
+
+
+def test_the_huge_page_tunable_joins_the_users_tunables_once(monkeypatch):
+    from ncsn import allocator
+
+    monkeypatch.setattr(allocator, "_thp_mode", lambda: "madvise")
+    monkeypatch.setattr(allocator, "_glibc_at_least", lambda major, minor: True)
+    env = allocator.huge_pages_environment({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "HOME": "/h"})
+    assert env == {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=1", "HOME": "/h"}
+    assert allocator.huge_pages_environment(env) is None  # no second restart
+    assert allocator.huge_pages_environment({"NCSN_MALLOC_TUNING": "0"}) is None
+    monkeypatch.setattr(allocator, "_thp_mode", lambda: "always")  # the kernel gives them unasked
+    assert allocator.huge_pages_environment({}) is None

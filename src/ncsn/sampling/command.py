@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ncsn.allocator import huge_pages_asked
 from ncsn.cli_options import add_run_options, run_device
 from ncsn.errors import NcsnError
 from ncsn.json_settings import json_object
@@ -167,6 +168,7 @@ def sample_langevin(
         "compile": args.compile,
         "eager": args.eager,
         "native_kernels": device.type == "cpu" and native.available(),
+        "huge_pages": huge_pages_asked(),
         "bf16": args.bf16,
         "seconds": round(seconds, 1),
     }
