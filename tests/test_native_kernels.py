@@ -1,5 +1,6 @@
 """The U-Net's native CPU kernels (ncsn.models.native, csrc/kernels.c) compute what PyTorch's layers compute,
-propagate NaN as they do, do not depend on the number of threads, are recorded in the traced sampling
+propagate NaN as they do, give the gradients float64 autograd gives, do not depend on the number of threads,
+are recorded in the traced sampling
 network, are built once per source and machine, and give way to PyTorch's layers with one line where
 they cannot be built."""
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ncsn.models import native
+from ncsn.models import group_norm, native
 from ncsn.models.compiled import traced_score_fn
 from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model
@@ -100,6 +101,60 @@ def test_conv3x3_to_one_refuses_what_it_does_not_compute():
     assert not native.accepts_conv3x3_to_one(x.double(), torch.nn.Conv2d(16, 1, 3, padding=1).double(), sigma)
 
 
+def _gradients(x, weight, bias, groups, offset, out_grad, native_form: bool):
+    """d/d(x, weight, bias, offset) of <out_grad, silu(group_norm(x + offset))>: native, or float64 autograd."""
+    if native_form:
+        leaves = [t.detach().requires_grad_() for t in (x, weight, bias) + ((offset,) if offset is not None else ())]
+        off = leaves[3] if offset is not None else None
+        out = group_norm._NativeGroupNormSiLU.apply(*leaves[:3], off, groups, 1e-5)
+    else:
+        leaves = [
+            t.detach().double().requires_grad_() for t in (x, weight, bias) + ((offset,) if offset is not None else ())
+        ]
+        out = _reference(*leaves[:3], groups, 1e-5, leaves[3] if offset is not None else None)
+    return torch.autograd.grad(out, leaves, out_grad.to(out.dtype))
+
+
+@pytest.mark.parametrize("channels, groups, h, w", CASES)
+@pytest.mark.parametrize("with_offset", [False, True])
+def test_group_norm_silu_backward_is_float64_autograd(channels, groups, h, w, with_offset):
+    torch.manual_seed(0)
+    x = _channels_last(5, channels, h, w, mean=3.0, std=2.0)
+    weight, bias = torch.rand(channels) + 0.5, torch.randn(channels)
+    offset = torch.randn(5, channels) * 3 if with_offset else None
+    out_grad = _channels_last(5, channels, h, w)
+    ours = _gradients(x, weight, bias, groups, offset, out_grad, native_form=True)
+    exact = _gradients(x, weight, bias, groups, offset, out_grad, native_form=False)
+    assert ours[0].is_contiguous(memory_format=torch.channels_last)
+    # the offset's gradient, a sum of h * w gradients of x, cancels to ~0 with one channel per group
+    tolerances = [2e-6 * b.abs().max().item() for b in exact[:3]] + [1e-7 * h * w * exact[0].abs().max().item()]
+    for name, a, b, tolerance in zip(("x", "weight", "bias", "offset"), ours, exact, tolerances):
+        assert (a.double() - b).abs().max().item() <= tolerance + 1e-7, name
+
+
+def test_a_unet_training_step_takes_the_native_backward():
+    torch.manual_seed(0)
+    sigmas = geometric_sigmas(1.0, 0.01, 10)
+    model = build_model("unet", sigmas=sigmas, width=16).train()
+    x = torch.rand(4, 1, 28, 28)
+    loss = model(x, sigmas[:4]).square().mean()
+    seen, stack = set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            stack += [next_node for next_node, _ in node.next_functions]
+    assert any(type(node).__name__ == "_NativeGroupNormSiLUBackward" for node in seen)
+    loss.backward()
+    with plain_forms():
+        plain_model = build_model("unet", sigmas=sigmas, width=16).train()
+    plain_model.load_state_dict(model.state_dict())
+    with plain_forms():
+        plain_model(x, sigmas[:4]).square().mean().backward()
+    for (name, p), q in zip(model.named_parameters(), plain_model.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-6, msg=name)
+
+
 def test_results_do_not_depend_on_the_number_of_threads():
     torch.manual_seed(0)
     x = _channels_last(7, 32, 14, 14)
@@ -114,6 +169,7 @@ def test_results_do_not_depend_on_the_number_of_threads():
                 (
                     native.group_norm_silu(x, weight, bias, 8, 1e-5, offset),
                     native.conv3x3_to_one(x, taps, None, divisor),
+                    *_gradients(x, weight, bias, 8, offset, x.flip(0), native_form=True),
                 )
             )
     finally:

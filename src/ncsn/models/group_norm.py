@@ -16,10 +16,10 @@ product with the normalised input; two fused passes make the input's gradient). 
 per-channel variance is also more accurate than PyTorch's kernel (max error 5e-6 against float64 where
 `F.group_norm` errs by 1e-3, for activations of mean 30 and std 2).
 
-Without autograd, on float32 channels_last tensors on the CPU, the native kernel of ncsn.models.native
-computes the same function in one read of the activations (and folds in the U-Net's per-channel
-noise-level embedding, `offset`); this module's form is what runs elsewhere (autograd, float64, a GPU, no C
-compiler). Under `ncsn.models.forms.plain_forms()` the function is `F.silu(F.group_norm(...))`, the form
+On float32 channels_last tensors on the CPU, the native kernels of ncsn.models.native compute the same
+function in one read of the activations (and fold in the U-Net's per-channel noise-level embedding,
+`offset`), and with autograd its backward pass in one more (`_NativeGroupNormSiLU`); this module's form
+is what runs elsewhere (float64, a GPU, no C compiler). Under `ncsn.models.forms.plain_forms()` the function is `F.silu(F.group_norm(...))`, the form
 before this module (for the benchmark's side-by-side timing and for tests).
 """
 
@@ -88,17 +88,40 @@ class _GroupNormSiLU(torch.autograd.Function):
         return grad_x, sum_grad_normalised.sum(dim=0), sum_grad.sum(dim=0), None, None
 
 
+class _NativeGroupNormSiLU(torch.autograd.Function):
+    """The same function with autograd, both passes native (ncsn.models.native): forward one read of x,
+    backward two reads of x and the gradient per sample (the second from cache); the offset's gradient
+    comes out of the same pass."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, offset: Tensor | None, num_groups: int, eps: float):
+        out, stats = native.group_norm_silu_with_statistics(x, weight, bias, num_groups, eps, offset)
+        ctx.save_for_backward(x, weight, bias, offset, stats)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight, bias, offset, stats = ctx.saved_tensors
+        grad_x, grad_weight, grad_bias, grad_offset = native.group_norm_silu_backward(
+            grad, x, weight, bias, offset, stats
+        )
+        return grad_x, grad_weight, grad_bias, grad_offset, None, None
+
+
 def _shifted(x: Tensor, offset: Tensor | None) -> Tensor:
     return x if offset is None else x + offset[:, :, None, None]
 
 
 def group_norm_silu(x: Tensor, norm: nn.GroupNorm, offset: Tensor | None = None) -> Tensor:
     """silu(norm(x + offset[:, :, None, None])), offset [N, C] or None (x itself is not changed): the
-    native kernel when autograd is off and it takes the call (float32, channels_last, CPU), else the
-    inference form when autograd is off, the Function above when it is on."""
+    native kernels where they take the call (float32, channels_last, CPU; with autograd, both passes),
+    else the inference form when autograd is off, the Function above when it is on."""
     if plain() or under_transform():  # torch.func transforms and torch.compile: the differentiable form
         return F.silu(norm(_shifted(x, offset)))
     if needs_grad(x, norm.weight, offset):
+        if native.available() and native.accepts_group_norm_silu(x, norm.weight, norm.bias, offset):
+            return _NativeGroupNormSiLU.apply(x, norm.weight, norm.bias, offset, norm.num_groups, norm.eps)
         return _GroupNormSiLU.apply(_shifted(x, offset), norm.weight, norm.bias, norm.num_groups, norm.eps)
     if native.available() and native.accepts_group_norm_silu(x, norm.weight, norm.bias, offset):
         return native.group_norm_silu(x, norm.weight, norm.bias, norm.num_groups, norm.eps, offset)

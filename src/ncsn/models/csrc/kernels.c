@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* 16 floats in one vector register (GCC and Clang vector extension; lowered to narrower registers where
@@ -83,7 +84,8 @@ static inline f32x16 exp_clamped16(f32x16 v) {
  *      to x without a pass of its own.
  * Channel counts that are multiples of 16 run on vectors of 16, others one channel at a time. */
 void ncsn_group_norm_silu_nhwc(const float *x, float *out, int64_t n, int64_t hw, int64_t c, int64_t groups,
-                               const float *weight, const float *bias, const float *offset, float eps) {
+                               const float *weight, const float *bias, const float *offset, float eps,
+                               double *stats) {
     const int64_t per_group = c / groups;
 #pragma omp parallel for schedule(static)
     for (int64_t s = 0; s < n; s++) {
@@ -137,6 +139,10 @@ void ncsn_group_norm_silu_nhwc(const float *x, float *out, int64_t n, int64_t hw
             for (int64_t k = k0; k < k1; k++) var_g += var[k] + (mean[k] - mean_g) * (mean[k] - mean_g);
             var_g /= per_group;
             const double rstd = 1.0 / sqrt(var_g + eps);
+            if (stats) { /* for the backward pass: [n][groups][mean of x + offset, 1 / std] */
+                stats[(s * groups + g) * 2] = mean_g;
+                stats[(s * groups + g) * 2 + 1] = rstd;
+            }
             for (int64_t k = k0; k < k1; k++) {
                 const double sc = rstd * weight[k];
                 scale[k] = (float)sc;
@@ -159,6 +165,144 @@ void ncsn_group_norm_silu_nhwc(const float *x, float *out, int64_t n, int64_t hw
                 }
             }
         }
+    }
+}
+
+/* The gradient of silu(group_norm(x + offset)) from the forward pass's `stats` (mean and 1 / std per
+ * sample and group) and the incoming gradient `grad` [n][hw][c], in two passes over each sample's slab
+ * (the second from the core's cache), with z = weight_c * xhat + bias_c, xhat = (x + offset_c - mean) / std:
+ *   1. per channel, A_c = sum of g * xhat and B_c = sum of g over the pixels, in double, for
+ *      g = grad * silu'(z) (z recomputed from x);
+ *   2. grad_x = rstd * (weight_c * g - M_B - xhat * M_A), with M_B, M_A the group means of weight_c * B_c
+ *      and weight_c * A_c over its (channels x pixels) elements; grad_offset_c (if asked) the sum of
+ *      grad_x over the pixels.
+ * grad_weight and grad_bias are the sums of A and B over the samples, added in sample order after the
+ * parallel loop, so that they do not depend on the number of threads. */
+void ncsn_group_norm_silu_backward_nhwc(const float *x, const float *grad, float *grad_x, int64_t n, int64_t hw,
+                                        int64_t c, int64_t groups, const float *weight, const float *bias,
+                                        const float *offset, const double *stats, double *partial,
+                                        float *grad_weight, float *grad_bias, float *grad_offset) {
+    const int64_t per_group = c / groups;
+#pragma omp parallel
+    {
+    /* g of the sample in hand, kept from pass 1 for pass 2 (it stays in the core's cache); recomputed where
+     * this cannot be allocated */
+    float *kept = c % 16 == 0 ? malloc(sizeof(float) * hw * c) : 0;
+#pragma omp for schedule(static)
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + s * hw * c, *gs = grad + s * hw * c;
+        float *dxs = grad_x + s * hw * c;
+        const float *off = offset ? offset + s * c : 0;
+        float rstd[c], shift_hat[c], scale[c], shift[c], coef_g[c], coef_b[c], coef_a[c];
+        double a[c], b[c], doff[c];
+        for (int64_t k = 0; k < c; k++) {
+            const double mean = stats[(s * groups + k / per_group) * 2], r = stats[(s * groups + k / per_group) * 2 + 1];
+            rstd[k] = (float)r;
+            shift_hat[k] = (float)(((off ? off[k] : 0.0f) - mean) * r); /* xhat = x * rstd + shift_hat */
+            scale[k] = (float)(r * weight[k]);
+            shift[k] = (float)(bias[k] + ((off ? off[k] : 0.0f) - mean) * r * weight[k]);
+            a[k] = b[k] = doff[k] = 0.0;
+        }
+        if (c % 16 == 0) {
+            for (int64_t k0 = 0; k0 < c; k0 += 16) {
+                const f32x16 sc = load16(scale + k0), sh = load16(shift + k0), r = load16(rstd + k0),
+                             sh_hat = load16(shift_hat + k0);
+                f64x8 a_lo = {0.0}, a_hi = {0.0}, b_lo = {0.0}, b_hi = {0.0};
+                for (int64_t p = 0; p < hw; p++) {
+                    const f32x16 v = load16(xs + p * c + k0), z = v * sc + sh;
+                    const f32x16 sig = 1.0f / (1.0f + exp_clamped16(-z));
+                    const f32x16 g = load16(gs + p * c + k0) * (sig * (1.0f + z * (1.0f - sig)));
+                    if (kept) store16(kept + p * c + k0, g);
+                    const f32x16 gx = g * (v * r + sh_hat);
+                    a_lo += __builtin_convertvector(__builtin_shufflevector(gx, gx, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+                    a_hi += __builtin_convertvector(__builtin_shufflevector(gx, gx, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+                    b_lo += __builtin_convertvector(__builtin_shufflevector(g, g, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+                    b_hi += __builtin_convertvector(__builtin_shufflevector(g, g, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+                }
+                for (int k = 0; k < 8; k++) {
+                    a[k0 + k] = a_lo[k];
+                    a[k0 + 8 + k] = a_hi[k];
+                    b[k0 + k] = b_lo[k];
+                    b[k0 + 8 + k] = b_hi[k];
+                }
+            }
+        } else {
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t k = 0; k < c; k++) {
+                    const float v = xs[p * c + k], z = v * scale[k] + shift[k];
+                    const float sig = 1.0f / (1.0f + exp_clamped(-z));
+                    const float g = gs[p * c + k] * (sig * (1.0f + z * (1.0f - sig)));
+                    a[k] += (double)(g * (v * rstd[k] + shift_hat[k]));
+                    b[k] += g;
+                }
+        }
+        for (int64_t g0 = 0; g0 < groups; g0++) {
+            const int64_t k0 = g0 * per_group, k1 = k0 + per_group;
+            double mean_b = 0.0, mean_a = 0.0;
+            for (int64_t k = k0; k < k1; k++) {
+                mean_b += weight[k] * b[k];
+                mean_a += weight[k] * a[k];
+            }
+            mean_b /= (double)per_group * hw;
+            mean_a /= (double)per_group * hw;
+            for (int64_t k = k0; k < k1; k++) {
+                coef_g[k] = rstd[k] * weight[k];
+                coef_a[k] = (float)(-rstd[k] * mean_a);
+                coef_b[k] = (float)(-rstd[k] * mean_b);
+            }
+        }
+        if (c % 16 == 0) {
+            for (int64_t k0 = 0; k0 < c; k0 += 16) {
+                const f32x16 sc = load16(scale + k0), sh = load16(shift + k0), r = load16(rstd + k0),
+                             sh_hat = load16(shift_hat + k0), cg = load16(coef_g + k0), ca = load16(coef_a + k0),
+                             cb = load16(coef_b + k0);
+                f64x8 d_lo = {0.0}, d_hi = {0.0};
+                for (int64_t p = 0; p < hw; p++) {
+                    const f32x16 v = load16(xs + p * c + k0);
+                    f32x16 g;
+                    if (kept) {
+                        g = load16(kept + p * c + k0);
+                    } else {
+                        const f32x16 z = v * sc + sh, sig = 1.0f / (1.0f + exp_clamped16(-z));
+                        g = load16(gs + p * c + k0) * (sig * (1.0f + z * (1.0f - sig)));
+                    }
+                    const f32x16 dx = cg * g + ca * (v * r + sh_hat) + cb;
+                    store16(dxs + p * c + k0, dx);
+                    d_lo += __builtin_convertvector(__builtin_shufflevector(dx, dx, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+                    d_hi += __builtin_convertvector(__builtin_shufflevector(dx, dx, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+                }
+                for (int k = 0; k < 8; k++) {
+                    doff[k0 + k] = d_lo[k];
+                    doff[k0 + 8 + k] = d_hi[k];
+                }
+            }
+        } else {
+            for (int64_t p = 0; p < hw; p++)
+                for (int64_t k = 0; k < c; k++) {
+                    const float v = xs[p * c + k], z = v * scale[k] + shift[k];
+                    const float sig = 1.0f / (1.0f + exp_clamped(-z));
+                    const float g = gs[p * c + k] * (sig * (1.0f + z * (1.0f - sig)));
+                    const float dx = coef_g[k] * g + coef_a[k] * (v * rstd[k] + shift_hat[k]) + coef_b[k];
+                    dxs[p * c + k] = dx;
+                    doff[k] += dx;
+                }
+        }
+        for (int64_t k = 0; k < c; k++) {
+            partial[(s * c + k) * 2] = a[k];
+            partial[(s * c + k) * 2 + 1] = b[k];
+            if (grad_offset) grad_offset[s * c + k] = (float)doff[k];
+        }
+    }
+    free(kept);
+    }
+    for (int64_t k = 0; k < c; k++) {
+        double sum_a = 0.0, sum_b = 0.0;
+        for (int64_t s = 0; s < n; s++) {
+            sum_a += partial[(s * c + k) * 2];
+            sum_b += partial[(s * c + k) * 2 + 1];
+        }
+        grad_weight[k] = (float)sum_a;
+        grad_bias[k] = (float)sum_b;
     }
 }
 
