@@ -34,13 +34,18 @@ def _reference(x, weight, bias, groups, eps, offset=None):
 CASES = [(16, 8, 28, 28), (32, 8, 14, 14), (64, 8, 7, 7), (48, 8, 5, 3), (12, 4, 9, 9), (8, 8, 28, 28), (4, 1, 3, 3)]
 
 
-@pytest.mark.parametrize("channels, groups, h, w", CASES)
-@pytest.mark.parametrize("with_offset", [False, True])
-def test_group_norm_silu_is_float64_silu_of_group_norm(channels, groups, h, w, with_offset):
+def _case(channels: int, h: int, w: int, with_offset: bool):
+    """x (5 samples, mean 3, std 2), weight, bias and offset (or None) of a group norm test, seeded."""
     torch.manual_seed(0)
     x = _channels_last(5, channels, h, w, mean=3.0, std=2.0)
     weight, bias = torch.rand(channels) + 0.5, torch.randn(channels)
-    offset = torch.randn(5, channels) * 3 if with_offset else None
+    return x, weight, bias, torch.randn(5, channels) * 3 if with_offset else None
+
+
+@pytest.mark.parametrize("channels, groups, h, w", CASES)
+@pytest.mark.parametrize("with_offset", [False, True])
+def test_group_norm_silu_is_float64_silu_of_group_norm(channels, groups, h, w, with_offset):
+    x, weight, bias, offset = _case(channels, h, w, with_offset)
     out = native.group_norm_silu(x, weight, bias, groups, 1e-5, offset)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out.double(), _reference(x, weight, bias, groups, 1e-5, offset), rtol=1e-5, atol=1e-5)
@@ -118,10 +123,7 @@ def _gradients(x, weight, bias, groups, offset, out_grad, native_form: bool):
 @pytest.mark.parametrize("channels, groups, h, w", CASES)
 @pytest.mark.parametrize("with_offset", [False, True])
 def test_group_norm_silu_backward_is_float64_autograd(channels, groups, h, w, with_offset):
-    torch.manual_seed(0)
-    x = _channels_last(5, channels, h, w, mean=3.0, std=2.0)
-    weight, bias = torch.rand(channels) + 0.5, torch.randn(channels)
-    offset = torch.randn(5, channels) * 3 if with_offset else None
+    x, weight, bias, offset = _case(channels, h, w, with_offset)
     out_grad = _channels_last(5, channels, h, w)
     ours = _gradients(x, weight, bias, groups, offset, out_grad, native_form=True)
     exact = _gradients(x, weight, bias, groups, offset, out_grad, native_form=False)

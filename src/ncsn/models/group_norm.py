@@ -19,8 +19,9 @@ per-channel variance is also more accurate than PyTorch's kernel (max error 5e-6
 On float32 channels_last tensors on the CPU, the native kernels of ncsn.models.native compute the same
 function in one read of the activations (and fold in the U-Net's per-channel noise-level embedding,
 `offset`), and with autograd its backward pass in one more (`_NativeGroupNormSiLU`); this module's form
-is what runs elsewhere (float64, a GPU, no C compiler). Under `ncsn.models.forms.plain_forms()` the function is `F.silu(F.group_norm(...))`, the form
-before this module (for the benchmark's side-by-side timing and for tests).
+is what runs elsewhere (float64, a GPU, no C compiler). Under `ncsn.models.forms.plain_forms()` the
+function is `F.silu(F.group_norm(...))`, the form before this module (for the benchmark's side-by-side
+timing and for tests).
 """
 
 from __future__ import annotations

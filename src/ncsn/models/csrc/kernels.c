@@ -72,6 +72,34 @@ static inline f32x16 exp_clamped16(f32x16 v) {
     return p * (f32x16)((exponent + 127) << 23);
 }
 
+/* d silu(z) / dz times the incoming gradient gy: sigmoid(z) (1 + z (1 - sigmoid(z))) gy. */
+static inline float silu_grad(float gy, float z) {
+    const float sig = 1.0f / (1.0f + exp_clamped(-z));
+    return gy * (sig * (1.0f + z * (1.0f - sig)));
+}
+
+static inline f32x16 silu_grad16(f32x16 gy, f32x16 z) {
+    const f32x16 sig = 1.0f / (1.0f + exp_clamped16(-z));
+    return gy * (sig * (1.0f + z * (1.0f - sig)));
+}
+
+/* Running sums in double of 16 float lanes, in two vectors of 8. */
+typedef struct {
+    f64x8 lo, hi;
+} sum16;
+
+static inline void add16(sum16 *sum, f32x16 v) {
+    sum->lo += __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+    sum->hi += __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+}
+
+static inline void store_sum16(double *out, sum16 sum) {
+    for (int k = 0; k < 8; k++) {
+        out[k] = sum.lo[k];
+        out[8 + k] = sum.hi[k];
+    }
+}
+
 /* silu(group_norm(x + offset)) of x, out: [n][hw][c] float32 (out may be x); weight, bias: [c]; offset:
  * [n][c] or NULL. PyTorch's form of this function makes six passes over the activations, each from main
  * memory; here each sample's [hw][c] slab is read once from memory and once more from the core's cache:
@@ -207,31 +235,21 @@ void ncsn_group_norm_silu_backward_nhwc(const float *x, const float *grad, float
             for (int64_t k0 = 0; k0 < c; k0 += 16) {
                 const f32x16 sc = load16(scale + k0), sh = load16(shift + k0), r = load16(rstd + k0),
                              sh_hat = load16(shift_hat + k0);
-                f64x8 a_lo = {0.0}, a_hi = {0.0}, b_lo = {0.0}, b_hi = {0.0};
+                sum16 sum_gx = {{0.0}, {0.0}}, sum_g = {{0.0}, {0.0}};
                 for (int64_t p = 0; p < hw; p++) {
-                    const f32x16 v = load16(xs + p * c + k0), z = v * sc + sh;
-                    const f32x16 sig = 1.0f / (1.0f + exp_clamped16(-z));
-                    const f32x16 g = load16(gs + p * c + k0) * (sig * (1.0f + z * (1.0f - sig)));
+                    const f32x16 v = load16(xs + p * c + k0);
+                    const f32x16 g = silu_grad16(load16(gs + p * c + k0), v * sc + sh);
                     if (kept) store16(kept + p * c + k0, g);
-                    const f32x16 gx = g * (v * r + sh_hat);
-                    a_lo += __builtin_convertvector(__builtin_shufflevector(gx, gx, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
-                    a_hi += __builtin_convertvector(__builtin_shufflevector(gx, gx, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
-                    b_lo += __builtin_convertvector(__builtin_shufflevector(g, g, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
-                    b_hi += __builtin_convertvector(__builtin_shufflevector(g, g, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+                    add16(&sum_gx, g * (v * r + sh_hat));
+                    add16(&sum_g, g);
                 }
-                for (int k = 0; k < 8; k++) {
-                    a[k0 + k] = a_lo[k];
-                    a[k0 + 8 + k] = a_hi[k];
-                    b[k0 + k] = b_lo[k];
-                    b[k0 + 8 + k] = b_hi[k];
-                }
+                store_sum16(a + k0, sum_gx);
+                store_sum16(b + k0, sum_g);
             }
         } else {
             for (int64_t p = 0; p < hw; p++)
                 for (int64_t k = 0; k < c; k++) {
-                    const float v = xs[p * c + k], z = v * scale[k] + shift[k];
-                    const float sig = 1.0f / (1.0f + exp_clamped(-z));
-                    const float g = gs[p * c + k] * (sig * (1.0f + z * (1.0f - sig)));
+                    const float v = xs[p * c + k], g = silu_grad(gs[p * c + k], v * scale[k] + shift[k]);
                     a[k] += (double)(g * (v * rstd[k] + shift_hat[k]));
                     b[k] += g;
                 }
@@ -256,32 +274,20 @@ void ncsn_group_norm_silu_backward_nhwc(const float *x, const float *grad, float
                 const f32x16 sc = load16(scale + k0), sh = load16(shift + k0), r = load16(rstd + k0),
                              sh_hat = load16(shift_hat + k0), cg = load16(coef_g + k0), ca = load16(coef_a + k0),
                              cb = load16(coef_b + k0);
-                f64x8 d_lo = {0.0}, d_hi = {0.0};
+                sum16 sum_dx = {{0.0}, {0.0}};
                 for (int64_t p = 0; p < hw; p++) {
                     const f32x16 v = load16(xs + p * c + k0);
-                    f32x16 g;
-                    if (kept) {
-                        g = load16(kept + p * c + k0);
-                    } else {
-                        const f32x16 z = v * sc + sh, sig = 1.0f / (1.0f + exp_clamped16(-z));
-                        g = load16(gs + p * c + k0) * (sig * (1.0f + z * (1.0f - sig)));
-                    }
+                    const f32x16 g = kept ? load16(kept + p * c + k0) : silu_grad16(load16(gs + p * c + k0), v * sc + sh);
                     const f32x16 dx = cg * g + ca * (v * r + sh_hat) + cb;
                     store16(dxs + p * c + k0, dx);
-                    d_lo += __builtin_convertvector(__builtin_shufflevector(dx, dx, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
-                    d_hi += __builtin_convertvector(__builtin_shufflevector(dx, dx, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+                    add16(&sum_dx, dx);
                 }
-                for (int k = 0; k < 8; k++) {
-                    doff[k0 + k] = d_lo[k];
-                    doff[k0 + 8 + k] = d_hi[k];
-                }
+                store_sum16(doff + k0, sum_dx);
             }
         } else {
             for (int64_t p = 0; p < hw; p++)
                 for (int64_t k = 0; k < c; k++) {
-                    const float v = xs[p * c + k], z = v * scale[k] + shift[k];
-                    const float sig = 1.0f / (1.0f + exp_clamped(-z));
-                    const float g = gs[p * c + k] * (sig * (1.0f + z * (1.0f - sig)));
+                    const float v = xs[p * c + k], g = silu_grad(gs[p * c + k], v * scale[k] + shift[k]);
                     const float dx = coef_g[k] * g + coef_a[k] * (v * rstd[k] + shift_hat[k]) + coef_b[k];
                     dxs[p * c + k] = dx;
                     doff[k] += dx;
