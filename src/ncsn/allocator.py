@@ -19,7 +19,7 @@ hands them out only on request (THP mode "madvise", the common default). Every a
 streamed through once per layer, and with 4 KiB pages each pass also walks thousands of page-table
 entries. glibc asks for huge pages only when the tunable glibc.malloc.hugetlb=1 is in GLIBC_TUNABLES
 when the process starts, so `python -m ncsn` re-executes itself once with it set, before anything is
-imported (a few tens of ms). Measured on the 2-core Intel machine, 2 threads: U-Net width 16, batch 100,
+imported (about 90 ms per command here). Measured on the 2-core Intel machine, 2 threads: U-Net width 16, batch 100,
 traced: 35.6 -> 32.2 and 36.7 -> 33.9 ms per score evaluation; training (bench, ours) 540 -> 642
 images/s. The price is memory rounded up to 2 MiB pages (bench peak 366 -> 399 MiB). The same switch,
 NCSN_MALLOC_TUNING=0, turns it off.
@@ -48,7 +48,7 @@ THP_MODE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 @functools.cache
 def keep_freed_memory() -> bool:
     """Tune glibc malloc for repeated large allocations; True if it took effect."""
-    if os.environ.get("NCSN_MALLOC_TUNING", "1") == "0":
+    if _tuning_off(os.environ):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -57,6 +57,10 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, NEVER_TRIM))
+
+
+def _tuning_off(environ: Mapping[str, str]) -> bool:
+    return environ.get("NCSN_MALLOC_TUNING", "1") == "0"
 
 
 def _thp_mode() -> str | None:
@@ -83,7 +87,7 @@ def huge_pages_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
     tunable)."""
     tunables = environ.get("GLIBC_TUNABLES", "")
     if (
-        environ.get("NCSN_MALLOC_TUNING", "1") == "0"
+        _tuning_off(environ)
         or HUGE_PAGES_TUNABLE.split("=")[0] in tunables
         or _thp_mode() != "madvise"
         or not _glibc_at_least(2, 35)
