@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ncsn.models.norms import needs_grad, under_transform
+from ncsn.models.forms import needs_grad, under_transform
 
 
 def _formula(x: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ncsn.models.norms import needs_grad, under_transform
+from ncsn.models.forms import needs_grad, under_transform
 
 NNPACK_MIN_CHANNEL_PRODUCT = 128 * 64  # measured: 64 -> 64 at 28 x 28 gains too little to pay the layout copies
 

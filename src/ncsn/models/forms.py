@@ -13,6 +13,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import torch
+from torch import Tensor
+
 _plain = False
 
 
@@ -29,3 +32,14 @@ def plain_forms(enabled: bool = True) -> Iterator[None]:
 
 def plain() -> bool:
     return _plain
+
+
+def needs_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd will record an operation on these tensors (None: no tensor)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def under_transform() -> bool:
+    """True under torch.func transforms (jvp, vmap, ...) or torch.compile, where the hand-written
+    autograd Functions of ncsn.models give way to differentiable plain forms."""
+    return torch._C._functorch.peek_interpreter_stack() is not None or torch.compiler.is_compiling()

@@ -31,8 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncsn.models import native
-from ncsn.models.forms import plain
-from ncsn.models.norms import needs_grad, under_transform
+from ncsn.models.forms import needs_grad, plain, under_transform
 
 
 def _statistics(x: Tensor, num_groups: int, eps: float) -> tuple[Tensor, Tensor]:

@@ -45,6 +45,8 @@ SOURCE = Path(__file__).with_name("csrc") / "kernels.c"
 # No -ffast-math: its -ffinite-math-only would stop NaN and infinity from propagating (see csrc/kernels.c).
 FLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-freciprocal-math", "-fopenmp", "-fPIC", "-shared"]
 BUILD_TIMEOUT_S = 120
+# The instance norm keeps a few per-channel arrays of up to lcm(C, 16) floats on each thread's stack.
+MAX_CHANNELS = 256
 
 
 def _warn(message: str) -> None:
@@ -116,6 +118,12 @@ def _library() -> ctypes.CDLL | None:
         )
         library.ncsn_group_norm_silu_backward_nhwc.argtypes = [pointer] * 3 + [size] * 4 + [pointer] * 8
         library.ncsn_conv3x3_to_one_nhwc.argtypes = [pointer, pointer] + [size] * 4 + [pointer] * 3
+        library.ncsn_cond_instance_norm_plus_nhwc.argtypes = (
+            [pointer, pointer] + [size] * 3 + [pointer] * 3 + [ctypes.c_float, ctypes.c_int32, pointer]
+        )
+        library.ncsn_cond_instance_norm_plus_backward_nhwc.argtypes = (
+            [pointer] * 3 + [size] * 3 + [pointer] * 3 + [ctypes.c_float, ctypes.c_int32] + [pointer] * 4
+        )
     except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as err:
         _warn(
             f"native kernels unavailable ({type(err).__name__}: {str(err).strip()[:300]}); using PyTorch's "
@@ -124,6 +132,8 @@ def _library() -> ctypes.CDLL | None:
         return None
     library.ncsn_group_norm_silu_nhwc.restype = library.ncsn_conv3x3_to_one_nhwc.restype = None
     library.ncsn_group_norm_silu_backward_nhwc.restype = None
+    library.ncsn_cond_instance_norm_plus_nhwc.restype = None
+    library.ncsn_cond_instance_norm_plus_backward_nhwc.restype = None
     return library
 
 
@@ -161,6 +171,18 @@ def accepts_conv3x3_to_one(x: Tensor, conv: nn.Conv2d, divisor: Tensor | None) -
         and conv.padding_mode == "zeros"
         and _on_cpu_float32(x, conv.weight, conv.bias, divisor)
         and (divisor is None or (divisor.shape == x.shape[:1] and divisor.is_contiguous()))
+    )
+
+
+def accepts_cond_instance_norm_plus(x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor) -> bool:
+    """Whether `cond_instance_norm_plus` computes this call (float32 channels_last activations on the CPU,
+    at least two channels, whose means the "++" term standardises; gamma, alpha, beta [N, C])."""
+    return (
+        x.dim() == 4
+        and 2 <= x.shape[1] <= MAX_CHANNELS
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and _on_cpu_float32(x, gamma, alpha, beta)
+        and gamma.shape == alpha.shape == beta.shape == x.shape[:2]
     )
 
 
@@ -208,6 +230,46 @@ def group_norm_silu_backward(
     return grad_x, grad_weight, grad_bias, grad_offset
 
 
+def _cond_instance_norm_plus(
+    x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float, elu: bool = False
+) -> Tensor:
+    return cond_instance_norm_plus_with_statistics(x, gamma, alpha, beta, eps, elu, statistics=False)[0]
+
+
+def cond_instance_norm_plus_with_statistics(
+    x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float, elu: bool, statistics: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    """[elu](gamma * (x_hat + alpha * m_hat) + beta) and, if asked, what its backward pass needs: [N, C, 2]
+    float64 (mean, 1 / std per sample and channel). Arguments as `accepts_cond_instance_norm_plus` takes them."""
+    n, c, h, w = x.shape
+    gamma, alpha, beta = gamma.contiguous(), alpha.contiguous(), beta.contiguous()
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    stats = torch.empty(n, c, 2, dtype=torch.float64) if statistics else None
+    _library().ncsn_cond_instance_norm_plus_nhwc(
+        x.data_ptr(), out.data_ptr(), n, h * w, c, gamma.data_ptr(), alpha.data_ptr(), beta.data_ptr(), eps,
+        int(elu), _pointer(stats),
+    )  # fmt: skip
+    return out, stats
+
+
+def cond_instance_norm_plus_backward(
+    grad: Tensor, x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float, elu: bool, stats: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The gradients of the function above with respect to x, gamma, alpha and beta, from the incoming
+    `grad` and the forward pass's `stats`."""
+    n, c, h, w = x.shape
+    gamma, alpha, beta = gamma.contiguous(), alpha.contiguous(), beta.contiguous()
+    grad = grad.contiguous(memory_format=torch.channels_last)
+    grad_x = torch.empty_like(x, memory_format=torch.channels_last)
+    grad_gamma, grad_alpha, grad_beta = (torch.empty_like(t) for t in (gamma, alpha, beta))
+    _library().ncsn_cond_instance_norm_plus_backward_nhwc(
+        x.data_ptr(), grad.data_ptr(), grad_x.data_ptr(), n, h * w, c, gamma.data_ptr(), alpha.data_ptr(),
+        beta.data_ptr(), eps, int(elu), stats.data_ptr(), grad_gamma.data_ptr(), grad_alpha.data_ptr(),
+        grad_beta.data_ptr(),
+    )  # fmt: skip
+    return grad_x, grad_gamma, grad_alpha, grad_beta
+
+
 def conv_taps(weight: Tensor) -> Tensor:
     """A convolution's [1, C, 3, 3] weight as `conv3x3_to_one` takes it: [9 taps, C] (a constant in a frozen trace)."""
     return weight.reshape(weight.shape[1], 9).t().contiguous()
@@ -241,9 +303,18 @@ _OPERATORS.define("conv3x3_to_one(Tensor x, Tensor taps, Tensor? bias, Tensor? d
 _OPERATORS.impl("conv3x3_to_one", _conv3x3_to_one, "CPU")
 _OPERATORS.impl("conv3x3_to_one", lambda x, *_: x.new_empty(x.shape[0], 1, *x.shape[2:]), "Meta")
 
+_OPERATORS.define(
+    "cond_instance_norm_plus(Tensor x, Tensor gamma, Tensor alpha, Tensor beta, float eps, bool elu=False) -> Tensor"
+)
+_OPERATORS.impl("cond_instance_norm_plus", _cond_instance_norm_plus, "CPU")
+_OPERATORS.impl("cond_instance_norm_plus", lambda x, *_: torch.empty_like(x, memory_format=torch.channels_last), "Meta")
+
 group_norm_silu = torch.ops.ncsn.group_norm_silu
 """silu(F.group_norm(x + offset[:, :, None, None], groups, weight, bias, eps)), for arguments that
 `accepts_group_norm_silu` (the caller checks `available()` first)."""
 conv3x3_to_one = torch.ops.ncsn.conv3x3_to_one
 """F.conv2d(x, weight, bias, padding=1) / divisor[:, None, None, None] for one output channel, taps =
 conv_taps(weight), for arguments that `accepts_conv3x3_to_one`."""
+cond_instance_norm_plus = torch.ops.ncsn.cond_instance_norm_plus
+"""[F.elu](ncsn.models.norms.cond_instance_norm_plus(x, gamma, alpha, beta, eps)) in one read of x per sample,
+for arguments that `accepts_cond_instance_norm_plus` (the caller checks `available()` first)."""

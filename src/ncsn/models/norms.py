@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ncsn.models import activations, native
+from ncsn.models.forms import needs_grad, plain, under_transform
+
 EPS = 1e-5
 
 
@@ -78,22 +81,42 @@ class _CondInstanceNormPlus(torch.autograd.Function):
         return (grad_x, *grad_affine, None)
 
 
-def needs_grad(*tensors: Tensor | None) -> bool:
-    """Whether autograd will record an operation on these tensors (None: no tensor)."""
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+class _NativeCondInstanceNormPlus(torch.autograd.Function):
+    """The function (and ELU) with autograd, both passes native (ncsn.models.native): forward one read of
+    x per sample, backward two reads of x and the gradient (the second from cache)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float, elu: bool) -> Tensor:
+        out, stats = native.cond_instance_norm_plus_with_statistics(x, gamma, alpha, beta, eps, elu)
+        ctx.save_for_backward(x, gamma, alpha, beta, stats)
+        ctx.eps, ctx.elu = eps, elu
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, gamma, alpha, beta, stats = ctx.saved_tensors
+        grads = native.cond_instance_norm_plus_backward(grad, x, gamma, alpha, beta, ctx.eps, ctx.elu, stats)
+        return (*grads, None, None)
 
 
-def under_transform() -> bool:
-    """True under torch.func transforms (jvp, vmap, ...) or torch.compile, where the hand-written
-    autograd Functions of ncsn.models give way to differentiable plain forms."""
-    return torch._C._functorch.peek_interpreter_stack() is not None or torch.compiler.is_compiling()
-
-
-def cond_instance_norm_plus(x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float = EPS) -> Tensor:
-    """x: [N, C, H, W] (any memory format); gamma, alpha, beta: [N, C]."""
+def cond_instance_norm_plus(
+    x: Tensor, gamma: Tensor, alpha: Tensor, beta: Tensor, eps: float = EPS, elu: bool = False
+) -> Tensor:
+    """x: [N, C, H, W] (any memory format); gamma, alpha, beta: [N, C]; with `elu`, F.elu of the result.
+    The native kernels where they take the call (float32, channels_last, CPU; with autograd, both passes),
+    else this module's forms (under `ncsn.models.forms.plain_forms()` too, and under torch.func transforms
+    and torch.compile the plain differentiable form)."""
+    fast = not (plain() or under_transform())
+    if fast and native.available() and native.accepts_cond_instance_norm_plus(x, gamma, alpha, beta):
+        if needs_grad(x, gamma, alpha, beta):
+            return _NativeCondInstanceNormPlus.apply(x, gamma, alpha, beta, eps, elu)
+        return native.cond_instance_norm_plus(x, gamma, alpha, beta, eps, elu)
     if needs_grad(x, gamma, alpha, beta) and not under_transform():
-        return _CondInstanceNormPlus.apply(x, gamma, alpha, beta, eps)
-    return _plain(x, gamma, alpha, beta, eps)
+        out = _CondInstanceNormPlus.apply(x, gamma, alpha, beta, eps)
+    else:
+        out = _plain(x, gamma, alpha, beta, eps)
+    return activations.elu(out, inplace=True) if elu else out  # out is fresh
 
 
 def cond_instance_norm_plus_reference(

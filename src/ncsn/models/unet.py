@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncsn.models import native
-from ncsn.models.forms import plain
+from ncsn.models.forms import needs_grad, plain, under_transform
 from ncsn.models.group_norm import group_norm_silu
-from ncsn.models.norms import needs_grad, under_transform
 
 MEMORY_FORMAT = torch.channels_last
 

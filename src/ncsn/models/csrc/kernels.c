@@ -369,3 +369,259 @@ void ncsn_conv3x3_to_one_nhwc(const float *x, float *out, int64_t n, int64_t h, 
         }
     }
 }
+
+/* ---- The reference network's conditional instance norm++ (+ ELU) ----
+ * A [hw][c] slab is read here as flat vectors of 16 floats whatever c is (the reference network has 8, 12,
+ * 16 and 24 channels): the flat index i holds channel i % c, so the per-channel pattern of a vector repeats
+ * every `period` = lcm(c, 16) floats, period / 16 vectors. Whole periods run on vectors, the rest of the slab
+ * (when hw * c is not a multiple of the period) one float at a time. */
+/* Sums over the pixels run in float over blocks of BLOCK vectors and in double across blocks: converting
+ * every vector to double took three times as long as the rest of the statistics pass. */
+#define BLOCK 8
+
+static int64_t period_of(int64_t c) {
+    int64_t a = c, b = 16;
+    while (b) {
+        const int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return c / a * 16;
+}
+
+/* pattern[i] = per_channel[i % c] for i < period */
+static void tile(float *pattern, const float *per_channel, int64_t c, int64_t period) {
+    for (int64_t i = 0; i < period; i++) pattern[i] = per_channel[i % c];
+}
+
+/* exp of min(z, 0) written so that NaN stays NaN */
+static inline f32x16 elu16(f32x16 z) {
+    const f32x16 zero = {0.0f};
+    return select16(z > zero, z, exp_clamped16(select16(z > zero, zero, z)) - 1.0f);
+}
+
+static inline float elu1(float z) { return z > 0.0f ? z : exp_clamped(z) - 1.0f; }
+
+/* dELU/dz times g, from z: g where z > 0, else g * exp(z) */
+static inline f32x16 elu_grad16(f32x16 g, f32x16 z) {
+    const f32x16 zero = {0.0f};
+    return select16(z > zero, g, g * exp_clamped16(select16(z > zero, zero, z)));
+}
+
+static inline float elu_grad1(float g, float z) { return z > 0.0f ? g : g * exp_clamped(z); }
+
+/* Per channel, the sums of d and d^2 in double over a slab, d = x - ref_c (ref_c: pixel 0's value, which keeps
+ * the one-pass variance accurate far from zero mean). */
+static void shifted_channel_sums(const float *xs, int64_t size, int64_t c, int64_t period, const float *ref,
+                                 double *sum, double *sq) {
+    const int64_t whole = size / period * period;
+    for (int64_t k = 0; k < c; k++) sum[k] = sq[k] = 0.0;
+    for (int64_t v = 0; v < period; v += 16) {
+        const f32x16 r = load16(ref + v);
+        sum16 s1 = {{0.0}, {0.0}}, s2 = {{0.0}, {0.0}};
+        for (int64_t q0 = v; q0 < whole; q0 += BLOCK * period) {
+            f32x16 b1 = {0.0f}, b2 = {0.0f};
+            for (int64_t q = q0; q < whole && q < q0 + BLOCK * period; q += period) {
+                const f32x16 d = load16(xs + q) - r;
+                b1 += d;
+                b2 += d * d;
+            }
+            add16(&s1, b1);
+            add16(&s2, b2);
+        }
+        double lanes1[16], lanes2[16];
+        store_sum16(lanes1, s1);
+        store_sum16(lanes2, s2);
+        for (int j = 0; j < 16; j++) {
+            sum[(v + j) % c] += lanes1[j];
+            sq[(v + j) % c] += lanes2[j];
+        }
+    }
+    for (int64_t i = whole; i < size; i++) {
+        const double d = xs[i] - ref[i % c];
+        sum[i % c] += d;
+        sq[i % c] += d * d;
+    }
+}
+
+/* The standardised channel means of one sample (the "++" term): (mean_k - M) / sqrt(V + eps), M and V the
+ * mean and the unbiased variance of the c channel means; returns 1 / sqrt(V + eps). */
+static double standardised_means(const double *mean, int64_t c, float eps, double *mhat) {
+    double m = 0.0, v = 0.0;
+    for (int64_t k = 0; k < c; k++) m += mean[k];
+    m /= c;
+    for (int64_t k = 0; k < c; k++) v += (mean[k] - m) * (mean[k] - m);
+    const double rs = 1.0 / sqrt(v / (c - 1) + eps);
+    for (int64_t k = 0; k < c; k++) mhat[k] = (mean[k] - m) * rs;
+    return rs;
+}
+
+/* out = [elu](gamma_k * (xhat + alpha_k * mhat_k) + beta_k) of x, out: [n][hw][c] float32 (out may be x);
+ * gamma, alpha, beta: [n][c]; xhat = (x - mean_k) / sqrt(var_k + eps) per sample and channel (biased
+ * variance), mhat the standardised channel means. PyTorch's form takes about a dozen passes over the
+ * activations (statistics, scale and shift, ELU's clamp, exp, subtraction and maximum); here each sample's
+ * slab is read once from memory and once more from the core's cache:
+ *   1. per channel, the sums of d and d^2 in double, d = x - x[pixel 0];
+ *   2. per channel, in double: mean, 1 / std, mhat, then scale = gamma / std and bias = beta + gamma alpha mhat;
+ *   3. out = (x - mean) * scale + bias, through ELU if `elu`.
+ * stats (or NULL): [n][c][mean, 1 / std] in double, for the backward pass. */
+void ncsn_cond_instance_norm_plus_nhwc(const float *x, float *out, int64_t n, int64_t hw, int64_t c,
+                                      const float *gamma, const float *alpha, const float *beta, float eps,
+                                      int32_t elu, double *stats) {
+    const int64_t period = period_of(c), size = hw * c, whole = size / period * period;
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + s * size;
+        float *os = out + s * size;
+        const float *ga = gamma + s * c, *al = alpha + s * c, *be = beta + s * c;
+        float ref[period], mean_p[period], scale_p[period], bias_p[period], mean_f[c], scale[c], bias[c];
+        double sum[c], sq[c], mean[c], mhat[c];
+        tile(ref, xs, c, period);
+        shifted_channel_sums(xs, size, c, period, ref, sum, sq);
+        for (int64_t k = 0; k < c; k++) {
+            const double m = sum[k] / hw;
+            mean[k] = ref[k] + m;
+            sq[k] = sq[k] / hw - m * m; /* now the variance */
+        }
+        standardised_means(mean, c, eps, mhat);
+        for (int64_t k = 0; k < c; k++) {
+            const double rstd = 1.0 / sqrt((sq[k] > 0.0 ? sq[k] : 0.0) + eps);
+            mean_f[k] = (float)mean[k];
+            scale[k] = (float)(ga[k] * rstd);
+            bias[k] = (float)(be[k] + (double)ga[k] * al[k] * mhat[k]);
+            if (stats) {
+                stats[(s * c + k) * 2] = mean[k];
+                stats[(s * c + k) * 2 + 1] = rstd;
+            }
+        }
+        tile(mean_p, mean_f, c, period);
+        tile(scale_p, scale, c, period);
+        tile(bias_p, bias, c, period);
+        for (int64_t q = 0; q < whole; q += period)
+            for (int64_t v = 0; v < period; v += 16) {
+                const f32x16 z = (load16(xs + q + v) - load16(mean_p + v)) * load16(scale_p + v) + load16(bias_p + v);
+                store16(os + q + v, elu ? elu16(z) : z);
+            }
+        for (int64_t i = whole; i < size; i++) {
+            const float z = (xs[i] - mean_f[i % c]) * scale[i % c] + bias[i % c];
+            os[i] = elu ? elu1(z) : z;
+        }
+    }
+}
+
+/* The gradients of the function above with respect to x, gamma, alpha and beta ([n][c] each: the rows of
+ * the noise-level embedding that each sample used), from the incoming `grad` [n][hw][c] and the forward
+ * pass's `stats`, in two passes over each sample's slab (the second from the core's cache), with
+ * g = grad * elu'(z) (z recomputed from x; g = grad without ELU), d = x - mean_k, xhat = d / std_k:
+ *   1. per channel, A_k = sum of g * xhat and B_k = sum of g over the pixels, in double;
+ *   2. grad_beta = B, grad_gamma = A + alpha mhat B, grad_alpha = gamma mhat B; through the channel means,
+ *      G_k = gamma_k alpha_k B_k (the gradient of mhat_k) gives
+ *      grad_mean_k = (G_k - mean(G) - mhat_k sum_j(G_j mhat_j) / (c - 1)) / sqrt(V + eps);
+ *      grad_x = gamma_k / std_k * (g - B_k / hw - xhat A_k / hw) + grad_mean_k / hw. */
+void ncsn_cond_instance_norm_plus_backward_nhwc(const float *x, const float *grad, float *grad_x, int64_t n,
+                                               int64_t hw, int64_t c, const float *gamma, const float *alpha,
+                                               const float *beta, float eps, int32_t elu, const double *stats,
+                                               float *grad_gamma, float *grad_alpha, float *grad_beta) {
+    const int64_t period = period_of(c), size = hw * c, whole = size / period * period;
+#pragma omp parallel
+    {
+    /* g of the sample in hand, kept from pass 1 for pass 2 (in the core's cache); without ELU g is grad itself,
+     * and where this cannot be allocated g is recomputed */
+    float *kept = elu ? malloc(sizeof(float) * size) : 0;
+#pragma omp for schedule(static)
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + s * size, *gs = grad + s * size;
+        float *dxs = grad_x + s * size;
+        const float *ga = gamma + s * c, *al = alpha + s * c, *be = beta + s * c;
+        float mean_p[period], rstd_p[period], scale_p[period], bias_p[period], coef_g[period], coef_d[period],
+            coef_1[period], mean_f[c], rstd_f[c], scale[c], bias[c], cg[c], cd[c], c1[c];
+        double mean[c], rstd[c], mhat[c], a[c], b[c];
+        for (int64_t k = 0; k < c; k++) {
+            mean[k] = stats[(s * c + k) * 2];
+            rstd[k] = stats[(s * c + k) * 2 + 1];
+            a[k] = b[k] = 0.0;
+        }
+        const double rs = standardised_means(mean, c, eps, mhat);
+        for (int64_t k = 0; k < c; k++) {
+            mean_f[k] = (float)mean[k];
+            rstd_f[k] = (float)rstd[k];
+            scale[k] = (float)(ga[k] * rstd[k]);
+            bias[k] = (float)(be[k] + (double)ga[k] * al[k] * mhat[k]);
+        }
+        tile(mean_p, mean_f, c, period);
+        tile(rstd_p, rstd_f, c, period);
+        tile(scale_p, scale, c, period);
+        tile(bias_p, bias, c, period);
+        for (int64_t v = 0; v < period; v += 16) {
+            const f32x16 mv = load16(mean_p + v), rv = load16(rstd_p + v), sv = load16(scale_p + v),
+                         bv = load16(bias_p + v);
+            sum16 sum_gx = {{0.0}, {0.0}}, sum_g = {{0.0}, {0.0}};
+            for (int64_t q0 = v; q0 < whole; q0 += BLOCK * period) {
+                f32x16 block_gx = {0.0f}, block_g = {0.0f};
+                for (int64_t q = q0; q < whole && q < q0 + BLOCK * period; q += period) {
+                    const f32x16 d = load16(xs + q) - mv;
+                    f32x16 g = load16(gs + q);
+                    if (elu) {
+                        g = elu_grad16(g, d * sv + bv);
+                        if (kept) store16(kept + q, g);
+                    }
+                    block_gx += g * (d * rv);
+                    block_g += g;
+                }
+                add16(&sum_gx, block_gx);
+                add16(&sum_g, block_g);
+            }
+            double lanes_gx[16], lanes_g[16];
+            store_sum16(lanes_gx, sum_gx);
+            store_sum16(lanes_g, sum_g);
+            for (int j = 0; j < 16; j++) {
+                a[(v + j) % c] += lanes_gx[j];
+                b[(v + j) % c] += lanes_g[j];
+            }
+        }
+        for (int64_t i = whole; i < size; i++) {
+            const int64_t k = i % c;
+            const float d = xs[i] - mean_f[k];
+            const float g = elu ? elu_grad1(gs[i], d * scale[k] + bias[k]) : gs[i];
+            a[k] += (double)(g * (d * rstd_f[k]));
+            b[k] += g;
+        }
+        double g_mean = 0.0, g_dot_mhat = 0.0;
+        for (int64_t k = 0; k < c; k++) {
+            const double g_mhat = (double)ga[k] * al[k] * b[k];
+            g_mean += g_mhat;
+            g_dot_mhat += g_mhat * mhat[k];
+            grad_beta[s * c + k] = (float)b[k];
+            grad_gamma[s * c + k] = (float)(a[k] + al[k] * mhat[k] * b[k]);
+            grad_alpha[s * c + k] = (float)(ga[k] * mhat[k] * b[k]);
+        }
+        g_mean /= c;
+        for (int64_t k = 0; k < c; k++) {
+            const double grad_mean = (ga[k] * al[k] * b[k] - g_mean - mhat[k] * g_dot_mhat / (c - 1)) * rs;
+            const double gr = ga[k] * rstd[k];
+            cg[k] = (float)gr;
+            cd[k] = (float)(-gr * rstd[k] * a[k] / hw); /* times d: -gamma / std * xhat * A / hw */
+            c1[k] = (float)((-gr * b[k] + grad_mean) / hw);
+        }
+        tile(coef_g, cg, c, period);
+        tile(coef_d, cd, c, period);
+        tile(coef_1, c1, c, period);
+        for (int64_t v = 0; v < period; v += 16) {
+            const f32x16 mv = load16(mean_p + v), sv = load16(scale_p + v), bv = load16(bias_p + v),
+                         gv = load16(coef_g + v), dv = load16(coef_d + v), ov = load16(coef_1 + v);
+            for (int64_t q = v; q < whole; q += period) {
+                const f32x16 d = load16(xs + q) - mv;
+                const f32x16 g = !elu ? load16(gs + q) : kept ? load16(kept + q) : elu_grad16(load16(gs + q), d * sv + bv);
+                store16(dxs + q, gv * g + dv * d + ov);
+            }
+        }
+        for (int64_t i = whole; i < size; i++) {
+            const int64_t k = i % c;
+            const float d = xs[i] - mean_f[k];
+            const float g = elu ? elu_grad1(gs[i], d * scale[k] + bias[k]) : gs[i];
+            dxs[i] = cg[k] * g + cd[k] * d + c1[k];
+        }
+    }
+    free(kept);
+    }
+}
