@@ -3,9 +3,14 @@ plain ones, the same mathematics up to float rounding.
 
 The fast forms: group norm + SiLU of the U-Net in per-channel passes (ncsn.models.group_norm) or as a
 native kernel, and its last convolution as a native kernel (ncsn.models.native); the reference network's
-layers had their fast forms written in place before (ncsn.models.norms and .activations). `plain_forms()`
-switches back to F.group_norm + F.silu and PyTorch's convolution, so that `python -m ncsn bench`
-times both in one process and the tests compare them. A new fast form of a layer checks `plain()` too.
+conditional instance norm++ + ELU and its 5 x 5 mean pooling as native kernels (ncsn.models.norms and
+.pooling). `plain_forms()` switches back to F.group_norm + F.silu and PyTorch's convolution for the U-Net,
+and to the PyTorch forms of ncsn.models.norms and .activations and F.avg_pool2d for the reference network,
+so that `python -m ncsn bench` times both in one process and the tests compare them. A new fast form of a
+layer checks `plain()` too.
+
+`needs_grad` and `under_transform` say which kind of form a call takes: a hand-written autograd Function
+where autograd records the call, the plain differentiable form under torch.func transforms and torch.compile.
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
-"""Native CPU kernels of the U-Net's layers that PyTorch runs slowly, built on first use with the machine's C
+"""Native CPU kernels of the networks' layers that PyTorch runs slowly, built on first use with the machine's C
 compiler (csrc/kernels.c says how each works):
 
 - `group_norm_silu(x, weight, bias, groups, eps, offset)`: silu(group_norm(x + offset)) in one C loop per
   sample, where the PyTorch form in ncsn.models.group_norm makes six passes over the activations;
 - `conv3x3_to_one(x, taps, bias, divisor)`: the U-Net's last 3 x 3 convolution (to one channel) and its
-  division by sigma, which oneDNN computes as slowly as a convolution to sixteen channels.
+  division by sigma, which oneDNN computes as slowly as a convolution to sixteen channels;
+- `cond_instance_norm_plus(x, gamma, alpha, beta, eps, elu)`: the reference network's normalisation and the
+  ELU after it in one read of each sample (the PyTorch forms make about a dozen passes);
+- `box_mean(x, radius)`: its 5 x 5 mean pooling as a separable filter.
 
-Both are PyTorch operators (`ncsn::...`), so that torch.jit.trace records them in the traced sampling
+All are PyTorch operators (`ncsn::...`), so that torch.jit.trace records them in the traced sampling
 network like any other operator; they take float32 channels_last tensors on the CPU without autograd
 (`accepts_*`), and the callers use PyTorch's layers otherwise.
 
@@ -16,6 +19,8 @@ reads the activations and the incoming gradient once from memory per sample and 
 weight, bias and offset in the same loop, where PyTorch's group norm and SiLU backward make several passes.
 U-Net width 16, batch 128, 2 threads (Intel 2-core), training steps timed in turn in one process: 760
 images/s, against 614 for the PyTorch form of ncsn.models.group_norm and 697 for PyTorch's own layers.
+`cond_instance_norm_plus_with_statistics` and `cond_instance_norm_plus_backward` are the same pair for the
+reference network (ncsn.models.norms), and box_mean is its own backward pass (ncsn.models.pooling).
 
 The library is compiled once per machine (about a second) into $NCSN_KERNEL_CACHE (default
 ~/.cache/ncsn/kernels), under a name that hashes the source, the flags, the compiler and the CPU, so a
@@ -121,6 +126,7 @@ def _library() -> ctypes.CDLL | None:
         library.ncsn_cond_instance_norm_plus_nhwc.argtypes = (
             [pointer, pointer] + [size] * 3 + [pointer] * 3 + [ctypes.c_float, ctypes.c_int32, pointer]
         )
+        library.ncsn_box_mean_nhwc.argtypes = [pointer, pointer] + [size] * 5 + [ctypes.c_float]
         library.ncsn_cond_instance_norm_plus_backward_nhwc.argtypes = (
             [pointer] * 3 + [size] * 3 + [pointer] * 3 + [ctypes.c_float, ctypes.c_int32] + [pointer] * 4
         )
@@ -134,6 +140,7 @@ def _library() -> ctypes.CDLL | None:
     library.ncsn_group_norm_silu_backward_nhwc.restype = None
     library.ncsn_cond_instance_norm_plus_nhwc.restype = None
     library.ncsn_cond_instance_norm_plus_backward_nhwc.restype = None
+    library.ncsn_box_mean_nhwc.restype = None
     return library
 
 
@@ -184,6 +191,11 @@ def accepts_cond_instance_norm_plus(x: Tensor, gamma: Tensor, alpha: Tensor, bet
         and _on_cpu_float32(x, gamma, alpha, beta)
         and gamma.shape == alpha.shape == beta.shape == x.shape[:2]
     )
+
+
+def accepts_box_mean(x: Tensor) -> bool:
+    """Whether `box_mean` computes this call (float32 channels_last activations on the CPU)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and _on_cpu_float32(x)
 
 
 def _pointer(t: Tensor | None) -> int | None:
@@ -270,6 +282,13 @@ def cond_instance_norm_plus_backward(
     return grad_x, grad_gamma, grad_alpha, grad_beta
 
 
+def _box_mean(x: Tensor, radius: int) -> Tensor:
+    n, c, h, w = x.shape
+    out = torch.empty_like(x, memory_format=torch.channels_last)
+    _library().ncsn_box_mean_nhwc(x.data_ptr(), out.data_ptr(), n, h, w, c, radius, 1.0 / (2 * radius + 1) ** 2)
+    return out
+
+
 def conv_taps(weight: Tensor) -> Tensor:
     """A convolution's [1, C, 3, 3] weight as `conv3x3_to_one` takes it: [9 taps, C] (a constant in a frozen trace)."""
     return weight.reshape(weight.shape[1], 9).t().contiguous()
@@ -308,6 +327,9 @@ _OPERATORS.define(
 )
 _OPERATORS.impl("cond_instance_norm_plus", _cond_instance_norm_plus, "CPU")
 _OPERATORS.impl("cond_instance_norm_plus", lambda x, *_: torch.empty_like(x, memory_format=torch.channels_last), "Meta")
+_OPERATORS.define("box_mean(Tensor x, int radius) -> Tensor")
+_OPERATORS.impl("box_mean", _box_mean, "CPU")
+_OPERATORS.impl("box_mean", lambda x, *_: torch.empty_like(x, memory_format=torch.channels_last), "Meta")
 
 group_norm_silu = torch.ops.ncsn.group_norm_silu
 """silu(F.group_norm(x + offset[:, :, None, None], groups, weight, bias, eps)), for arguments that
@@ -318,3 +340,6 @@ conv_taps(weight), for arguments that `accepts_conv3x3_to_one`."""
 cond_instance_norm_plus = torch.ops.ncsn.cond_instance_norm_plus
 """[F.elu](ncsn.models.norms.cond_instance_norm_plus(x, gamma, alpha, beta, eps)) in one read of x per sample,
 for arguments that `accepts_cond_instance_norm_plus` (the caller checks `available()` first)."""
+box_mean = torch.ops.ncsn.box_mean
+"""F.avg_pool2d(x, 2 radius + 1, stride=1, padding=radius) (zero padding counted in the mean), for arguments
+that `accepts_box_mean`; it is its own adjoint, so its backward pass is box_mean of the gradient."""

@@ -21,9 +21,10 @@ sigma must be one of the model's own levels (the `sigmas` buffer), which selects
 conditional normalisation.
 
 Speed (the mathematics and the state_dict are those above): activations run in channels_last memory
-format (the oneDNN convolutions and the 5 x 5 pooling are faster on it, on the CPU), the
-normalisation is the fused form of ncsn.models.norms, ELU is ncsn.models.activations' (PyTorch's
-CPU ELU is slow on negative inputs), the wide 3 x 3 convolutions take NNPACK's FFT on the CPU and
+format (the oneDNN convolutions are faster on it, on the CPU), the normalisation and the ELU after it
+are one native kernel (ncsn.models.norms; where it does not run, the fused PyTorch form there and
+ncsn.models.activations' ELU, since PyTorch's CPU ELU is slow on negative inputs), the 5 x 5 mean pooling
+is a native separable filter (ncsn.models.pooling), the wide 3 x 3 convolutions take NNPACK's FFT on the CPU and
 the down-sampling convolution + mean pool is one stride-2 convolution (ncsn.models.convolution),
 results that nothing else reads are updated in place, same-size bilinear "upsampling" (an exact
 copy with align_corners) is skipped, and checking the noise levels does not stop a GPU to read back
@@ -39,6 +40,7 @@ from torch import Tensor, nn
 from ncsn.models.activations import elu
 from ncsn.models.convolution import Conv3x3, ConvMeanPool
 from ncsn.models.norms import cond_instance_norm_plus
+from ncsn.models.pooling import mean_pool_same
 
 MEMORY_FORMAT = torch.channels_last
 
@@ -155,7 +157,7 @@ class CondCRP(nn.Module):
         x = elu(x, inplace=True)  # x: a fresh RCU or fusion output
         path = x
         for norm, conv in zip(self.norms, self.convs):
-            path = conv(F.avg_pool2d(norm(path, level), 5, stride=1, padding=2))
+            path = conv(mean_pool_same(norm(path, level), 5))
             x = path + x
         return x
 

@@ -625,3 +625,71 @@ void ncsn_cond_instance_norm_plus_backward_nhwc(const float *x, const float *gra
     free(kept);
     }
 }
+
+/* ---- The reference network's 5 x 5 mean pooling (stride 1, zero padding counted) ----
+ * out[i][j] = scale * sum over |di|, |dj| <= radius of x[i + di][j + dj], zeros outside the image, of
+ * channels_last x [n][h][w][c]: PyTorch's avg_pool2d(x, 2 radius + 1, stride=1, padding=radius) with
+ * scale = 1 / (2 radius + 1)^2. The operator is symmetric, so its backward pass is itself applied to the
+ * gradient. Per sample, separably: each row's horizontal sums go to a per-thread buffer (a row is w * c
+ * floats, and the neighbour dj of flat index f is f + dj * c, with `radius * c` zeros padded at both ends),
+ * then each output row is the sum of 2 radius + 1 buffered rows, all on vectors of 16 floats. PyTorch's
+ * channels_last kernel reads the 25 neighbours of every pixel. */
+static void horizontal_sums(const float *row, float *padded, float *sums, int64_t wc, int64_t reach, int64_t c) {
+    memcpy(padded + reach, row, sizeof(float) * wc);
+    int64_t f = 0;
+    for (; f + 16 <= wc; f += 16) {
+        f32x16 total = load16(padded + f);
+        for (int64_t t = c; t <= 2 * reach; t += c) total += load16(padded + f + t);
+        store16(sums + f, total);
+    }
+    for (; f < wc; f++) {
+        float total = padded[f];
+        for (int64_t t = c; t <= 2 * reach; t += c) total += padded[f + t];
+        sums[f] = total;
+    }
+}
+
+void ncsn_box_mean_nhwc(const float *x, float *out, int64_t n, int64_t h, int64_t w, int64_t c, int64_t radius,
+                        float scale) {
+    const int64_t wc = w * c, reach = radius * c;
+#pragma omp parallel
+    {
+    float *sums = malloc(sizeof(float) * h * wc), *padded = calloc(wc + 2 * reach, sizeof(float));
+#pragma omp for schedule(static)
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + s * h * wc;
+        float *os = out + s * h * wc;
+        if (!sums || !padded) { /* no buffer: one output at a time, straight from x */
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t j = 0; j < w; j++)
+                    for (int64_t k = 0; k < c; k++) {
+                        float total = 0.0f;
+                        for (int64_t di = -radius; di <= radius; di++)
+                            for (int64_t dj = -radius; dj <= radius; dj++)
+                                if (i + di >= 0 && i + di < h && j + dj >= 0 && j + dj < w)
+                                    total += xs[((i + di) * w + j + dj) * c + k];
+                        os[(i * w + j) * c + k] = total * scale;
+                    }
+            continue;
+        }
+        for (int64_t i = 0; i < h; i++) horizontal_sums(xs + i * wc, padded, sums + i * wc, wc, reach, c);
+        for (int64_t i = 0; i < h; i++) {
+            const int64_t first = i - radius < 0 ? 0 : i - radius, last = i + radius >= h ? h - 1 : i + radius;
+            float *orow = os + i * wc;
+            int64_t f = 0;
+            for (; f + 16 <= wc; f += 16) {
+                f32x16 total = load16(sums + first * wc + f);
+                for (int64_t r = first + 1; r <= last; r++) total += load16(sums + r * wc + f);
+                store16(orow + f, total * scale);
+            }
+            for (; f < wc; f++) {
+                float total = sums[first * wc + f];
+                for (int64_t r = first + 1; r <= last; r++) total += sums[r * wc + f];
+                orow[f] = total * scale;
+            }
+        }
+    }
+    free(sums);
+    free(padded);
+    }
+}

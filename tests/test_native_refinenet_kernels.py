@@ -1,7 +1,8 @@
-"""The reference network's native conditional instance norm++ (+ ELU) (ncsn.models.native, csrc/kernels.c)
-computes the paper's formula, is accurate far from zero mean, lets NaN spoil only its own sample, gives the
-gradients float64 autograd gives, does not depend on the number of threads, is what the network trains and
-samples with, and draws the same images as the network's PyTorch forms."""
+"""The reference network's native kernels (ncsn.models.native, csrc/kernels.c): the conditional instance
+norm++ (+ ELU) computes the paper's formula, is accurate far from zero mean and lets NaN spoil only its own
+sample; it and the 5 x 5 mean pooling give the values and gradients float64 PyTorch gives and do not depend
+on the number of threads; the network trains and samples with them and draws the same images as with its
+PyTorch forms."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ncsn.models import native, norms
+from ncsn.models import native, norms, pooling
 from ncsn.models.compiled import traced_score_fn
 from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model
@@ -99,6 +100,26 @@ def test_the_backward_kernel_is_float64_autograd(channels, h, w, elu):
         assert (a.double() - b).abs().max().item() <= 1e-5 * b.abs().max().item() + 1e-7, name
 
 
+@pytest.mark.parametrize("channels, h, w", CASES + [(7, 1, 1), (5, 2, 9)])
+def test_the_mean_pooling_and_its_gradient_are_float64_avg_pool2d(channels, h, w):
+    x = _case(channels, h, w)[0].requires_grad_()
+    out = pooling.mean_pool_same(x, 5)
+    out_grad = torch.randn_like(out)
+    (grad,) = torch.autograd.grad(out, x, out_grad)
+    assert out.grad_fn is not None and type(out.grad_fn).__name__ == "_NativeBoxMeanBackward"
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    x64 = x.detach().double().requires_grad_()
+    exact = F.avg_pool2d(x64, 5, stride=1, padding=2)
+    (exact_grad,) = torch.autograd.grad(exact, x64, out_grad.double())
+    torch.testing.assert_close(out.double(), exact, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grad.double(), exact_grad, rtol=1e-6, atol=1e-6)
+
+
+def test_the_mean_pooling_takes_odd_sizes_only():
+    with pytest.raises(ValueError, match="odd kernel size"):
+        pooling.mean_pool_same(_case(8, 7, 7)[0], 4)
+
+
 def test_results_do_not_depend_on_the_number_of_threads():
     x, gamma, alpha, beta = _case(24, 9, 9)
     threads = torch.get_num_threads()
@@ -107,7 +128,8 @@ def test_results_do_not_depend_on_the_number_of_threads():
         for n in (1, 2, 3):
             torch.set_num_threads(n)
             forward = native.cond_instance_norm_plus(x, gamma, alpha, beta, EPS, True)
-            results.append((forward, *_gradients(x, gamma, alpha, beta, x.flip(0), True, native_form=True)))
+            norm_grads = _gradients(x, gamma, alpha, beta, x.flip(0), True, native_form=True)
+            results.append((forward, *norm_grads, native.box_mean(x, 2)))
     finally:
         torch.set_num_threads(threads)
     for other in results[1:]:
@@ -130,19 +152,19 @@ def test_the_reference_network_trains_on_the_kernels_with_pytorchs_gradients():
     model = build_model("refinenet", sigmas=sigmas, width=8).train()
     x = torch.rand(4, 1, 28, 28)
     loss = model(x, sigmas[:4]).square().mean()
-    assert "_NativeCondInstanceNormPlusBackward" in _graph_nodes(loss)
+    assert {"_NativeCondInstanceNormPlusBackward", "_NativeBoxMeanBackward"} <= _graph_nodes(loss)
     loss.backward()
     model_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     with plain_forms():
         loss = model(x, sigmas[:4]).square().mean()
-        assert "_NativeCondInstanceNormPlusBackward" not in _graph_nodes(loss)
+        assert not {"_NativeCondInstanceNormPlusBackward", "_NativeBoxMeanBackward"} & _graph_nodes(loss)
         loss.backward()
     for (name, p), grad in zip(model.named_parameters(), model_grads):
         torch.testing.assert_close(grad, p.grad, rtol=1e-3, atol=1e-6, msg=name)
 
 
-def test_the_traced_reference_network_runs_the_kernel_and_scores_as_eager():
+def test_the_traced_reference_network_runs_the_kernels_and_scores_as_eager():
     torch.manual_seed(0)
     sigmas = geometric_sigmas(1.0, 0.01, 10)
     model = build_model("refinenet", sigmas=sigmas, width=8).eval()
@@ -150,7 +172,7 @@ def test_the_traced_reference_network_runs_the_kernel_and_scores_as_eager():
     with torch.inference_mode():
         eager, traced = model(x, sigma), traced_score_fn(model)(x, sigma)
         graph = str(torch.jit.freeze(torch.jit.trace(model, (x, sigma), check_trace=False)).graph)
-    assert "ncsn::cond_instance_norm_plus" in graph
+    assert "ncsn::cond_instance_norm_plus" in graph and "ncsn::box_mean" in graph
     assert torch.equal(traced, eager)
 
 
