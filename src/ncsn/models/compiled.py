@@ -16,8 +16,9 @@ What does pay off on the CPU is `traced_score_fn`: the network traced once per i
 torch.jit.trace and frozen (weights folded in as constants), which runs the same kernels on the same
 inputs without the Python interpreter between them. On the 2-core machine (2 threads, batch 100) it
 evaluates the U-Net at width 16 1.07x (1.06-1.14 by round), the reference network at ngf 8 1.11x
-(1.09-1.17) and at ngf 12 with dropout 1.10x (1.05-1.13) faster than eager, with outputs bitwise equal to
-eager's, after 0.4 to 2 s of tracing (`python -m ncsn bench --size unet:16 --size refinenet:8 --size
+(1.09-1.17) and at ngf 12 with dropout 1.10x (1.05-1.13) faster than eager (with the reference network's
+native kernels, Intel 2-core: 1.14-1.16x and 1.12-1.15x), with outputs bitwise equal to eager's, after 0.4
+to 2 s of tracing (`python -m ncsn bench --size unet:16 --size refinenet:8 --size
 refinenet:12:0.1 --sample-batch 100 --no-plain --threads 2`, "x eager"). Sampling on the CPU uses it by
 default (`sample --eager` to turn it off).
 """

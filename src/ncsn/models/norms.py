@@ -15,6 +15,11 @@ computed with less traffic over the image-sized tensors:
   passes instead of the dozen autograd would take.  Under torch.func transforms (jvp, vmap, ...) and
   torch.compile the plain differentiable form is used.
 
+On float32 channels_last tensors on the CPU, the native kernels of ncsn.models.native compute the function
+(and the ELU that follows it in most of the reference network's layers, `elu=True`) in one read of each
+sample, and with autograd its backward pass in two (`_NativeCondInstanceNormPlus`); the forms above run
+elsewhere and under `ncsn.models.forms.plain_forms()`.
+
 `cond_instance_norm_plus_reference` is the formula written out, one operation per term (for tests).
 """
 
