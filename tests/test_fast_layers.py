@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import fast_vs_plain_image_difference
 
 from ncsn.models.forms import plain_forms
 from ncsn.models.group_norm import group_norm_silu
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
-from ncsn.sampling.driver import draw_samples
 
 
 def _norm(groups: int, channels: int, dtype=torch.float64) -> torch.nn.GroupNorm:
@@ -89,14 +89,7 @@ def test_unet_state_dict_does_not_depend_on_the_forms():
 def test_samples_after_the_posters_1000_steps_equal_the_plain_networks():
     """10 levels x 100 steps at the poster's epsilon, the same seed: the fast and the plain network give
     the same uint8 images up to 1 grey level on a few pixels (float rounding carried through 1000 steps)."""
-    torch.manual_seed(0)
-    sigmas = geometric_sigmas(1.0, 0.01, 10)
-    model = build_model("unet", sigmas=sigmas, width=8).eval()
-    kwargs = dict(n_samples=6, batch_size=6, step_lr=1e-5, n_steps_each=100, seed=3, progress=False)
-    fast = draw_samples(model, sigmas, **kwargs)
-    with plain_forms():
-        plain = draw_samples(model, sigmas, **kwargs)
-    difference = (fast.int() - plain.int()).abs()
+    difference = fast_vs_plain_image_difference("unet", 8, n_samples=6)
     per_image_max = difference.flatten(1).max(dim=1).values
     assert per_image_max.max() <= 1, per_image_max
     assert (difference > 0).float().mean() <= 1e-3  # at most 0.1% of the pixels differ at all

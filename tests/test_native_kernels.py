@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import autograd_node_names, fast_vs_plain_image_difference
 
 from ncsn.models import group_norm, native
 from ncsn.models.compiled import traced_score_fn
 from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
-from ncsn.sampling.driver import draw_samples
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the native kernels are not built")
 
@@ -140,13 +140,7 @@ def test_a_unet_training_step_takes_the_native_backward():
     model = build_model("unet", sigmas=sigmas, width=16).train()
     x = torch.rand(4, 1, 28, 28)
     loss = model(x, sigmas[:4]).square().mean()
-    seen, stack = set(), [loss.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is not None and node not in seen:
-            seen.add(node)
-            stack += [next_node for next_node, _ in node.next_functions]
-    assert any(type(node).__name__ == "_NativeGroupNormSiLUBackward" for node in seen)
+    assert "_NativeGroupNormSiLUBackward" in autograd_node_names(loss)
     loss.backward()
     with plain_forms():
         plain_model = build_model("unet", sigmas=sigmas, width=16).train()
@@ -192,18 +186,10 @@ def test_the_traced_unet_runs_the_native_kernels_and_scores_as_eager():
     assert torch.equal(traced, eager)
 
 
-@pytest.mark.parametrize("width", [8, 16])
-def test_samples_after_the_posters_1000_steps_equal_pytorchs_layers(width):
-    """Width 16 runs the kernels' vector paths, width 8 (8 channels) their scalar ones: the same uint8 images
-    as PyTorch's layers up to 1 grey level on a few pixels (float rounding carried through 1000 steps)."""
-    torch.manual_seed(0)
-    sigmas = geometric_sigmas(1.0, 0.01, 10)
-    model = build_model("unet", sigmas=sigmas, width=width).eval()
-    kwargs = dict(n_samples=6, batch_size=6, step_lr=1e-5, n_steps_each=100, seed=3, progress=False)
-    fast = draw_samples(model, sigmas, **kwargs)
-    with plain_forms():
-        plain = draw_samples(model, sigmas, **kwargs)
-    difference = (fast.int() - plain.int()).abs()
+def test_samples_after_the_posters_1000_steps_equal_pytorchs_layers():
+    """Width 16 runs the kernels' vector paths (width 8's scalar ones: tests/test_fast_layers.py): the same uint8
+    images as PyTorch's layers up to 1 grey level on a few pixels (float rounding carried through 1000 steps)."""
+    difference = fast_vs_plain_image_difference("unet", 16, n_samples=6)
     assert difference.flatten(1).max(dim=1).values.max() <= 1
     assert (difference > 0).float().mean() <= 1e-3
 

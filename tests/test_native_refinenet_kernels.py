@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import autograd_node_names, fast_vs_plain_image_difference
 
 from ncsn.models import native, norms, pooling
 from ncsn.models.compiled import traced_score_fn
 from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
-from ncsn.sampling.driver import draw_samples
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the native kernels are not built")
 
@@ -136,29 +136,19 @@ def test_results_do_not_depend_on_the_number_of_threads():
         assert all(torch.equal(a, b) for a, b in zip(results[0], other))
 
 
-def _graph_nodes(output: torch.Tensor) -> set[str]:
-    seen, stack = set(), [output.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is not None and node not in seen:
-            seen.add(node)
-            stack += [next_node for next_node, _ in node.next_functions]
-    return {type(node).__name__ for node in seen}
-
-
 def test_the_reference_network_trains_on_the_kernels_with_pytorchs_gradients():
     torch.manual_seed(0)
     sigmas = geometric_sigmas(1.0, 0.01, 10)
     model = build_model("refinenet", sigmas=sigmas, width=8).train()
     x = torch.rand(4, 1, 28, 28)
     loss = model(x, sigmas[:4]).square().mean()
-    assert {"_NativeCondInstanceNormPlusBackward", "_NativeBoxMeanBackward"} <= _graph_nodes(loss)
+    assert {"_NativeCondInstanceNormPlusBackward", "_NativeBoxMeanBackward"} <= autograd_node_names(loss)
     loss.backward()
     model_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     with plain_forms():
         loss = model(x, sigmas[:4]).square().mean()
-        assert not {"_NativeCondInstanceNormPlusBackward", "_NativeBoxMeanBackward"} & _graph_nodes(loss)
+        assert not {"_NativeCondInstanceNormPlusBackward", "_NativeBoxMeanBackward"} & autograd_node_names(loss)
         loss.backward()
     for (name, p), grad in zip(model.named_parameters(), model_grads):
         torch.testing.assert_close(grad, p.grad, rtol=1e-3, atol=1e-6, msg=name)
@@ -179,13 +169,6 @@ def test_the_traced_reference_network_runs_the_kernels_and_scores_as_eager():
 def test_samples_after_the_posters_1000_steps_equal_the_pytorch_forms():
     """ngf 12: 12 and 24 channels, the kernel's longest period (48 floats). The same uint8 images as the
     network's PyTorch forms up to 1 grey level on a few pixels (float rounding carried through 1000 steps)."""
-    torch.manual_seed(0)
-    sigmas = geometric_sigmas(1.0, 0.01, 10)
-    model = build_model("refinenet", sigmas=sigmas, width=12).eval()
-    kwargs = dict(n_samples=4, batch_size=4, step_lr=1e-5, n_steps_each=100, seed=3, progress=False)
-    fast = draw_samples(model, sigmas, **kwargs)
-    with plain_forms():
-        plain = draw_samples(model, sigmas, **kwargs)
-    difference = (fast.int() - plain.int()).abs()
+    difference = fast_vs_plain_image_difference("refinenet", 12, n_samples=4)
     assert difference.flatten(1).max(dim=1).values.max() <= 1
     assert (difference > 0).float().mean() <= 1e-3
