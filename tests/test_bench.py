@@ -196,7 +196,7 @@ def test_bench_csv_keeps_the_sizes_measured_before_an_interruption(tmp_path, mon
 
 
 def test_our_network_is_timed_in_turn_with_its_plain_twin():
-    """ours+plain computes PyTorch's own group norm and SiLU (ncsn.models.forms): timed round by round
+    """ours+plain computes PyTorch's forms of the native layers (ncsn.models.forms): timed round by round
     with ours, in the same process; ours's row carries the speed ratio and its range over the rounds."""
     from ncsn.perf.bench import measure_speed, plain_score_fn
 

@@ -11,8 +11,9 @@ of --config-json, as the workflow's `throughput` rule calls it), or the sizes gi
                 the achieved GFLOP/s (a training step counted as 3 forward passes), beside the
                 machine's dense-convolution rate measured the same way (a large 3x3 conv2d).
 
-Our network is timed beside its plain twin, `ours+plain` (PyTorch's own group norm, SiLU and 5 x 5
-pooling instead of this project's faster forms of the same layers: ncsn.models.forms), in the same
+Our network is timed beside its plain twin, `ours+plain` (PyTorch's forms of the layers that run native
+here: the U-Net's group norm + SiLU and last convolution, the reference network's normalisation + ELU and
+5 x 5 pooling; ncsn.models.forms), in the same
 process on the same inputs, round by round; "x plain" is ours's speed over the twin's (ratio of the
 medians, with the lowest and highest ratio of a single round in brackets). --no-plain leaves it out.
 Beside both runs `ours+trace`, our network as the frozen TorchScript trace that sampling uses on the CPU

@@ -50,8 +50,10 @@ def provenance_section(results: Path, config: dict) -> Section:
                 "Score-network throughput on this machine (rule throughput, python -m ncsn bench; "
                 f"{setting}): training images/s of one DSM step, sampling score evaluations/s, peak memory, "
                 "and the achieved rate as a share of a dense 3x3 convolution's (a training step counts 3 "
-                "forward passes); ours+plain is the same network with PyTorch's own group norm and SiLU, "
-                "timed round by round with ours (x plain: ours's speed over it, lowest and highest round)",
+                "forward passes); ours+plain is the same network with PyTorch's forms of the layers that "
+                "run native here (the U-Net's group norm + SiLU and last convolution, the reference network's "
+                "normalisation + ELU and mean pooling), timed round by round with ours (x plain: ours's speed "
+                "over it, lowest and highest round); ours+trace is the frozen trace that sampling runs",
                 speed,
             )
         )
