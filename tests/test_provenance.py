@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import subprocess
 
-from ncsn.report.provenance import git_revision
+import pandas as pd
+
+from ncsn.report.provenance import git_revision, stage_costs, with_resumed_training
 
 
 def _git(repo, *args):
@@ -33,3 +35,16 @@ def test_code_version_is_dirty_for_code_but_not_for_the_published_reports(tmp_pa
 
 def test_outside_git_the_code_version_is_unknown(tmp_path):
     assert git_revision(tmp_path) == "unknown"
+
+
+def test_a_resumed_training_counts_all_its_segments_in_the_stage_table():
+    # the benchmark file of a resumed train job holds its last segment (3.5 s); metrics.csv sums 360 s
+    jobs = pd.DataFrame(
+        {"job": ["train/a_seed_0", "train/b_seed_0", "sample/x"], "wall_s": [3.5, 400.0, 60.0], "peak_rss_mib": 1.0}
+    )
+    fixed = with_resumed_training(jobs, {"train/a_seed_0": 360.0, "train/b_seed_0": 380.0})
+    assert fixed["wall_s"].tolist() == [360.0, 400.0, 60.0]  # a whole benchmark (startup included) is kept
+    assert jobs["wall_s"].tolist() == [3.5, 400.0, 60.0]  # the per-job table keeps what the files say
+    stages = stage_costs(fixed).set_index("stage")
+    assert stages.loc["train", "wall_min"] == (360.0 + 400.0) / 60
+    assert stages.loc["all jobs", "wall_min"] == (360.0 + 400.0 + 60.0) / 60

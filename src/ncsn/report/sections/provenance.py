@@ -35,10 +35,18 @@ def provenance_section(results: Path, config: dict) -> Section:
             "<p>Training time summed over every resumed segment: "
             + ", ".join(f"{name} {seconds / 60:.1f} min" for name, seconds in trained.items())
             + " (a train job's benchmark "
-            "file holds its last segment only).</p>"
+            "file holds its last segment only; the stage table counts the sum).</p>"
         )
+    per_job_training = provenance.training_seconds(
+        {f"train/{name}_seed_{seed}": results / layout.training_metrics(name, seed) for name, seed in plan.runs(config)}
+    )
+    stages = provenance.stage_costs(provenance.with_resumed_training(costs, per_job_training))
     tables = [
-        ("Wall time per stage (Snakemake benchmark files; minutes)", provenance.stage_costs(costs)),
+        (
+            "Wall time per stage (Snakemake benchmark files, a resumed training counted over all its segments; "
+            "minutes)",
+            stages,
+        ),
         ("Package versions", packages),
         ("Wall time and peak memory per job (Snakemake benchmark files)", costs),
     ]
