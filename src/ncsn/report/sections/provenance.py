@@ -42,11 +42,7 @@ def provenance_section(results: Path, config: dict) -> Section:
     )
     stages = provenance.stage_costs(provenance.with_resumed_training(costs, per_job_training))
     tables = [
-        (
-            "Wall time per stage (Snakemake benchmark files, a resumed training counted over all its segments; "
-            "minutes)",
-            stages,
-        ),
+        ("Wall time per stage (Snakemake benchmark files; minutes)", stages),
         ("Package versions", packages),
         ("Wall time and peak memory per job (Snakemake benchmark files)", costs),
     ]
