@@ -311,13 +311,18 @@ def _conv3x3_to_one(x: Tensor, taps: Tensor, bias: Tensor | None, divisor: Tenso
     return out
 
 
+def _like_channels_last(x: Tensor, *_) -> Tensor:
+    """The Meta (shape-only) form of the operators whose result has x's shape."""
+    return torch.empty_like(x, memory_format=torch.channels_last)
+
+
 # Plain operator definitions: torch.library.custom_op would import torch._dynamo (1.7 s) at the first call.
 _OPERATORS = torch.library.Library("ncsn", "DEF")
 _OPERATORS.define(
     "group_norm_silu(Tensor x, Tensor weight, Tensor bias, int groups, float eps, Tensor? offset=None) -> Tensor"
 )
 _OPERATORS.impl("group_norm_silu", _group_norm_silu, "CPU")
-_OPERATORS.impl("group_norm_silu", lambda x, *_: torch.empty_like(x, memory_format=torch.channels_last), "Meta")
+_OPERATORS.impl("group_norm_silu", _like_channels_last, "Meta")
 _OPERATORS.define("conv3x3_to_one(Tensor x, Tensor taps, Tensor? bias, Tensor? divisor=None) -> Tensor")
 _OPERATORS.impl("conv3x3_to_one", _conv3x3_to_one, "CPU")
 _OPERATORS.impl("conv3x3_to_one", lambda x, *_: x.new_empty(x.shape[0], 1, *x.shape[2:]), "Meta")
@@ -326,10 +331,10 @@ _OPERATORS.define(
     "cond_instance_norm_plus(Tensor x, Tensor gamma, Tensor alpha, Tensor beta, float eps, bool elu=False) -> Tensor"
 )
 _OPERATORS.impl("cond_instance_norm_plus", _cond_instance_norm_plus, "CPU")
-_OPERATORS.impl("cond_instance_norm_plus", lambda x, *_: torch.empty_like(x, memory_format=torch.channels_last), "Meta")
+_OPERATORS.impl("cond_instance_norm_plus", _like_channels_last, "Meta")
 _OPERATORS.define("box_mean(Tensor x, int radius) -> Tensor")
 _OPERATORS.impl("box_mean", _box_mean, "CPU")
-_OPERATORS.impl("box_mean", lambda x, *_: torch.empty_like(x, memory_format=torch.channels_last), "Meta")
+_OPERATORS.impl("box_mean", _like_channels_last, "Meta")
 
 group_norm_silu = torch.ops.ncsn.group_norm_silu
 """silu(F.group_norm(x + offset[:, :, None, None], groups, weight, bias, eps)), for arguments that

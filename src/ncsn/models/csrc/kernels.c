@@ -389,6 +389,13 @@ static int64_t period_of(int64_t c) {
     return c / a * 16;
 }
 
+/* The 16 lanes of the vector at flat offset v (within a period) added to their channels' sums. */
+static void add_lanes_to_channels(double *per_channel, sum16 lanes, int64_t v, int64_t c) {
+    double values[16];
+    store_sum16(values, lanes);
+    for (int j = 0; j < 16; j++) per_channel[(v + j) % c] += values[j];
+}
+
 /* pattern[i] = per_channel[i % c] for i < period */
 static void tile(float *pattern, const float *per_channel, int64_t c, int64_t period) {
     for (int64_t i = 0; i < period; i++) pattern[i] = per_channel[i % c];
@@ -429,13 +436,8 @@ static void shifted_channel_sums(const float *xs, int64_t size, int64_t c, int64
             add16(&s1, b1);
             add16(&s2, b2);
         }
-        double lanes1[16], lanes2[16];
-        store_sum16(lanes1, s1);
-        store_sum16(lanes2, s2);
-        for (int j = 0; j < 16; j++) {
-            sum[(v + j) % c] += lanes1[j];
-            sq[(v + j) % c] += lanes2[j];
-        }
+        add_lanes_to_channels(sum, s1, v, c);
+        add_lanes_to_channels(sq, s2, v, c);
     }
     for (int64_t i = whole; i < size; i++) {
         const double d = xs[i] - ref[i % c];
@@ -571,13 +573,8 @@ void ncsn_cond_instance_norm_plus_backward_nhwc(const float *x, const float *gra
                 add16(&sum_gx, block_gx);
                 add16(&sum_g, block_g);
             }
-            double lanes_gx[16], lanes_g[16];
-            store_sum16(lanes_gx, sum_gx);
-            store_sum16(lanes_g, sum_g);
-            for (int j = 0; j < 16; j++) {
-                a[(v + j) % c] += lanes_gx[j];
-                b[(v + j) % c] += lanes_g[j];
-            }
+            add_lanes_to_channels(a, sum_gx, v, c);
+            add_lanes_to_channels(b, sum_g, v, c);
         }
         for (int64_t i = whole; i < size; i++) {
             const int64_t k = i % c;
