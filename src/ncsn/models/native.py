@@ -5,6 +5,9 @@ compiler (csrc/kernels.c says how each works):
   sample, where the PyTorch form in ncsn.models.group_norm makes six passes over the activations;
 - `conv3x3_to_one(x, taps, bias, divisor)`: the U-Net's last 3 x 3 convolution (to one channel) and its
   division by sigma, which oneDNN computes as slowly as a convolution to sixteen channels;
+- `conv3x3(x, blocks, bias, residual, upsample, norm...)`: the U-Net's other 3 x 3 convolutions for sampling,
+  with the group norm + SiLU before them, the residual after them or the 2x upsampling before them folded in
+  (1.0-1.4x oneDNN's speed on the convolution alone at width 16, and no passes of their own for the rest);
 - `cond_instance_norm_plus(x, gamma, alpha, beta, eps, elu)`: the reference network's normalisation and the
   ELU after it in one read of each sample (the PyTorch forms make about a dozen passes);
 - `box_mean(x, radius)`: its 5 x 5 mean pooling as a separable filter.
@@ -127,6 +130,12 @@ def _library() -> ctypes.CDLL | None:
             [pointer, pointer] + [size] * 3 + [pointer] * 3 + [ctypes.c_float, ctypes.c_int32, pointer]
         )
         library.ncsn_box_mean_nhwc.argtypes = [pointer, pointer] + [size] * 5 + [ctypes.c_float]
+        library.ncsn_conv3x3_nhwc.argtypes = (
+            [pointer, pointer] + [size] * 5 + [pointer] * 3 + [ctypes.c_int32, size] + [pointer] * 3 + [ctypes.c_float]
+        )
+        library.ncsn_conv3x3_nhwc.restype = ctypes.c_int
+        library.ncsn_conv3x3_channels_supported.argtypes = [size]
+        library.ncsn_conv3x3_channels_supported.restype = ctypes.c_int
         library.ncsn_cond_instance_norm_plus_backward_nhwc.argtypes = (
             [pointer] * 3 + [size] * 3 + [pointer] * 3 + [ctypes.c_float, ctypes.c_int32] + [pointer] * 4
         )
@@ -178,6 +187,37 @@ def accepts_conv3x3_to_one(x: Tensor, conv: nn.Conv2d, divisor: Tensor | None) -
         and conv.padding_mode == "zeros"
         and _on_cpu_float32(x, conv.weight, conv.bias, divisor)
         and (divisor is None or (divisor.shape == x.shape[:1] and divisor.is_contiguous()))
+    )
+
+
+def conv3x3_takes(conv: nn.Conv2d) -> bool:
+    """Whether `conv3x3` computes this convolution: 3 x 3, stride 1, zero padding 1, with a bias, from a
+    channel count that the kernel is compiled for (16, 32, 48, 64, 96, 128) to a multiple of 16, float32 on
+    the CPU."""
+    return (
+        conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and conv.bias is not None
+        and conv.out_channels % 16 == 0
+        and available()
+        and bool(_library().ncsn_conv3x3_channels_supported(conv.in_channels))
+        and _on_cpu_float32(conv.weight, conv.bias)
+    )
+
+
+def accepts_conv3x3(x: Tensor, conv: nn.Conv2d) -> bool:
+    """Whether `conv3x3` computes `conv` of x (or of a function of x that keeps its shape): float32
+    channels_last activations on the CPU, and a convolution that `conv3x3_takes`."""
+    return (
+        x.dim() == 4
+        and x.shape[1] == conv.in_channels
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and _on_cpu_float32(x)
+        and conv3x3_takes(conv)
     )
 
 
@@ -311,6 +351,54 @@ def _conv3x3_to_one(x: Tensor, taps: Tensor, bias: Tensor | None, divisor: Tenso
     return out
 
 
+def conv_blocks(weight: Tensor) -> Tensor:
+    """A convolution's [O, C, 3, 3] weight as `conv3x3` takes it: [O / 16, 3, 3, C, 16], blocks of 16
+    output channels (a constant in a frozen trace)."""
+    o, c = weight.shape[:2]
+    return weight.reshape(o // 16, 16, c, 3, 3).permute(0, 3, 4, 2, 1).contiguous()
+
+
+def _conv3x3(
+    x: Tensor,
+    blocks: Tensor,
+    bias: Tensor,
+    residual: Tensor | None = None,
+    upsample: bool = False,
+    norm_weight: Tensor | None = None,
+    norm_bias: Tensor | None = None,
+    groups: int = 0,
+    eps: float = 0.0,
+    offset: Tensor | None = None,
+) -> Tensor:
+    n, c, h, w = x.shape
+    if upsample:
+        h, w = 2 * h, 2 * w
+    out = torch.empty(n, blocks.shape[0] * 16, h, w, dtype=x.dtype, memory_format=torch.channels_last)
+    # no copies where the caller passes what accepts_conv3x3 takes (the kernel reads raw memory)
+    x = x.contiguous(memory_format=torch.channels_last)
+    blocks, bias = blocks.contiguous(), bias.contiguous()
+    if residual is not None:
+        residual = residual.contiguous(memory_format=torch.channels_last)
+    if norm_weight is not None:
+        norm_weight, norm_bias = norm_weight.contiguous(), norm_bias.contiguous()
+    if offset is not None:
+        offset = offset.contiguous()
+    failed = _library().ncsn_conv3x3_nhwc(
+        x.data_ptr(), out.data_ptr(), n, h, w, c, out.shape[1], blocks.data_ptr(), bias.data_ptr(),
+        _pointer(residual), int(upsample), groups if norm_weight is not None else 0, _pointer(norm_weight),
+        _pointer(norm_bias), _pointer(offset), eps,
+    )  # fmt: skip
+    if failed:
+        raise MemoryError(f"the 3 x 3 convolution kernel could not allocate its {h + 2} x {w + 16} x {c} buffer")
+    return out
+
+
+def _conv3x3_shape(x: Tensor, blocks: Tensor, bias: Tensor, residual=None, upsample: bool = False, *_) -> Tensor:
+    n, _c, h, w = x.shape
+    scale = 2 if upsample else 1
+    return x.new_empty(n, blocks.shape[0] * 16, scale * h, scale * w).contiguous(memory_format=torch.channels_last)
+
+
 def _like_channels_last(x: Tensor, *_) -> Tensor:
     """The Meta (shape-only) form of the operators whose result has x's shape."""
     return torch.empty_like(x, memory_format=torch.channels_last)
@@ -328,6 +416,12 @@ _OPERATORS.impl("conv3x3_to_one", _conv3x3_to_one, "CPU")
 _OPERATORS.impl("conv3x3_to_one", lambda x, *_: x.new_empty(x.shape[0], 1, *x.shape[2:]), "Meta")
 
 _OPERATORS.define(
+    "conv3x3(Tensor x, Tensor blocks, Tensor bias, Tensor? residual=None, bool upsample=False, "
+    "Tensor? norm_weight=None, Tensor? norm_bias=None, int groups=0, float eps=0.0, Tensor? offset=None) -> Tensor"
+)
+_OPERATORS.impl("conv3x3", _conv3x3, "CPU")
+_OPERATORS.impl("conv3x3", _conv3x3_shape, "Meta")
+_OPERATORS.define(
     "cond_instance_norm_plus(Tensor x, Tensor gamma, Tensor alpha, Tensor beta, float eps, bool elu=False) -> Tensor"
 )
 _OPERATORS.impl("cond_instance_norm_plus", _cond_instance_norm_plus, "CPU")
@@ -342,6 +436,11 @@ group_norm_silu = torch.ops.ncsn.group_norm_silu
 conv3x3_to_one = torch.ops.ncsn.conv3x3_to_one
 """F.conv2d(x, weight, bias, padding=1) / divisor[:, None, None, None] for one output channel, taps =
 conv_taps(weight), for arguments that `accepts_conv3x3_to_one`."""
+conv3x3 = torch.ops.ncsn.conv3x3
+"""F.conv2d(in, weight, bias, padding=1) + residual, blocks = conv_blocks(weight), where `in` is x, or x
+upsampled 2x by nearest neighbour (upsample), or silu(F.group_norm(x + offset[:, :, None, None], groups,
+norm_weight, norm_bias, eps)) (norm_weight given), for arguments that `accepts_conv3x3` (and
+`accepts_group_norm_silu`, with the norm); residual [N, O, H, W] or None."""
 cond_instance_norm_plus = torch.ops.ncsn.cond_instance_norm_plus
 """[F.elu](ncsn.models.norms.cond_instance_norm_plus(x, gamma, alpha, beta, eps)) in one read of x per sample,
 for arguments that `accepts_cond_instance_norm_plus` (the caller checks `available()` first)."""

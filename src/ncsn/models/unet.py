@@ -11,8 +11,11 @@ unit-scale direction while the true score grows like 1/sigma.  Any positive sigm
 
 Speed, with the same mathematics and state_dict: activations and convolution weights are channels_last
 (faster oneDNN convolutions on the CPU, tensor-core layout on a GPU), group norm and SiLU are one
-function that is fast on channels_last tensors when no gradient is needed (ncsn.models.group_norm), and
-results that nothing else reads are updated in place.
+function that is fast on channels_last tensors (ncsn.models.group_norm), and results that nothing else
+reads are updated in place. Without autograd on the CPU (sampling), each residual block is two native
+kernels (ncsn.models.native.conv3x3): norm + SiLU + convolution, then norm + SiLU + convolution + the skip
+branch, so that the normalised activations never go to memory; the upsampling convolutions read their
+half-size input directly. Training and anything else that needs gradients keeps PyTorch's convolutions.
 """
 
 from __future__ import annotations
@@ -53,11 +56,35 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        if self.takes_native(x, emb):
+            return self.native_forward(x, emb)
         h = self.conv1(group_norm_silu(x, self.norm1))
         # The noise-level embedding is added to h inside the next norm (no pass of its own in the native kernel).
         h = self.conv2(self.dropout(group_norm_silu(h, self.norm2, offset=self.emb(emb))))
         # In place only on a fresh convolution output (a convolution does not keep its output for backward).
         return h.add_(self.skip(x))
+
+    def takes_native(self, x: Tensor, emb: Tensor) -> bool:
+        """Whether both convolutions run as native kernels with their norms (and the residual) folded in:
+        without autograd and dropout, on the CPU in float32, unless the plain forms or a transform are asked for."""
+        return (
+            not (self.training and isinstance(self.dropout, nn.Dropout))
+            and _native_inference(x, emb, *self.parameters())
+            and native.accepts_group_norm_silu(x, self.norm1.weight, self.norm1.bias, None)
+            and native.accepts_conv3x3(x, self.conv1)
+            and native.conv3x3_takes(self.conv2)
+        )
+
+    def native_forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        n1, n2 = self.norm1, self.norm2
+        h = native.conv3x3(
+            x, native.conv_blocks(self.conv1.weight), self.conv1.bias, None, False, n1.weight, n1.bias,
+            n1.num_groups, n1.eps,
+        )  # fmt: skip
+        return native.conv3x3(
+            h, native.conv_blocks(self.conv2.weight), self.conv2.bias, self.skip(x), False, n2.weight, n2.bias,
+            n2.num_groups, n2.eps, self.emb(emb).contiguous(),
+        )  # fmt: skip
 
 
 class UNet(nn.Module):
@@ -114,18 +141,28 @@ class UNet(nn.Module):
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
             if not isinstance(up, nn.Identity):
                 # Sizes 7 -> 14 -> 28: upsample to the next skip's size (odd sizes round correctly).
-                h = up(F.interpolate(h, size=skips[-1].shape[2:], mode="nearest"))
+                size = skips[-1].shape[2:]
+                if size == (2 * h.shape[2], 2 * h.shape[3]) and _native_upsampling(h, up):
+                    h = native.conv3x3(h, native.conv_blocks(up.weight), up.bias, None, True)
+                else:
+                    h = up(F.interpolate(h, size=size, mode="nearest"))
         h = group_norm_silu(h, self.out_norm)
         if _native_output(h, self.out_conv, sigma):
             return native.conv3x3_to_one(h, native.conv_taps(self.out_conv.weight), self.out_conv.bias, sigma)
         return (self.out_conv(h) / sigma[:, None, None, None]).contiguous()
 
 
+def _native_inference(*tensors: Tensor) -> bool:
+    """Whether the native inference kernels may run: no autograd, the kernels built, and neither the plain
+    forms nor a torch.func / torch.compile transform asked for."""
+    return not (needs_grad(*tensors) or plain() or under_transform()) and native.available()
+
+
 def _native_output(h: Tensor, conv: nn.Conv2d, sigma: Tensor) -> bool:
-    """Whether the last convolution and the division by sigma run as the native kernel: without autograd,
-    on the CPU in float32, unless the plain forms or a torch.func / torch.compile transform are asked for."""
-    return (
-        not (needs_grad(h, conv.weight) or plain() or under_transform())
-        and native.available()
-        and native.accepts_conv3x3_to_one(h, conv, sigma)
-    )
+    """Whether the last convolution and the division by sigma run as the native kernel (on the CPU in float32)."""
+    return _native_inference(h, conv.weight) and native.accepts_conv3x3_to_one(h, conv, sigma)
+
+
+def _native_upsampling(h: Tensor, conv: nn.Conv2d) -> bool:
+    """Whether an upsampling convolution runs as the native kernel, with the 2x nearest upsampling folded in."""
+    return _native_inference(h, conv.weight) and native.accepts_conv3x3(h, conv)
