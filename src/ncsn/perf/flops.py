@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count, flop_registry, register_flop_formula
 
+from ncsn.models.forms import plain_forms
 from ncsn.perf.timing import median_seconds
 
 if torch.ops.aten._nnpack_spatial_convolution not in flop_registry:
@@ -19,11 +20,13 @@ if torch.ops.aten._nnpack_spatial_convolution not in flop_registry:
 
 def forward_flops_per_image(model: nn.Module, sigmas: torch.Tensor, image_shape=(1, 28, 28), batch: int = 2) -> float:
     """FLOPs of one forward pass per image (convolutions, matrix products; the counter ignores
-    elementwise work).  A training step is counted as 3x this (backward ~ 2x forward)."""
+    elementwise work).  A training step is counted as 3x this (backward ~ 2x forward).  Counted on
+    PyTorch's forms of the layers (the counter does not see inside the native kernels of ncsn.models.native,
+    which compute the same convolutions)."""
     device = next(model.parameters()).device
     x = torch.rand(batch, *image_shape, device=device)
     sigma = sigmas.to(device)[torch.arange(batch) % len(sigmas)]
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+    with FlopCounterMode(display=False) as counter, torch.inference_mode(), plain_forms():
         model(x, sigma)
     return counter.get_total_flops() / batch
 
