@@ -112,6 +112,20 @@ def fast_vs_plain_image_difference(arch: str, width: int, n_samples: int) -> tor
     return (fast.int() - plain.int()).abs()
 
 
+def assert_bitwise_equal_at_thread_counts(compute, counts=(1, 2, 3)) -> None:
+    """compute() returns tensors; they must be bitwise the same whatever torch's number of threads (restored after)."""
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in counts:
+            torch.set_num_threads(n)
+            results.append(tuple(compute()))
+    finally:
+        torch.set_num_threads(threads)
+    for count, other in zip(counts[1:], results[1:]):
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other)), f"{count} threads differ from {counts[0]}"
+
+
 def autograd_node_names(output: torch.Tensor) -> set[str]:
     """The class names of every node in the autograd graph behind `output`."""
     seen, stack = set(), [output.grad_fn]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import autograd_node_names
+from helpers import assert_bitwise_equal_at_thread_counts, autograd_node_names
 
 from ncsn.models import native
 from ncsn.models.forms import plain_forms
@@ -115,16 +115,9 @@ def test_conv3x3_results_do_not_depend_on_the_number_of_threads():
     torch.manual_seed(0)
     conv, x, residual = _conv(32, 32), _channels_last(7, 32, 14, 14), _channels_last(7, 32, 14, 14)
     norm, offset, small = torch.nn.GroupNorm(8, 32), torch.randn(7, 32), _channels_last(7, 32, 7, 7)
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            results.append((_native(x, conv, residual, norm=norm, offset=offset), _native(small, conv, upsample=True)))
-    finally:
-        torch.set_num_threads(threads)
-    for other in results[1:]:
-        assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+    assert_bitwise_equal_at_thread_counts(
+        lambda: (_native(x, conv, residual, norm=norm, offset=offset), _native(small, conv, upsample=True))
+    )
 
 
 def test_nan_stays_in_its_own_sample():

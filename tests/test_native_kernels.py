@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import autograd_node_names, fast_vs_plain_image_difference
+from helpers import assert_bitwise_equal_at_thread_counts, autograd_node_names, fast_vs_plain_image_difference
 
 from ncsn.models import group_norm, native
 from ncsn.models.compiled import traced_score_fn
@@ -156,22 +156,13 @@ def test_results_do_not_depend_on_the_number_of_threads():
     x = _channels_last(7, 32, 14, 14)
     weight, bias, offset = torch.rand(32), torch.randn(32), torch.randn(7, 32)
     taps, divisor = torch.randn(9, 32), torch.rand(7) + 0.1
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            results.append(
-                (
-                    native.group_norm_silu(x, weight, bias, 8, 1e-5, offset),
-                    native.conv3x3_to_one(x, taps, None, divisor),
-                    *_gradients(x, weight, bias, 8, offset, x.flip(0), native_form=True),
-                )
-            )
-    finally:
-        torch.set_num_threads(threads)
-    for other in results[1:]:
-        assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+    assert_bitwise_equal_at_thread_counts(
+        lambda: (
+            native.group_norm_silu(x, weight, bias, 8, 1e-5, offset),
+            native.conv3x3_to_one(x, taps, None, divisor),
+            *_gradients(x, weight, bias, 8, offset, x.flip(0), native_form=True),
+        )
+    )
 
 
 def test_the_traced_unet_runs_the_native_kernels_and_scores_as_eager():

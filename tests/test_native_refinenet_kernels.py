@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import autograd_node_names, fast_vs_plain_image_difference
+from helpers import assert_bitwise_equal_at_thread_counts, autograd_node_names, fast_vs_plain_image_difference
 
 from ncsn.models import native, norms, pooling
 from ncsn.models.compiled import traced_score_fn
@@ -122,18 +122,13 @@ def test_the_mean_pooling_takes_odd_sizes_only():
 
 def test_results_do_not_depend_on_the_number_of_threads():
     x, gamma, alpha, beta = _case(24, 9, 9)
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            forward = native.cond_instance_norm_plus(x, gamma, alpha, beta, EPS, True)
-            norm_grads = _gradients(x, gamma, alpha, beta, x.flip(0), True, native_form=True)
-            results.append((forward, *norm_grads, native.box_mean(x, 2)))
-    finally:
-        torch.set_num_threads(threads)
-    for other in results[1:]:
-        assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+    assert_bitwise_equal_at_thread_counts(
+        lambda: (
+            native.cond_instance_norm_plus(x, gamma, alpha, beta, EPS, True),
+            *_gradients(x, gamma, alpha, beta, x.flip(0), True, native_form=True),
+            native.box_mean(x, 2),
+        )
+    )
 
 
 def test_the_reference_network_trains_on_the_kernels_with_pytorchs_gradients():
