@@ -6,14 +6,15 @@ of --config-json, as the workflow's `throughput` rule calls it), or the sizes gi
                 batch --train-batch;
   sampling      score evaluations/s: forward passes in eval and inference mode, batch --sample-batch;
   peak memory   of building the network, one training step and one evaluation;
-  FLOPs         of one forward pass (torch.utils.flop_counter: convolutions, NNPACK's counted as the
-                direct convolutions they compute, and matrix products), and
+  FLOPs         of one forward pass (torch.utils.flop_counter on PyTorch's forms of the layers:
+                convolutions, NNPACK's counted as the direct convolutions they compute, and matrix
+                products), and
                 the achieved GFLOP/s (a training step counted as 3 forward passes), beside the
                 machine's dense-convolution rate measured the same way (a large 3x3 conv2d).
 
 Our network is timed beside its plain twin, `ours+plain` (PyTorch's forms of the layers that run native
-here: the U-Net's group norm + SiLU and last convolution, the reference network's normalisation + ELU and
-5 x 5 pooling; ncsn.models.forms), in the same
+here: the U-Net's group norm + SiLU, its 3 x 3 convolutions without autograd and its last convolution, the
+reference network's normalisation + ELU and 5 x 5 pooling; ncsn.models.forms), in the same
 process on the same inputs, round by round; "x plain" is ours's speed over the twin's (ratio of the
 medians, with the lowest and highest ratio of a single round in brackets). --no-plain leaves it out.
 Beside both runs `ours+trace`, our network as the frozen TorchScript trace that sampling uses on the CPU

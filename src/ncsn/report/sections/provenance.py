@@ -55,7 +55,8 @@ def provenance_section(results: Path, config: dict) -> Section:
                 f"{setting}): training images/s of one DSM step, sampling score evaluations/s, peak memory, "
                 "and the achieved rate as a share of a dense 3x3 convolution's (a training step counts 3 "
                 "forward passes); ours+plain is the same network with PyTorch's forms of the layers that "
-                "run native here (the U-Net's group norm + SiLU and last convolution, the reference network's "
+                "run native here (the U-Net's group norm + SiLU, its 3 x 3 convolutions when sampling and its last "
+                "convolution, the reference network's "
                 "normalisation + ELU and mean pooling), timed round by round with ours (x plain: ours's speed "
                 "over it, lowest and highest round); ours+trace is the frozen trace that sampling runs",
                 speed,
