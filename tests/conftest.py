@@ -11,6 +11,7 @@ import pytest
 from helpers import write_tiny_checkpoint
 
 from ncsn.config import load_config, load_yaml
+from ncsn.models import native
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,3 +108,12 @@ def tiny_study(repo, snakemake_cmd, tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return workdir
+
+
+@pytest.fixture
+def fresh_build(monkeypatch, tmp_path):
+    """An empty kernel cache in tmp_path; the loaded library is forgotten before and after the test."""
+    monkeypatch.setenv("NCSN_KERNEL_CACHE", str(tmp_path))
+    native._library.cache_clear()
+    yield tmp_path
+    native._library.cache_clear()

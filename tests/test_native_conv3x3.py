@@ -5,6 +5,8 @@ sample; and is what the U-Net's residual blocks and upsampling run without autog
 
 from __future__ import annotations
 
+import platform
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +18,9 @@ from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the native kernels are not built")
+# The kernel computes anywhere (the tests of its values call it directly), but runs in place of oneDNN only where
+# its register blocks fit (AVX-512): on AVX2 it was 5x slower than oneDNN.
+where_it_pays = pytest.mark.skipif(not native.conv3x3_pays(), reason="the kernel replaces oneDNN on AVX-512 CPUs only")
 
 
 def _channels_last(*shape: int) -> torch.Tensor:
@@ -61,7 +66,6 @@ def test_conv3x3_is_the_float64_convolution_plus_residual(c_in, c_out, h, w, wit
     torch.manual_seed(0)
     conv, x = _conv(c_in, c_out), _channels_last(3, c_in, h, w)
     residual = _channels_last(3, c_out, h, w) if with_residual else None
-    assert native.accepts_conv3x3(x, conv)
     with torch.no_grad():
         expected = conv.double()(x.double()) + (0 if residual is None else residual.double())
     _assert_float64_close(_native(x, conv, residual), expected)
@@ -97,7 +101,7 @@ def test_conv3x3_upsampling_is_the_convolution_of_nearest_upsampling(c_in, h):
 
 def test_conv3x3_refuses_what_it_does_not_compute():
     x = _channels_last(2, 16, 7, 7)
-    assert native.accepts_conv3x3(x, _conv(16, 16))
+    assert native.accepts_conv3x3(x, _conv(16, 16)) == native.conv3x3_pays()
     assert not native.accepts_conv3x3(_channels_last(2, 8, 7, 7), _conv(8, 16))  # a channel count not compiled
     assert not native.accepts_conv3x3(_channels_last(2, 20, 7, 7), _conv(20, 16))
     assert not native.accepts_conv3x3(x, _conv(16, 24))  # output channels not a multiple of 16
@@ -136,6 +140,7 @@ def _unet(width: int = 16):
     return build_model("unet", sigmas=geometric_sigmas(1.0, 0.01, 10), width=width)
 
 
+@where_it_pays
 def test_the_unet_scores_with_the_native_convolutions_as_with_pytorchs_layers():
     model = _unet().eval()
     x, sigma = torch.rand(4, 1, 28, 28), torch.full((4,), 0.3)
@@ -169,3 +174,14 @@ def test_channel_counts_the_kernel_does_not_take_keep_pytorchs_convolutions():
     with torch.inference_mode():
         graph = str(torch.jit.trace(model, (x, torch.full((2,), 0.3)), check_trace=False).graph)
     assert "ncsn::conv3x3(" not in graph
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="-mno-avx512f is an x86 compiler flag")
+def test_without_avx512_the_unet_keeps_onednns_convolutions(fresh_build, monkeypatch):
+    monkeypatch.setattr(native, "FLAGS", [*native.FLAGS, "-mno-avx512f"])  # as built on an AVX2 CPU
+    assert native.available() and not native.conv3x3_pays()
+    model = _unet().eval()
+    x = torch.rand(2, 1, 28, 28)
+    with torch.inference_mode():
+        graph = str(torch.jit.trace(model, (x, torch.full((2,), 0.3)), check_trace=False).graph)
+    assert "ncsn::conv3x3(" not in graph and "ncsn::group_norm_silu" in graph

@@ -185,15 +185,6 @@ def test_samples_after_the_posters_1000_steps_equal_pytorchs_layers():
     assert (difference > 0).float().mean() <= 1e-3
 
 
-@pytest.fixture
-def fresh_build(monkeypatch, tmp_path):
-    """An empty kernel cache in tmp_path; the loaded library is forgotten before and after the test."""
-    monkeypatch.setenv("NCSN_KERNEL_CACHE", str(tmp_path))
-    native._library.cache_clear()
-    yield tmp_path
-    native._library.cache_clear()
-
-
 def test_the_library_is_built_once_per_source_and_reused(fresh_build, monkeypatch, tmp_path):
     assert native.available()
     (library,) = fresh_build.glob("kernels-*.so")

@@ -7,7 +7,8 @@ compiler (csrc/kernels.c says how each works):
   division by sigma, which oneDNN computes as slowly as a convolution to sixteen channels;
 - `conv3x3(x, blocks, bias, residual, upsample, norm...)`: the U-Net's other 3 x 3 convolutions for sampling,
   with the group norm + SiLU before them, the residual after them or the 2x upsampling before them folded in
-  (1.0-1.4x oneDNN's speed on the convolution alone at width 16, and no passes of their own for the rest);
+  (1.0-1.4x oneDNN's speed on the convolution alone at width 16, and no passes of their own for the rest), on
+  AVX-512 CPUs (`conv3x3_pays`);
 - `cond_instance_norm_plus(x, gamma, alpha, beta, eps, elu)`: the reference network's normalisation and the
   ELU after it in one read of each sample (the PyTorch forms make about a dozen passes);
 - `box_mean(x, radius)`: its 5 x 5 mean pooling as a separable filter.
@@ -136,6 +137,8 @@ def _library() -> ctypes.CDLL | None:
         library.ncsn_conv3x3_nhwc.restype = ctypes.c_int
         library.ncsn_conv3x3_channels_supported.argtypes = [size]
         library.ncsn_conv3x3_channels_supported.restype = ctypes.c_int
+        library.ncsn_conv3x3_registers_fit.argtypes = []
+        library.ncsn_conv3x3_registers_fit.restype = ctypes.c_int
         library.ncsn_cond_instance_norm_plus_backward_nhwc.argtypes = (
             [pointer] * 3 + [size] * 3 + [pointer] * 3 + [ctypes.c_float, ctypes.c_int32] + [pointer] * 4
         )
@@ -203,10 +206,17 @@ def conv3x3_takes(conv: nn.Conv2d) -> bool:
         and conv.padding_mode == "zeros"
         and conv.bias is not None
         and conv.out_channels % 16 == 0
-        and available()
+        and conv3x3_pays()
         and bool(_library().ncsn_conv3x3_channels_supported(conv.in_channels))
         and _on_cpu_float32(conv.weight, conv.bias)
     )
+
+
+def conv3x3_pays() -> bool:
+    """Whether `conv3x3` runs in place of oneDNN on this machine: where the kernels are built for a CPU with
+    AVX-512. Its register blocks need 32 vector registers of 16 floats; built without AVX-512 (-mno-avx512f,
+    oneDNN held to AVX2), the U-Net's evaluation took 253 ms against oneDNN's 50. It computes anywhere."""
+    return available() and bool(_library().ncsn_conv3x3_registers_fit())
 
 
 def accepts_conv3x3(x: Tensor, conv: nn.Conv2d) -> bool:

@@ -12,7 +12,7 @@ unit-scale direction while the true score grows like 1/sigma.  Any positive sigm
 Speed, with the same mathematics and state_dict: activations and convolution weights are channels_last
 (faster oneDNN convolutions on the CPU, tensor-core layout on a GPU), group norm and SiLU are one
 function that is fast on channels_last tensors (ncsn.models.group_norm), and results that nothing else
-reads are updated in place. Without autograd on the CPU (sampling), each residual block is two native
+reads are updated in place. Without autograd on an AVX-512 CPU (sampling), each residual block is two native
 kernels (ncsn.models.native.conv3x3): norm + SiLU + convolution, then norm + SiLU + convolution + the skip
 branch, so that the normalised activations never go to memory; the upsampling convolutions read their
 half-size input directly. Training and anything else that needs gradients keeps PyTorch's convolutions.

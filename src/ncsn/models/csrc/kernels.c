@@ -454,6 +454,16 @@ int ncsn_conv3x3_channels_supported(int64_t c) {
     return 0;
 }
 
+/* Whether the kernel has the 32 vector registers of 16 floats that its row blocks are made for (AVX-512).
+ * Elsewhere GCC splits each vector in two and the accumulators no longer fit: correct, but slower. */
+int ncsn_conv3x3_registers_fit(void) {
+#ifdef __AVX512F__
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /* Returns 0, or 1 where a thread could not allocate its buffer (out is then incomplete). */
 int ncsn_conv3x3_nhwc(const float *x, float *out, int64_t n, int64_t h, int64_t w, int64_t c, int64_t oc,
                       const float *weight, const float *bias, const float *residual, int32_t upsample,
