@@ -176,18 +176,25 @@ def accepts_group_norm_silu(x: Tensor, weight: Tensor, bias: Tensor, offset: Ten
     )
 
 
+def _same_size_3x3(conv: nn.Conv2d) -> bool:
+    """A 3 x 3 convolution with stride 1 and zero padding 1 (output the input's size), not dilated or grouped."""
+    return (
+        conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
+
+
 def accepts_conv3x3_to_one(x: Tensor, conv: nn.Conv2d, divisor: Tensor | None) -> bool:
     """Whether `conv3x3_to_one` computes `conv(x) / divisor[:, None, None, None]`."""
     return (
         x.dim() == 4
         and x.is_contiguous(memory_format=torch.channels_last)
         and conv.out_channels == 1
-        and conv.kernel_size == (3, 3)
-        and conv.stride == (1, 1)
-        and conv.padding == (1, 1)
-        and conv.dilation == (1, 1)
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
+        and _same_size_3x3(conv)
         and _on_cpu_float32(x, conv.weight, conv.bias, divisor)
         and (divisor is None or (divisor.shape == x.shape[:1] and divisor.is_contiguous()))
     )
@@ -198,12 +205,7 @@ def conv3x3_takes(conv: nn.Conv2d) -> bool:
     channel count that the kernel is compiled for (16, 32, 48, 64, 96, 128) to a multiple of 16, float32 on
     the CPU."""
     return (
-        conv.kernel_size == (3, 3)
-        and conv.stride == (1, 1)
-        and conv.padding == (1, 1)
-        and conv.dilation == (1, 1)
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
+        _same_size_3x3(conv)
         and conv.bias is not None
         and conv.out_channels % 16 == 0
         and conv3x3_pays()
