@@ -24,7 +24,7 @@ from ncsn.errors import ConfigError, DataError, DivergenceError
 from ncsn.losses import dsm_loss
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
-from ncsn.training import loop
+from ncsn.training import loop, optimizer
 from ncsn.training.checkpoint import load_checkpoint, load_model
 from ncsn.training.ema import make_ema
 from ncsn.training.metrics import COLUMNS
@@ -92,6 +92,48 @@ def test_ema_matches_a_hand_computation_over_three_steps():
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
     assert any(not torch.allclose(got, last) for got, last in zip(ema.module.parameters(), thetas[-1]))
     assert int(ema.n_averaged) == 3
+
+
+def _adam_steps(adam, params, steps: int) -> None:
+    """Steps on the same gradients for every optimizer, of scales 1 down to 1e-4."""
+    generator = torch.Generator().manual_seed(1)
+    for step in range(steps):
+        for p in params:
+            # contiguous gradients, where the U-Net's convolution weights are channels_last
+            p.grad = torch.randn(p.shape, generator=generator) * 10.0 ** -(step % 5)
+        adam.step()
+
+
+def test_fused_adam_follows_the_looped_form_and_keeps_its_form_through_a_foreign_state():
+    torch.manual_seed(0)
+    params = list(build_model("unet", sigmas=SIGMAS, width=4).parameters())
+    looped_params = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    fused = optimizer.adam(params, lr=1e-3)
+    looped = torch.optim.Adam(looped_params, lr=1e-3)
+    assert fused.param_groups[0]["fused"] is True and not looped.param_groups[0]["fused"]
+    _adam_steps(fused, params, 5)
+    _adam_steps(looped, looped_params, 5)
+    for got, want in zip(params, looped_params):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-8)  # rounding apart
+    assert any(not p.is_contiguous() for p in params)
+    # A state written by the looped form (an older checkpoint) is loaded without switching forms.
+    optimizer.load_state(fused, looped.state_dict())
+    assert fused.param_groups[0]["fused"] is True and fused.param_groups[0]["foreach"] is None
+    assert fused.state_dict()["state"][0]["step"].item() == 5
+    torch.testing.assert_close(fused.state[params[0]]["exp_avg"], looped.state_dict()["state"][0]["exp_avg"])
+
+
+def test_adam_falls_back_to_the_default_form_where_torch_has_no_fused_one(monkeypatch):
+    real_adam = torch.optim.Adam
+
+    def without_fused(params, lr, fused=None):  # what torch says for a device without the fused kernel
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real_adam(params, lr=lr)
+
+    monkeypatch.setattr(torch.optim, "Adam", without_fused)
+    adam = optimizer.adam([torch.nn.Parameter(torch.zeros(3))], lr=1e-3)
+    assert isinstance(adam, real_adam) and not adam.param_groups[0]["fused"]
 
 
 def test_training_writes_checkpoints_and_metrics(tmp_path, data_file):

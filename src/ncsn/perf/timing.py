@@ -13,6 +13,7 @@ from torch import nn
 
 from ncsn.losses import dsm_loss
 from ncsn.training.ema import make_ema, make_warmup_ema
+from ncsn.training.optimizer import adam
 
 
 def synchronize(device: torch.device) -> None:
@@ -29,7 +30,7 @@ def training_step(
     device = sigmas.device
     score_fn = score_fn or model
     averages = [make_ema(model, ema_rate), make_warmup_ema(model, ema_rate)]
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimizer = adam(model.parameters(), lr=1e-4)
     generator = torch.Generator(device=device).manual_seed(0)
 
     def step() -> None:

@@ -37,7 +37,7 @@ from ncsn.data.images import load_split
 from ncsn.errors import ConfigError, DivergenceError
 from ncsn.losses import dsm_loss, dsm_losses
 from ncsn.models.registry import build_model, count_parameters
-from ncsn.training import settings_match
+from ncsn.training import optimizer, settings_match
 from ncsn.training.checkpoint import capture_rng, link_atomic, load_checkpoint, restore_rng, save_atomic
 from ncsn.training.ema import make_ema, make_warmup_ema
 from ncsn.training.metrics import write_metrics
@@ -169,7 +169,7 @@ class _Run:
         self.model = build_model(settings.arch, **dict(settings.model_kwargs(), sigmas=self.sigmas)).to(self.device)
         self.ema = make_ema(self.model, settings.ema_rate)
         self.ema_warmup = make_warmup_ema(self.model, settings.ema_rate)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        self.optimizer = optimizer.adam(self.model.parameters(), lr=settings.lr)
         self.data_gen = torch.Generator().manual_seed(seed)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(seed + 2)
         self.generators = {"data": self.data_gen, "noise": self.noise_gen}
@@ -242,7 +242,7 @@ class _Run:
         self.ema.n_averaged.fill_(checkpoint["ema_n_averaged"])
         self.ema_warmup.module.load_state_dict(checkpoint["ema_warmup"])
         self.ema_warmup.n_updates = int(checkpoint["ema_warmup_n_updates"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        optimizer.load_state(self.optimizer, checkpoint["optimizer"])
         self.progress = Progress(**checkpoint["progress"])
         restore_rng(checkpoint["rng"], self.generators)
         p = self.progress
