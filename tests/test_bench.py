@@ -11,7 +11,17 @@ from torch import nn
 from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model
 from ncsn.noise import geometric_sigmas
-from ncsn.perf.bench import format_table, in_fresh_process, measure_alone, measure_memory, size_rows, sizes_of
+from ncsn.perf import side_by_side
+from ncsn.perf.bench import (
+    DEFAULT_NOISE,
+    format_table,
+    in_fresh_process,
+    measure_alone,
+    measure_memory,
+    ours_calls,
+    size_rows,
+    sizes_of,
+)
 
 UNET4 = {
     "profile": "quick",
@@ -243,3 +253,19 @@ def test_the_traced_network_is_timed_in_turn_with_ours_and_carries_x_eager():
         traced["sample_evals_per_s"] / speed["ours"]["sample_evals_per_s"]
     )
     assert f"{rows[1]['sample_vs_eager']:.2f} (" in format_table(rows).splitlines()[3]
+
+
+def _failing_setup(**_):
+    raise RuntimeError("setup failed on purpose")
+
+
+def test_side_by_side_times_both_splits_of_the_same_work_and_hands_back_worker_errors():
+    size = {"arch": "unet", "width": 4, "dropout": 0.0, "noise": DEFAULT_NOISE}
+    result = side_by_side.measure(ours_calls, 2, 4, 4, 2, size=size, device="cpu")
+    for what in ("train", "sample"):
+        assert result[f"one_{what}"] > 0 and result[f"side_{what}"] > 0
+        assert 0 < result[f"{what}_ratio_min"] <= result[f"{what}_ratio_max"]
+    line = side_by_side.describe(size, 2, result)
+    assert line.startswith("unet width 4: one job x 2 threads -> 2 jobs x 1 thread: training images/s")
+    with pytest.raises(RuntimeError, match="setup failed on purpose"):
+        side_by_side.measure(_failing_setup, 2, 4, 4, 1)

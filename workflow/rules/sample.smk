@@ -37,7 +37,7 @@ if "evaluation" in config:
                 **SET_WILDCARDS,
             conda:
                 CONDA_ENV
-            threads: 2
+            threads: JOB_THREADS
             resources:
                 gpu=1,
             params:
@@ -68,7 +68,7 @@ if "evaluation" in config:
                 k=r"\d+",
             conda:
                 CONDA_ENV
-            threads: 2
+            threads: JOB_THREADS
             resources:
                 gpu=1,
             params:

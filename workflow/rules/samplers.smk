@@ -30,7 +30,7 @@ if "samplers" in config:
             nfe=r"\d+",
         conda:
             CONDA_ENV
-        threads: 2
+        threads: JOB_THREADS
         resources:
             gpu=1,
         params:

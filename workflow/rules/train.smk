@@ -28,8 +28,7 @@ rule train:
         seed=r"\d+",
     conda:
         CONDA_ENV
-    # Two threads per job: with `--cores 2` one training at a time, without oversubscribing the CPU.
-    threads: 2
+    threads: JOB_THREADS
     resources:
         gpu=1,
     params:

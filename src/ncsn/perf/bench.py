@@ -30,6 +30,9 @@ our network under bf16 autocast (both: also compiled under autocast). Under bf16
 times a DSM step with the forward pass under autocast, which the study does not do (it trains in
 float32); the sampling column is what `sampler.bf16` gives.
 
+With --side-by-side, each size is also timed as --threads one-thread processes working at once against one
+process on --threads threads (ncsn.perf.side_by_side): the choice the workflow's `threads_per_job` makes.
+
 Processes: peak memory is measured in a fresh process per network (on CUDA the peak allocated by
 PyTorch, on the CPU the peak resident set above the one before building: ncsn.perf.rss), timing in
 one process per size; with our network alone, memory and then timing share one process.
@@ -59,6 +62,7 @@ from ncsn.models.compiled import bf16_autocast, compile_score_fn, traced_score_f
 from ncsn.models.forms import plain_forms
 from ncsn.models.registry import build_model, count_parameters
 from ncsn.noise import geometric_sigmas
+from ncsn.perf import side_by_side
 from ncsn.perf.flops import conv_peak_gflops, forward_flops_per_image
 from ncsn.perf.official import LevelIndexed, build_official, load_official_module
 from ncsn.perf.rss import current_rss_mib, peak_rss_mib, reset_peak_rss
@@ -269,6 +273,24 @@ def _round_ratio_range(key: str, ours: list[float], baseline: list[float]) -> di
     return {f"{key}_min": min(ratios), f"{key}_max": max(ratios)}
 
 
+def ours_calls(size: dict[str, Any], device: str, train_batch: int, sample_batch: int) -> dict[str, Callable[[], None]]:
+    """Our network's training step and score evaluation, each synchronised: the calls that
+    ncsn.perf.side_by_side times in its worker processes."""
+    dev = torch.device(device)
+    model, sigmas = build("ours", size, dev, None)
+    train = training_step(model, sigmas, images(train_batch, dev))
+    sample = score_evaluation(model, sigmas, images(sample_batch, dev))
+
+    def synchronised(call: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            call()
+            synchronize(dev)
+
+        return run
+
+    return {"train": synchronised(train), "sample": synchronised(sample)}
+
+
 def measure_alone(
     names: list[str], size: dict[str, Any], device: str, train_batch: int, sample_batch: int, rounds: int
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
@@ -437,6 +459,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not time our network as the frozen TorchScript trace that sampling runs on the CPU",
     )
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="also time our network as --threads one-thread jobs at once against one job on --threads threads "
+        "(ncsn.perf.side_by_side; what the workflow's threads_per_job chooses between)",
+    )
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--sample-batch", type=int, default=256)
     parser.add_argument(
@@ -573,6 +601,14 @@ def run(args: argparse.Namespace) -> int:
         measured=(lambda so_far: write_csv(so_far, args.csv)) if args.csv else (lambda so_far: None),
     )
     print(report(rows, peak, settings))
+    if args.side_by_side:
+        print(f"side by side (median of {args.rounds} alternating rounds):")
+        for size in resolve_sizes(args):
+            measured = side_by_side.measure(
+                ours_calls, args.threads, args.train_batch, args.sample_batch, args.rounds,
+                size=size, device=settings["device"],
+            )  # fmt: skip
+            print(side_by_side.describe(size, args.threads, measured), flush=True)
     if args.csv:
         print(f"wrote {args.csv}")
     return 0
