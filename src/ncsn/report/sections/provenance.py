@@ -37,6 +37,13 @@ def provenance_section(results: Path, config: dict) -> Section:
             + " (a train job's benchmark "
             "file holds its last segment only; the stage table counts the sum).</p>"
         )
+    threads = config.get("threads_per_job", 1)
+    text += (
+        f"<p>Training and sampling jobs ran on {threads} thread{'s' if threads > 1 else ''} each "
+        "(<code>threads_per_job</code>), side by side where the cores allowed; the evaluation and throughput "
+        "jobs on 2. The stage table sums each job's own wall time, so for jobs that ran side by side it is "
+        "more than the time they took together.</p>"
+    )
     per_job_training = provenance.training_seconds(
         {f"train/{name}_seed_{seed}": results / layout.training_metrics(name, seed) for name, seed in plan.runs(config)}
     )
