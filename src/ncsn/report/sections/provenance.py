@@ -39,10 +39,10 @@ def provenance_section(results: Path, config: dict) -> Section:
         )
     threads = config.get("threads_per_job", 1)
     text += (
-        f"<p>Training and sampling jobs ran on {threads} thread{'s' if threads > 1 else ''} each "
-        "(<code>threads_per_job</code>), side by side where the cores allowed; the evaluation and throughput "
-        "jobs on 2. The stage table sums each job's own wall time, so for jobs that ran side by side it is "
-        "more than the time they took together.</p>"
+        f"<p>This config runs each training and sampling job on {threads} thread{'s' if threads > 1 else ''} "
+        "(<code>threads_per_job</code>; Snakemake runs as many side by side as the cores allow), the evaluation "
+        "and throughput jobs on 2. The stage table sums each job's own wall time: for jobs that ran side by "
+        "side, that is more than the time they took together.</p>"
     )
     per_job_training = provenance.training_seconds(
         {f"train/{name}_seed_{seed}": results / layout.training_metrics(name, seed) for name, seed in plan.runs(config)}
