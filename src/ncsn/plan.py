@@ -295,3 +295,9 @@ def final_outputs(config: Config) -> list[str]:
 def report_page(config: Config) -> str:
     """The report's page, relative to the checkout (each profile has its own folder under reports/)."""
     return f"reports/{config['profile']}/index.html"
+
+
+def job_threads(config: Config) -> int:
+    """PyTorch threads of each training and sampling job (`threads_per_job`, default 1: Snakemake then runs
+    --cores of them side by side, which drew more images per CPU-hour than fewer jobs on more threads)."""
+    return config.get("threads_per_job", 1)

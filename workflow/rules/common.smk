@@ -11,9 +11,9 @@ from ncsn import layout, plan
 from ncsn.training.settings import merged_settings
 
 RESULTS = "results"
-# PyTorch threads of each training and sampling job: one by default, so that `--cores 2` runs two such jobs
-# side by side, which draws more images per CPU-hour than one job on two threads (README, "Speed").
-JOB_THREADS = config.get("threads_per_job", 1)
+# PyTorch threads of each training and sampling job (README, "Speed": two one-thread jobs side by side draw
+# more images per CPU-hour than one job on two threads).
+JOB_THREADS = plan.job_threads(config)
 # The project's environment, for every job: with `--sdm conda` Snakemake builds it from environment.yml;
 # by default jobs run in the environment of the Snakemake process itself.
 CONDA_ENV = "../../environment.yml"

@@ -73,9 +73,9 @@ def measure(
     (each worker process calls it), returns the "train" and "sample" calls, each synchronised."""
     context = multiprocessing.get_context("spawn")
     pipes, processes = [], []
+    arguments = dict(kwargs, train_batch=train_batch, sample_batch=sample_batch)
     for threads in [jobs] + [1] * jobs:
         parent, child = context.Pipe()
-        arguments = dict(kwargs, train_batch=train_batch, sample_batch=sample_batch)
         process = context.Process(target=_worker, args=(child, threads, setup, arguments))
         process.start()
         pipes.append(parent)

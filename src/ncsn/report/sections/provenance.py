@@ -37,7 +37,7 @@ def provenance_section(results: Path, config: dict) -> Section:
             + " (a train job's benchmark "
             "file holds its last segment only; the stage table counts the sum).</p>"
         )
-    threads = config.get("threads_per_job", 1)
+    threads = plan.job_threads(config)
     text += (
         f"<p>This config runs each training and sampling job on {threads} thread{'s' if threads > 1 else ''} "
         "(<code>threads_per_job</code>; Snakemake runs as many side by side as the cores allow), the evaluation "
